@@ -32,11 +32,8 @@ class Column:
 
 @dataclass(frozen=True)
 class RowRule:
-    """A rule between columns of one row, written as a DuckDB/SQL-free pandas expression name.
-
-    ``check`` is the name of a function in :mod:`features.validation` that returns a boolean
-    Series marking the rows that *break* the rule.
-    """
+    """A rule between columns of one row. :mod:`features.validation` implements each one under
+    its ``name`` as a function that marks the rows that *break* the rule."""
 
     name: str
     description: str
@@ -214,7 +211,6 @@ OUTCOMES = TableContract(
         Column("carbon_kg", "float", required=False, min=0),
         Column("notified_before_delay", "bool", required=False),
     ),
-    rules=(RowRule("refund_within_value", "refunded_amount must not exceed the order's value"),),
 )
 
 CONTRACTS: dict[str, TableContract] = {
@@ -231,5 +227,6 @@ CROSS_TABLE_RULES: dict[str, str] = {
     "tickets.not_before_creation": "a ticket about an order must not be before the order",
     "outcomes.order_exists": "an outcome's order_id must be a known order",
     "outcomes.delivered_after_creation": "delivered_at must be after the order's created_at",
+    "outcomes.refund_within_value": "refunded_amount must not exceed the order's value",
 }
 """Rules between tables; :mod:`features.validation` implements each one under this name."""

@@ -1,0 +1,98 @@
+"""The parquet lake under ``<home>/lake``: one folder per source table, hive-partitioned by the
+day of its event timestamp. Written by :mod:`features.ingest`, read by every later stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from orderlens.contracts import CONTRACTS, Kind, TableContract
+from orderlens.settings import Settings
+
+PARTITION = "date"
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    "str": pa.string(),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def table_dir(settings: Settings, table: str) -> Path:
+    """The lake folder of one table."""
+    return settings.lake_dir / table
+
+
+def has_table(settings: Settings, table: str) -> bool:
+    """Whether the lake holds any rows of ``table``."""
+    folder = table_dir(settings, table)
+    return folder.is_dir() and any(folder.rglob("*.parquet"))
+
+
+def read_lake(settings: Settings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a table from the lake (all partitions), or an empty frame with its contract columns.
+
+    Args:
+        settings: locates the lake.
+        table: a source table name (see :data:`orderlens.contracts.CONTRACTS`).
+        columns: the columns to read (all when None).
+    """
+    contract = CONTRACTS[table]
+    if not has_table(settings, table):
+        schema = arrow_schema(contract)
+        names = columns or schema.names
+        return schema.empty_table().select(names).to_pandas()
+    dataset = _dataset(table_dir(settings, table))
+    names = columns or [n for n in dataset.schema.names if n != PARTITION]
+    return dataset.to_table(columns=names).to_pandas()
+
+
+def write_partitioned(settings: Settings, table: str, frame: pd.DataFrame, batch_id: str) -> None:
+    """Append rows to a table of the lake, one file per event day of this batch."""
+    contract = CONTRACTS[table]
+    timestamps = frame[contract.timestamp]
+    frame = frame.assign(**{PARTITION: timestamps.dt.strftime("%Y-%m-%d")})
+    arrow = pa.Table.from_pandas(frame, schema=_frame_schema(contract, frame), preserve_index=False)
+    ds.write_dataset(
+        arrow,
+        table_dir(settings, table),
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive"),
+        basename_template=f"part-{batch_id}-{{i}}.parquet",
+        existing_data_behavior="overwrite_or_ignore",
+        max_partitions=100_000,
+    )
+
+
+def arrow_schema(contract: TableContract) -> pa.Schema:
+    """The arrow schema of a table's contract columns."""
+    return pa.schema([(c.name, ARROW_TYPES[c.kind]) for c in contract.columns])
+
+
+def _frame_schema(contract: TableContract, frame: pd.DataFrame) -> pa.Schema:
+    """Contract columns get their contract type (an all-null column must not become ``null``);
+    extra columns keep what arrow infers."""
+    declared = {c.name: ARROW_TYPES[c.kind] for c in contract.columns}
+    fields = []
+    for name in frame.columns:
+        if name in declared:
+            fields.append(pa.field(name, declared[name]))
+        elif name == PARTITION:
+            fields.append(pa.field(name, pa.string()))
+        else:
+            fields.append(pa.Schema.from_pandas(frame[[name]], preserve_index=False).field(name))
+    return pa.schema(fields)
+
+
+def _dataset(folder: Path) -> ds.Dataset:
+    files = sorted(str(p) for p in folder.rglob("*.parquet"))
+    first = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(folder))
+    schemas = [fragment.physical_schema for fragment in first.get_fragments()]
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    return ds.dataset(
+        files, schema=schema, format="parquet", partitioning="hive", partition_base_dir=str(folder)
+    )

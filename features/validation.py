@@ -1,0 +1,251 @@
+"""Apply the source contract to frames: coerce types, find the rows that break a rule.
+
+Pure functions: a raw frame goes in, a typed frame and a per-row list of broken rules come out.
+:mod:`features.ingest` decides what to do with them (lake or quarantine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from orderlens.contracts import Column, TableContract
+from orderlens.intents import INTENT_NAMES, LABEL_SEPARATOR
+
+ROUTE_STAGE = {
+    "created": 0,
+    "picked": 1,
+    "departed_origin": 2,
+    "arrived_hub": 3,
+    "departed_hub": 3,
+    "arrived_dest_hub": 4,
+    "out_for_delivery": 5,
+    "delivered": 6,
+}
+"""Route stage of each scan type; scans of a later stage must not precede an earlier stage."""
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "1.0"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "0.0"}
+
+
+class SourceContractError(ValueError):
+    """A source cannot be ingested at all (a required table or column is missing)."""
+
+
+class Violations:
+    """The rules each row broke, collected rule by rule as boolean masks."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.index = index
+        self._masks: list[tuple[str, pd.Series]] = []
+
+    def add(self, rule: str, broken: pd.Series) -> None:
+        """Record that the rows where ``broken`` is True break ``rule``."""
+        broken = broken.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        if broken.any():
+            self._masks.append((rule, broken))
+
+    @property
+    def any(self) -> pd.Series:
+        """True for every row that broke at least one rule."""
+        out = pd.Series(False, index=self.index)
+        for _, mask in self._masks:
+            out |= mask
+        return out
+
+    def rules(self) -> pd.Series:
+        """Per row, the names of the rules it broke joined by ``;`` (empty when none)."""
+        out = pd.Series("", index=self.index, dtype="object")
+        for rule, mask in self._masks:
+            out[mask] = np.where(out[mask] == "", rule, out[mask] + ";" + rule)
+        return out
+
+
+def check_columns(frame: pd.DataFrame, contract: TableContract) -> None:
+    """Raise :class:`SourceContractError` naming every required column that is missing."""
+    missing = [c for c in contract.required_columns if c not in frame.columns]
+    if missing:
+        raise SourceContractError(
+            f"table {contract.name!r} is missing required column(s): {', '.join(missing)}"
+        )
+
+
+def coerce_table(frame: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, Violations]:
+    """Cast every contract column to its type and check types, nulls, allowed values and ranges.
+
+    Args:
+        frame: the table as read (parquet types or CSV strings); must have the required columns.
+        contract: the table's contract.
+
+    Returns:
+        The typed frame (extra columns carried unchanged; optional columns that are absent stay
+        absent) and the violations found so far, with rule names like ``type:order_value``.
+    """
+    check_columns(frame, contract)
+    typed = frame.copy()
+    violations = Violations(frame.index)
+    for column in contract.columns:
+        if column.name not in frame.columns:
+            continue
+        raw = frame[column.name]
+        value, bad_type = _cast(raw, column)
+        typed[column.name] = value
+        violations.add(f"type:{column.name}", bad_type)
+        if not column.nullable:
+            violations.add(f"missing:{column.name}", raw.isna() | _blank(raw))
+        if column.allowed is not None:
+            violations.add(
+                f"allowed:{column.name}", value.notna() & ~value.isin(list(column.allowed))
+            )
+        if column.min is not None:
+            violations.add(f"range:{column.name}", value.notna() & (value < column.min))
+        if column.max is not None:
+            violations.add(f"range:{column.name}", value.notna() & (value > column.max))
+    return typed, violations
+
+
+def check_row_rules(typed: pd.DataFrame, contract: TableContract, violations: Violations) -> None:
+    """Apply the contract's row rules (between columns of one row) to a typed frame."""
+    for rule in contract.rules:
+        check = ROW_RULES[rule.name]
+        violations.add(f"{contract.name}.{rule.name}", check(typed))
+
+
+def check_cross_table(
+    table: str, typed: pd.DataFrame, known_orders: pd.DataFrame, violations: Violations
+) -> None:
+    """Apply the rules between ``table`` and the orders it refers to.
+
+    Args:
+        table: the table being checked.
+        typed: its typed rows.
+        known_orders: ``order_id``, ``created_at`` and ``order_value`` of every accepted order
+            (lake + batch).
+        violations: collects the broken rules.
+    """
+    if table not in {"tracking", "tickets", "outcomes"}:
+        return
+    created = typed["order_id"].map(known_orders.set_index("order_id")["created_at"])
+    has_order = typed["order_id"].notna() if table == "tickets" else True
+    violations.add(f"{table}.order_exists", has_order & created.isna())
+    time_column = {"tracking": "event_time", "tickets": "created_at", "outcomes": "delivered_at"}
+    before = typed[time_column[table]] < created
+    rule = "delivered_after_creation" if table == "outcomes" else "not_before_creation"
+    violations.add(f"{table}.{rule}", before.fillna(False))
+    if table == "outcomes" and "refunded_amount" in typed.columns:
+        value = typed["order_id"].map(known_orders.set_index("order_id")["order_value"])
+        violations.add("outcomes.refund_within_value", typed["refunded_amount"] > value + 0.005)
+    if table == "tracking":
+        violations.add("tracking.in_time_order", _out_of_route_order(typed))
+
+
+def _cast(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """Cast a column; return the value and a mask of cells that could not be read as the type."""
+    present = raw.notna() & ~_blank(raw)
+    if column.kind == "str":
+        value = raw.where(present).astype("object")
+        value = value.where(value.isna(), value.astype(str).str.strip())
+        return value, pd.Series(False, index=raw.index)
+    if column.kind in ("float", "int"):
+        value = pd.to_numeric(raw.where(present), errors="coerce")
+        bad = present & value.isna()
+        if column.kind == "int":
+            fractional = value.notna() & (value != np.round(value))
+            bad |= fractional
+            value = value.where(~fractional)
+            has_null = value.isna().any()
+            value = value.astype("Int64") if has_null else value.astype("int64")
+        else:
+            value = value.astype("float64")
+        return value, bad
+    if column.kind == "bool":
+        return _cast_bool(raw, present)
+    return _cast_timestamp(raw, present)
+
+
+def _cast_bool(raw: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if raw.dtype == bool:
+        return raw, pd.Series(False, index=raw.index)
+    words = raw.astype(str).str.strip().str.lower()
+    is_true, is_false = words.isin(TRUE_WORDS), words.isin(FALSE_WORDS)
+    bad = present & ~(is_true | is_false)
+    value = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    value[is_true & present] = True
+    value[is_false & present] = False
+    if not value.isna().any():
+        value = value.astype(bool)
+    return value, bad
+
+
+def _cast_timestamp(raw: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        value = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
+    else:
+        value = pd.to_datetime(raw.where(present), errors="coerce", utc=True, format="mixed")
+    # Microsecond UTC timestamps throughout: DuckDB/Feast cannot cast nanosecond ones.
+    value = value.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    return value, present & value.isna()
+
+
+def _blank(raw: pd.Series) -> pd.Series:
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        return raw.astype(str).str.strip().isin({"", "nan", "NaN", "None", "null", "NULL"})
+    return pd.Series(False, index=raw.index)
+
+
+def _out_of_route_order(tracking: pd.DataFrame) -> pd.Series:
+    """Scans earlier than a scan of an earlier route stage of the same order.
+
+    Hub scans (``arrived_hub``/``departed_hub``) repeat along multi-hub routes and a failed
+    delivery repeats ``out_for_delivery``, so each of those is one stage; ``exception`` scans can
+    happen at any stage and are not ranked.
+    """
+    ranked = tracking.assign(_rank=tracking["event_type"].map(ROUTE_STAGE)).dropna(subset=["_rank"])
+    if ranked.empty:
+        return pd.Series(False, index=tracking.index)
+    latest = ranked.groupby(["order_id", "_rank"])["event_time"].max().reset_index()
+    latest["_bound"] = latest.groupby("order_id")["event_time"].cummax()
+    # A stage must not start before the latest scan of any earlier stage: shift each bound to
+    # the stage that follows it.
+    latest["_next_rank"] = latest.groupby("order_id")["_rank"].shift(-1)
+    bounds = latest.dropna(subset=["_next_rank"])[["order_id", "_next_rank", "_bound"]]
+    merged = (
+        ranked[["order_id", "_rank", "event_time"]]
+        .reset_index()
+        .merge(bounds.rename(columns={"_next_rank": "_rank"}), on=["order_id", "_rank"], how="left")
+    )
+    broken = merged["event_time"] < merged["_bound"]
+    return pd.Series(broken.to_numpy(), index=merged["index"].to_numpy()).reindex(
+        tracking.index, fill_value=False
+    )
+
+
+def _known_labels(tickets: pd.DataFrame) -> pd.Series:
+    if "labels" not in tickets.columns:
+        return pd.Series(False, index=tickets.index)
+    labels = tickets["labels"].fillna("").astype(str)
+    known = set(INTENT_NAMES)
+    return labels.map(lambda s: any(x and x not in known for x in s.split(LABEL_SEPARATOR)))
+
+
+def _alert_type_matches_level(weather: pd.DataFrame) -> pd.Series:
+    has_type = weather["alert_type"].notna()
+    return (weather["alert_level"] > 0) != has_type
+
+
+def _exception_code_matches_event(tracking: pd.DataFrame) -> pd.Series:
+    is_exception = tracking["event_type"] == "exception"
+    return is_exception != tracking["exception_code"].notna()
+
+
+ROW_RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "promise_after_creation": lambda o: o["promised_at"] <= o["created_at"],
+    "discount_within_value": lambda o: o["discount"] > o["order_value"],
+    "alert_type_matches_level": _alert_type_matches_level,
+    "valid_after_issue": lambda f: f["valid_at"] <= f["issued_at"],
+    "exception_code_matches_event": _exception_code_matches_event,
+    "known_labels": _known_labels,
+}
+"""Row rules by the name :mod:`orderlens.contracts` gives them; each marks the rows that break it."""
