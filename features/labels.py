@@ -69,7 +69,7 @@ def value_targets(orders: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
             "net_revenue": net_revenue,
             "gross_margin": gross_margin,
             "fulfilment_cost": fulfilment_cost,
-            "cash_conversion_days": (col("cash_collected_at") - o["created_at"]) / DAY,
+            "cash_conversion_days": _days_between(o["created_at"], col("cash_collected_at")),
             "promotion_efficiency": gross_margin / promotion_spend,
             "repeat_purchase_90d": _flag(col("repeat_orders_90d") > 0, col("repeat_orders_90d")),
             "ltv_uplift": col("spend_180d_after") - col("spend_180d_before"),
@@ -105,6 +105,13 @@ def _column_or_nan(frame: pd.DataFrame):
         return pd.Series(np.nan, index=frame.index, dtype="float64")
 
     return get
+
+
+def _days_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Days from ``start`` to ``end``; NaN where ``end`` is unknown (or absent altogether)."""
+    if not pd.api.types.is_datetime64_any_dtype(end):
+        return pd.Series(np.nan, index=start.index, dtype="float64")
+    return (end - start) / DAY
 
 
 def _flag(condition: pd.Series, source: pd.Series) -> pd.Series:
