@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +46,27 @@ class ProductionSettings(BaseModel):
     prefect_api_url: str | None = None
 
 
+class ServingSettings(BaseModel):
+    """The prediction service: request limits, access, resilience, action ledger, prediction log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_orders_per_request: int = Field(5_000, ge=1, le=10_000)
+    policy_file: Path | None = Field(None, description="action policy YAML; None: the shipped one")
+    ledger: Literal["auto", "sqlite", "redis"] = Field(
+        "auto", description="action ledger backend; auto: sqlite (local), redis (production)"
+    )
+    api_keys: tuple[SecretStr, ...] = Field((), description="accepted API keys; none: open")
+    rate_limit_per_second: float = Field(50.0, ge=0, description="per client; 0 turns it off")
+    rate_limit_burst: int = Field(100, ge=1)
+    feature_timeout_ms: float = Field(80.0, gt=0, description="online-store call budget")
+    breaker_failures: int = Field(5, ge=1, description="failures in the window that open it")
+    breaker_window_seconds: float = Field(30.0, gt=0)
+    breaker_cooldown_seconds: float = Field(10.0, gt=0)
+    log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
+    log_flush_seconds: float = Field(5.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -60,6 +81,7 @@ class Settings(BaseSettings):
     profile: Profile = "local"
     simulation: SimulationSettings = SimulationSettings()
     production: ProductionSettings = ProductionSettings()
+    serving: ServingSettings = ServingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -104,6 +126,16 @@ class Settings(BaseSettings):
     @property
     def feature_repo_dir(self) -> Path:
         return self.home / "feature_repo"
+
+    @property
+    def prediction_log_dir(self) -> Path:
+        """Every served prediction, as parquet parts under ``date=YYYY-MM-DD/``."""
+        return self.home / "prediction_log"
+
+    @property
+    def action_ledger_path(self) -> Path:
+        """The SQLite action ledger (local profile)."""
+        return self.home / "serving" / "action_ledger.sqlite3"
 
 
 def _settings_file() -> Path | None:
