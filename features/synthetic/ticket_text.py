@@ -1,9 +1,14 @@
 """Ticket text for the synthetic world: intents rendered as English or Chinese customer messages.
 
-Each intent has several paraphrase templates per language; a ticket with several intents joins
-one clause per intent. Slots are filled with the order's own entities (order reference, amount,
-duration, product). ``template_id`` names the templates used so evaluation can hold whole
-templates out.
+Each intent has at least eight paraphrase templates per language with varied vocabulary; a ticket
+with several intents joins one clause per intent with a connective ("Also,", "另外，"). Slots are
+filled with the order's own entities: order reference, money amount (¥/元/RMB/yuan), waiting
+duration ("3 days", "三天", "72小时"), a date ("on 12 May", "5月12日") and a product word for the
+order's category. Noise is added the way customers write: dropped or swapped characters, missing
+punctuation, all caps, emoji, repeated "!!!", English words inside Chinese.
+
+``template_id`` names the templates used (``intent.lang.k`` joined by ``|``) so evaluation can hold
+whole templates out. Tickets with no intent (chit-chat, "转人工") render ``none.lang.k`` templates.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from orderlens.intents import LABEL_SEPARATOR, split_labels
+from orderlens.intents import INTENT_NAMES, LABEL_SEPARATOR, split_labels
+from orderlens.vocab import CATEGORIES
 
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "where_is_my_order": {
@@ -19,11 +25,25 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "Where is my order {order_ref}?",
             "Can you tell me when order {order_ref} will arrive?",
             "I have been waiting {duration} and still no sign of my {product}.",
+            "Any update on the shipment of my {product}? Tracking has not moved.",
+            "What is the status of {order_ref}? I ordered it {date}.",
+            "When will my parcel be delivered? It's order {order_ref}.",
+            "hi, could you check where my package is, the {product} I bought {date}",
+            "Tracking says in transit for {duration}, where is it now?",
+            "Is my {product} shipped yet? I ordered it {date} and see no delivery info.",
+            "Need an ETA for order {order_ref} please.",
         ),
         "zh": (
             "我的订单{order_ref}到哪里了？",
             "请问订单{order_ref}什么时候能到？",
             "等了{duration}了，我的{product}还没到。",
+            "帮我查一下物流，{product}现在到哪了",
+            "{date}买的{product}，怎么还没发货？",
+            "快递一直显示运输中，已经{duration}没更新了，到底在哪？",
+            "订单{order_ref}的物流信息查不到，麻烦看下",
+            "请问我的包裹大概哪天送到？",
+            "{product}发货了吗？物流单号是多少",
+            "查询一下订单{order_ref}的配送进度",
         ),
     },
     "delay_complaint": {
@@ -31,11 +51,23 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "My {product} is {duration} late, this is unacceptable.",
             "Order {order_ref} was supposed to arrive already, why the delay?",
             "Very disappointed, delivery is late again.",
+            "You promised delivery {date} and it still hasn't come. Terrible.",
+            "This is the slowest shipping I have ever seen, {duration} overdue!",
+            "Why is my {product} delayed? You missed the promised date.",
+            "Late again. I paid for express and waited {duration}.",
+            "The delivery is way behind schedule, really frustrating.",
+            "Your courier keeps postponing my {product}, so annoying",
         ),
         "zh": (
             "我的{product}已经晚了{duration}，太不像话了。",
             "订单{order_ref}早就该到了，为什么延误？",
             "又延迟发货了，非常失望。",
+            "说好{date}送到的，到现在还没到，太慢了！",
+            "超时{duration}了，你们的物流也太差了",
+            "买了加急还拖了{duration}，什么服务啊",
+            "{product}一拖再拖，承诺的时间早过了",
+            "配送严重延误，对你们很不满意",
+            "怎么这么慢？订单{order_ref}已经超过承诺时间了",
         ),
     },
     "damaged_item": {
@@ -43,11 +75,23 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "The {product} arrived broken.",
             "The box was crushed and the {product} inside is damaged.",
             "Order {order_ref} came damaged.",
+            "My {product} has a big crack, it was broken in shipping.",
+            "The package was torn open and the {product} is scratched.",
+            "Received the {product} {date} but it is smashed.",
+            "Item is defective on arrival, screen cracked.",
+            "The parcel got wet and the {product} is ruined.",
+            "Got my {product} today, it's dented and leaking",
         ),
         "zh": (
             "收到的{product}是坏的。",
             "箱子被压坏了，里面的{product}也破损了。",
             "订单{order_ref}到货破损。",
+            "{product}外壳裂了，应该是运输途中摔坏的",
+            "包装破了，{product}有划痕",
+            "{date}收到的{product}，打开就是碎的",
+            "快递把东西摔坏了，{product}不能用了",
+            "{product}漏了，外箱全湿了",
+            "拆开发现{product}变形了，有明显损坏",
         ),
     },
     "wrong_or_missing_item": {
@@ -55,35 +99,95 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "I received the wrong item in order {order_ref}.",
             "One {product} is missing from my parcel.",
             "This is not what I ordered.",
+            "You sent me the wrong colour of {product}.",
+            "The parcel only had half of my items, the {product} wasn't in it.",
+            "Order {order_ref} is incomplete, something is missing.",
+            "Got someone else's package instead of my {product}.",
+            "The {product} in the box is a different model from the one I paid for.",
+            "missing item: the {product} never came with the rest of my order",
         ),
-        "zh": ("订单{order_ref}发错货了。", "包裹里少了一件{product}。", "这不是我买的东西。"),
+        "zh": (
+            "订单{order_ref}发错货了。",
+            "包裹里少了一件{product}。",
+            "这不是我买的东西。",
+            "{product}颜色发错了，我买的不是这个",
+            "少发了{product}，只收到一部分",
+            "订单{order_ref}漏发了，东西不全",
+            "收到的型号和下单的{product}不一样",
+            "快递里是别人的东西，我的{product}呢",
+            "缺件，{product}没在箱子里",
+        ),
     },
     "refund_request": {
         "en": (
             "I want a refund of {amount}.",
             "Please refund my money for order {order_ref}.",
             "Give me my {amount} back.",
+            "I'd like my money back for the {product}, {amount} in total.",
+            "Cancel order {order_ref} and refund the payment please.",
+            "When will I get the refund of {amount}? I asked {date}.",
+            "Please process a full refund to my account.",
+            "I was charged {amount}, I want it reimbursed.",
+            "requesting refund for the {product}, please return my payment",
         ),
-        "zh": ("我要退款{amount}。", "请把订单{order_ref}的钱退给我。", "把{amount}退回来。"),
+        "zh": (
+            "我要退款{amount}。",
+            "请把订单{order_ref}的钱退给我。",
+            "把{amount}退回来。",
+            "{product}不要了，申请全额退款",
+            "订单{order_ref}取消吧，钱原路退回",
+            "{date}申请的退款{amount}什么时候到账？",
+            "请尽快给我退钱",
+            "扣了我{amount}，要求退款",
+            "退款怎么还没到，{product}的钱退给我",
+        ),
     },
     "return_or_exchange": {
         "en": (
             "I would like to return the {product}.",
             "Can I exchange the {product} for another size?",
             "How do I send this back?",
+            "The {product} doesn't fit, I want to swap it for a bigger one.",
+            "Please arrange a pickup to return order {order_ref}.",
+            "I want to exchange my {product} for a different colour.",
+            "Can I still return the {product} I bought {date}?",
+            "Is there a return label for {order_ref}?",
+            "want to send the {product} back and get a replacement",
         ),
-        "zh": ("我想退货，{product}不要了。", "{product}能换一个吗？", "怎么寄回去？"),
+        "zh": (
+            "我想退货，{product}不要了。",
+            "{product}能换一个吗？",
+            "怎么寄回去？",
+            "{product}尺码不合适，想换大一号",
+            "订单{order_ref}申请退货，请安排上门取件",
+            "{date}买的{product}还能退吗",
+            "想换个颜色，{product}可以换货吗",
+            "七天无理由退货怎么操作？",
+            "{product}不喜欢，退回去换一个别的",
+        ),
     },
     "installation_booking": {
         "en": (
             "Please book installation for my {product}.",
             "When can a technician come to install the {product}?",
             "I need someone to set up the {product}.",
+            "Can you schedule an installer {date}?",
+            "The {product} arrived, please arrange assembly at my home.",
+            "Book a fitting appointment for order {order_ref}.",
+            "Who will mount the {product}? I need the installation service.",
+            "I'd like to reserve a time slot for installing the {product}.",
+            "pls send a worker to assemble the {product}",
         ),
         "zh": (
             "请帮我预约{product}的安装。",
             "师傅什么时候上门安装{product}？",
             "需要人来安装{product}。",
+            "{product}到了，麻烦安排师傅{date}来装一下",
+            "订单{order_ref}预约上门安装",
+            "{product}需要组装，能派人来吗",
+            "安装师傅一直没联系我，{product}什么时候能装",
+            "想约个时间装{product}",
+            "请安排安装服务，订单{order_ref}",
         ),
     },
     "technical_consult": {
@@ -91,91 +195,376 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             "How do I configure the {product}?",
             "What is the maximum load of the {product}?",
             "Is the {product} compatible with my system?",
+            "The manual is unclear, how do I reset the {product}?",
+            "What voltage does the {product} need?",
+            "Can the {product} connect to wifi? Which app should I use?",
+            "Question about the specs of {product}: what is the power rating?",
+            "How should I use the {product} for the first time?",
+            "does the {product} support 220V, need technical advice",
         ),
-        "zh": ("{product}怎么设置？", "{product}的最大负载是多少？", "{product}和我的系统兼容吗？"),
+        "zh": (
+            "{product}怎么设置？",
+            "{product}的最大负载是多少？",
+            "{product}和我的系统兼容吗？",
+            "说明书看不懂，{product}怎么恢复出厂设置",
+            "{product}用多大的电压？",
+            "{product}能连wifi吗？用哪个app",
+            "请问{product}的参数是多少，功率多大",
+            "第一次用{product}，请问怎么操作",
+            "咨询一下{product}的技术问题，支持220V吗",
+        ),
     },
     "address_change": {
         "en": (
             "Please change the delivery address for order {order_ref}.",
             "Can you deliver to my office instead?",
             "I moved, please update the address.",
+            "Wrong address on {order_ref}, please correct it before shipping.",
+            "Could you redirect the {product} to my new flat?",
+            "Please deliver {date} instead, I won't be home before that.",
+            "Change the shipping address to my parents' place please.",
+            "I need to modify the recipient address and phone number.",
+            "can the courier drop the {product} at another address",
         ),
-        "zh": ("请修改订单{order_ref}的收货地址。", "能改送到我公司吗？", "我搬家了，请更新地址。"),
+        "zh": (
+            "请修改订单{order_ref}的收货地址。",
+            "能改送到我公司吗？",
+            "我搬家了，请更新地址。",
+            "地址填错了，订单{order_ref}发货前帮我改一下",
+            "{product}改寄到新地址可以吗",
+            "{date}之前家里没人，能改到那天再送吗",
+            "收货人电话和地址都要改",
+            "麻烦把配送地址改成我父母家",
+            "能不能换个地址送{product}",
+        ),
     },
     "invoice_request": {
         "en": (
             "I need an invoice for order {order_ref}.",
             "Please send the VAT invoice for {amount}.",
             "Can I get a receipt?",
+            "Our company needs a fapiao for the {product}.",
+            "Please issue an invoice with our tax number for {order_ref}.",
+            "The invoice for {amount} has the wrong company name, please reissue.",
+            "Where can I download the e-invoice for my {product}?",
+            "Accounting needs a receipt for the purchase made {date}.",
+            "pls email me the invoice, total {amount}",
         ),
-        "zh": ("请开订单{order_ref}的发票。", "请给我开{amount}的增值税发票。", "能给个收据吗？"),
+        "zh": (
+            "请开订单{order_ref}的发票。",
+            "请给我开{amount}的增值税发票。",
+            "能给个收据吗？",
+            "公司报销需要{product}的发票",
+            "订单{order_ref}开专票，税号我发给你",
+            "发票抬头开错了，{amount}的那张请重开",
+            "电子发票在哪里下载？买的是{product}",
+            "{date}的订单需要开票",
+            "麻烦开一下发票，金额{amount}",
+        ),
     },
     "praise": {
         "en": (
             "Thanks, the {product} arrived early!",
             "Great service, very fast delivery.",
             "Really happy with order {order_ref}.",
+            "The courier was so friendly, thank you!",
+            "Excellent packaging, the {product} is perfect.",
+            "Love the {product}, best shopping experience.",
+            "Quick delivery and great quality, well done team.",
+            "Just wanted to say thanks, arrived {date} as promised.",
+            "awesome service, super satisfied with my {product}",
         ),
-        "zh": ("谢谢，{product}提前到了！", "服务很好，送货很快。", "订单{order_ref}非常满意。"),
+        "zh": (
+            "谢谢，{product}提前到了！",
+            "服务很好，送货很快。",
+            "订单{order_ref}非常满意。",
+            "快递小哥很热情，点赞",
+            "包装很用心，{product}完好无损，好评",
+            "{product}质量很好，下次还来买",
+            "物流超快，{date}就收到了，感谢",
+            "客服态度很好，给你们五星",
+            "很满意这次购物，{product}很棒",
+        ),
     },
 }
 
-PRODUCT_WORDS: dict[str, dict[str, str]] = {
-    "electronics": {"en": "phone", "zh": "手机"},
-    "home_appliances": {"en": "washing machine", "zh": "洗衣机"},
-    "apparel": {"en": "jacket", "zh": "外套"},
-    "beauty": {"en": "lipstick", "zh": "口红"},
-    "fresh_food": {"en": "fruit box", "zh": "水果"},
-    "grocery": {"en": "rice", "zh": "大米"},
-    "furniture": {"en": "sofa", "zh": "沙发"},
-    "books": {"en": "book", "zh": "书"},
-    "toys": {"en": "toy", "zh": "玩具"},
-    "sports": {"en": "bike", "zh": "自行车"},
-    "industrial_supplies": {"en": "pump", "zh": "水泵"},
-    "health": {"en": "vitamins", "zh": "维生素"},
+NO_INTENT_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "en": ("Hello?", "Is anyone there?", "test", "Hi", "ok", "human agent please", "?", "hmm"),
+    "zh": ("你好", "在吗？", "转人工", "有人吗", "嗯", "好的", "测试", "？"),
 }
+"""Messages with no intent (chit-chat, "talk to a human"): they teach the model to say nothing."""
+
+PRODUCT_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "electronics": {
+        "en": ("phone", "laptop", "tablet", "headphones", "smart watch"),
+        "zh": ("手机", "笔记本电脑", "平板", "耳机", "智能手表"),
+    },
+    "home_appliances": {
+        "en": ("washing machine", "fridge", "air conditioner", "dishwasher", "water heater"),
+        "zh": ("洗衣机", "冰箱", "空调", "洗碗机", "热水器"),
+    },
+    "apparel": {
+        "en": ("jacket", "dress", "shoes", "jeans", "sweater"),
+        "zh": ("外套", "连衣裙", "鞋子", "牛仔裤", "毛衣"),
+    },
+    "beauty": {
+        "en": ("lipstick", "face cream", "perfume", "shampoo", "serum"),
+        "zh": ("口红", "面霜", "香水", "洗发水", "精华液"),
+    },
+    "fresh_food": {
+        "en": ("fruit box", "seafood", "steak", "cherries", "milk"),
+        "zh": ("水果", "海鲜", "牛排", "车厘子", "牛奶"),
+    },
+    "grocery": {
+        "en": ("rice", "cooking oil", "snacks", "coffee", "tea"),
+        "zh": ("大米", "食用油", "零食", "咖啡", "茶叶"),
+    },
+    "furniture": {
+        "en": ("sofa", "bed frame", "wardrobe", "desk", "dining table"),
+        "zh": ("沙发", "床架", "衣柜", "书桌", "餐桌"),
+    },
+    "books": {
+        "en": ("book", "textbook", "novel", "dictionary", "comic set"),
+        "zh": ("书", "教材", "小说", "词典", "漫画"),
+    },
+    "toys": {
+        "en": ("toy", "lego set", "doll", "puzzle", "toy car"),
+        "zh": ("玩具", "积木", "娃娃", "拼图", "玩具车"),
+    },
+    "sports": {
+        "en": ("bike", "treadmill", "yoga mat", "tent", "dumbbells"),
+        "zh": ("自行车", "跑步机", "瑜伽垫", "帐篷", "哑铃"),
+    },
+    "industrial_supplies": {
+        "en": ("pump", "drill", "generator", "valve", "compressor"),
+        "zh": ("水泵", "电钻", "发电机", "阀门", "空压机"),
+    },
+    "health": {
+        "en": ("vitamins", "blood pressure monitor", "masks", "thermometer", "massager"),
+        "zh": ("维生素", "血压计", "口罩", "体温计", "按摩仪"),
+    },
+}
+"""Product words per category and language; evaluation holds the last word of each out."""
+
+CONNECTIVES: dict[str, tuple[str, ...]] = {
+    "en": (" Also, ", " And ", " Plus, ", " By the way, ", " Another thing: ", " "),
+    "zh": ("另外，", "还有，", "而且", "顺便问一下，", "。另外", ""),
+}
+OPENERS: dict[str, tuple[str, ...]] = {
+    "en": ("Hi, ", "Hello, ", "Dear support, ", "hey ", "Good morning. "),
+    "zh": ("你好，", "您好，", "客服你好，", "在吗？", "亲，"),
+}
+CLOSERS: dict[str, tuple[str, ...]] = {
+    "en": (" Please help.", " Please reply asap!", " Regards.", " Urgent!!", " Thx"),
+    "zh": ("麻烦尽快处理！", "请回复。", "急！！", "谢谢", "等你们回复"),
+}
+EMOJI = ("😡", "🙏", "😊", "👍", "😤", "😭", "🙂")
+ZH_MIXED_ENGLISH = {"订单": "order", "退款": "refund", "快递": "express", "发票": "invoice"}
+_EN_NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_ZH_NUMBER_WORDS = ("一", "两", "三", "四", "五", "六", "七", "八", "九", "十")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MAX_CLAUSES = 3
 
 
 def render_ticket_texts(tickets: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Write the text of each ticket from its intents.
 
     Args:
-        tickets: one row per ticket with ``labels`` (``|``-joined intents), ``language``
-            (``en``/``zh``), ``order_ref`` (the order's reference as the customer writes it),
-            ``category``, ``amount`` (money the ticket may mention) and ``waited_days``.
-        rng: the world's random generator.
+        tickets: one row per ticket with ``labels`` (``|``-joined intents, may be empty),
+            ``language`` (``en``/``zh``), ``order_ref`` (the order's reference as the customer
+            writes it), ``category``, ``amount`` (money the ticket may mention) and
+            ``waited_days``; optional ``created_at`` (dates in the text are days before it).
+        rng: the world's random generator. All random draws are made up front, as arrays.
 
     Returns:
-        A frame aligned with ``tickets`` with ``text`` and ``template_id``.
+        A frame aligned with ``tickets`` with ``text`` and ``template_id``
+        (``intent.lang.k`` joined by ``|``).
     """
+    n = len(tickets)
+    if n == 0:
+        return pd.DataFrame({"text": [], "template_id": []}, index=tickets.index, dtype=object)
+    draws = {
+        "template": rng.random((n, _MAX_CLAUSES)),
+        "connective": rng.integers(0, 1 << 30, (n, _MAX_CLAUSES)),
+        "product": rng.integers(0, 1 << 30, n),
+        "money_fmt": rng.integers(0, 5, n),
+        "duration_fmt": rng.integers(0, 4, n),
+        "date_fmt": rng.integers(0, 3, n),
+        "date_back": rng.integers(0, 6, n),
+        "noise": rng.random((n, 8)),
+        "pick": rng.integers(0, 1 << 30, (n, 4)),
+    }
+    created = (
+        pd.to_datetime(tickets["created_at"], utc=True)
+        if "created_at" in tickets
+        else pd.Series(pd.Timestamp("2025-06-15", tz="UTC"), index=tickets.index)
+    )
+    waited = pd.to_numeric(tickets["waited_days"], errors="coerce").fillna(1.0).to_numpy()
+    dates = pd.DatetimeIndex(created - pd.to_timedelta(np.ceil(waited) + draws["date_back"], "D"))
+    months, days = dates.month.to_numpy(), dates.day.to_numpy()
+    amounts = pd.to_numeric(tickets["amount"], errors="coerce").fillna(0.0).to_numpy()
     texts: list[str] = []
     template_ids: list[str] = []
-    for row in tickets.itertuples(index=False):
-        language = row.language
-        clauses, ids = [], []
-        for intent in split_labels(row.labels):
-            options = TEMPLATES[intent][language]
-            pick = int(rng.integers(len(options)))
-            clauses.append(
-                options[pick].format(
-                    order_ref=row.order_ref,
-                    product=PRODUCT_WORDS[row.category][language],
-                    amount=_money(row.amount, language),
-                    duration=_duration(row.waited_days, language),
-                )
-            )
-            ids.append(f"{intent}.{language}.{pick}")
-        texts.append((" " if language == "en" else "").join(clauses))
+    columns = zip(
+        tickets["labels"].tolist(),
+        tickets["language"].tolist(),
+        tickets["order_ref"].tolist(),
+        tickets["category"].tolist(),
+        strict=True,
+    )
+    for i, (labels, language, order_ref, category) in enumerate(columns):
+        slots = {
+            "order_ref": str(order_ref),
+            "product": _pick(_products(category, language), draws["product"][i]),
+            "amount": _money(amounts[i], language, draws["money_fmt"][i]),
+            "duration": _duration(waited[i], language, draws["duration_fmt"][i]),
+            "date": _date(months[i], days[i], language, draws["date_fmt"][i]),
+        }
+        text, ids = _compose(split_labels(labels), language, slots, draws, i)
+        texts.append(_add_noise(text, language, draws["noise"][i], draws["pick"][i]))
         template_ids.append(LABEL_SEPARATOR.join(ids))
     return pd.DataFrame({"text": texts, "template_id": template_ids}, index=tickets.index)
 
 
-def _money(amount: float, language: str) -> str:
-    return f"¥{amount:.0f}" if language == "en" else f"{amount:.0f}元"
+def synthetic_tickets(n: int, seed: int = 0, *, no_intent_share: float = 0.03) -> pd.DataFrame:
+    """A stand-alone tickets frame in the TICKETS contract (plus ``template_id``), for tests,
+    smoke runs and NLP training when no synthetic world is at hand.
+
+    Intents are drawn with realistic frequencies; about a quarter of tickets carry two or three
+    intents, ``no_intent_share`` carry none. Deterministic for a seed.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.array([22, 14, 8, 7, 9, 8, 5, 5, 5, 5, 6], dtype=float)
+    intents = np.array(INTENT_NAMES)
+    n_intents = rng.choice([1, 2, 3], size=n, p=[0.74, 0.22, 0.04])
+    n_intents[rng.random(n) < no_intent_share] = 0
+    # Weighted sampling without replacement for every row at once (Gumbel top-k).
+    keys = np.log(weights) + rng.gumbel(size=(n, len(intents)))
+    ranked = intents[np.argsort(-keys, axis=1)[:, :_MAX_CLAUSES]]
+    labels = [
+        LABEL_SEPARATOR.join(row[:k]) for row, k in zip(ranked.tolist(), n_intents, strict=True)
+    ]
+    order_numbers = rng.integers(1, 10_000_000, n)
+    created = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 365 * 24 * 3600, n), unit="s"
+    )
+    frame = pd.DataFrame(
+        {
+            "ticket_id": [f"T{i:08d}" for i in range(n)],
+            "order_id": [f"O{k:08d}" for k in order_numbers],
+            "customer_id": [f"C{k:07d}" for k in rng.integers(0, n // 3 + 1, n)],
+            "created_at": created,
+            "channel": rng.choice(["chat", "phone", "email", "app"], n),
+            "language": rng.choice(["en", "zh"], n, p=[0.4, 0.6]),
+            "labels": labels,
+            "category": rng.choice(CATEGORIES, n),
+            "amount": np.round(rng.lognormal(5.5, 1.0, n), 0),
+            "waited_days": rng.gamma(2.0, 1.5, n),
+        }
+    )
+    frame["order_ref"] = frame["order_id"]
+    rendered = render_ticket_texts(frame, rng)
+    frame["text"] = rendered["text"]
+    frame["template_id"] = rendered["template_id"]
+    return frame.drop(columns=["order_ref", "category", "amount", "waited_days"])
 
 
-def _duration(days: float, language: str) -> str:
+def _compose(
+    intents: list[str], language: str, slots: dict[str, str], draws: dict, i: int
+) -> tuple[str, list[str]]:
+    """One clause per intent, joined by connectives; an opener/closer sometimes."""
+    if not intents:
+        options = NO_INTENT_TEMPLATES[language]
+        k = int(draws["template"][i, 0] * len(options))
+        return options[k], [f"none.{language}.{k}"]
+    clauses, ids = [], []
+    for j, intent in enumerate(intents[:_MAX_CLAUSES]):
+        options = TEMPLATES[intent][language]
+        k = int(draws["template"][i, j] * len(options))
+        clause = options[k].format(**slots)
+        if j > 0:
+            connective = _pick(CONNECTIVES[language], draws["connective"][i, j])
+            if language == "en" and connective.strip() in {"And", "Also,", "Plus,", "By the way,"}:
+                clause = clause[:1].lower() + clause[1:]
+            clause = connective + clause
+        clauses.append(clause)
+        ids.append(f"{intent}.{language}.{k}")
+    text = "".join(clauses)
+    noise = draws["noise"][i]
+    if noise[6] < 0.25:
+        text = _pick(OPENERS[language], draws["pick"][i, 2]) + text
+    if noise[7] < 0.2:
+        text = text + _pick(CLOSERS[language], draws["pick"][i, 3])
+    return text, ids
+
+
+def _add_noise(text: str, language: str, noise: np.ndarray, pick: np.ndarray) -> str:
+    """Typos, missing punctuation, caps, emoji, repeated punctuation, English inside Chinese."""
+    if language == "zh" and noise[0] < 0.2:
+        word = _pick(tuple(ZH_MIXED_ENGLISH), pick[0])
+        text = text.replace(word, ZH_MIXED_ENGLISH[word])
+    if noise[1] < 0.15 and len(text) > 6:
+        position = 1 + int(pick[1]) % (len(text) - 2)
+        if language == "en" and noise[1] < 0.07 and text[position : position + 2].isalpha():
+            text = text[:position] + text[position + 1] + text[position] + text[position + 2 :]
+        elif text[position].isalpha():
+            text = text[:position] + text[position + 1 :]
+    if noise[2] < 0.15:
+        text = text.translate(_PUNCTUATION_DROP)
+    if language == "en" and noise[3] < 0.05:
+        text = text.upper()
+    if noise[4] < 0.08:
+        text = text + ("!!!" if language == "en" else "！！！")
+    if noise[5] < 0.08:
+        text = text + _pick(EMOJI, pick[0] >> 3)
+    return text
+
+
+_PUNCTUATION_DROP = str.maketrans("", "", ".,?!;:，。？！；：")
+
+
+def _pick(options: tuple[str, ...], draw: int) -> str:
+    return options[int(draw) % len(options)]
+
+
+def _products(category: str, language: str) -> tuple[str, ...]:
+    words = PRODUCT_WORDS.get(category)
+    if words is None:
+        return ("item",) if language == "en" else ("商品",)
+    return words[language]
+
+
+def _money(amount: float, language: str, fmt: int) -> str:
+    value = f"{amount:.0f}"
+    if language == "en":
+        return (f"¥{value}", f"{value} yuan", f"RMB {value}", f"{amount:,.0f} RMB", f"¥{value}")[
+            fmt
+        ]
+    return (f"{value}元", f"¥{value}", f"{value}块", f"RMB{value}", f"人民币{value}元")[fmt]
+
+
+def _duration(days: float, language: str, fmt: int) -> str:
     days_int = max(1, round(days))
     if language == "en":
+        if fmt == 1 and days_int <= 10:
+            word = _EN_NUMBER_WORDS[days_int - 1]
+            return f"{word} day{'s' if days_int != 1 else ''}"
+        if fmt == 2 and days_int <= 4:
+            return f"{days_int * 24} hours"
+        if fmt == 3 and days_int % 7 == 0:
+            return f"{days_int // 7} week{'s' if days_int != 7 else ''}"
         return f"{days_int} day{'s' if days_int != 1 else ''}"
+    if fmt == 1 and days_int <= 10:
+        return f"{_ZH_NUMBER_WORDS[days_int - 1]}天"
+    if fmt == 2 and days_int <= 4:
+        return f"{days_int * 24}小时"
+    if fmt == 3 and days_int % 7 == 0:
+        return f"{days_int // 7}周"
     return f"{days_int}天"
+
+
+def _date(month: int, day: int, language: str, fmt: int) -> str:
+    if language == "en":
+        name = _MONTHS[month - 1]
+        return (f"on {day} {name}", f"on {name} {day}", f"on {day:02d}/{month:02d}")[fmt]
+    return (f"{month}月{day}日", f"{month}月{day}号", f"{month}月{day}日")[fmt]
