@@ -1,0 +1,163 @@
+"""Business reason groups and their plain-language texts: the one place both live.
+
+Training maps every model feature to one of :data:`REASON_GROUPS` and sums the feature's SHAP
+contributions per group; serving turns each group's sum into a sentence with
+:func:`render_reason`, e.g. ``"Red rainstorm alert in Zhengzhou during transit (+21 pts)"``.
+
+Each group has a few templates, most specific first. A template is used when every value it names
+is present (not ``None``) in the order's context; the last template of each group names nothing,
+so a sentence always comes out. Contributions are in points of a 0–100 scale (for delay: points of
+late probability, ``0.21`` probability → ``21`` points).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from orderlens.vocab import ALERT_LEVEL_NAMES
+
+ReasonGroup = Literal[
+    "weather",
+    "carrier",
+    "warehouse_backlog",
+    "route_distance",
+    "promise_tightness",
+    "customer_address",
+    "tracking_exception",
+    "order_profile",
+    "ticket_signals",
+]
+REASON_GROUPS: tuple[ReasonGroup, ...] = (
+    "weather",
+    "carrier",
+    "warehouse_backlog",
+    "route_distance",
+    "promise_tightness",
+    "customer_address",
+    "tracking_exception",
+    "order_profile",
+    "ticket_signals",
+)
+
+# Templates per group, most specific first. Context keys (all optional):
+#   city, origin_city, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
+#   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
+#   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
+#   hours_behind_plan, category, n_items, order_traits, ticket_intent, open_tickets.
+_TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
+    "weather": (
+        "{alert_level_name} {alert_type} alert in {city} during transit",
+        "{alert_type} alert in {city} during transit",
+        "Heavy rain ({precip_mm:.0f} mm) expected in {city}",
+        "Strong wind ({wind_kph:.0f} km/h) expected in {city}",
+        "Weather along the route to {city}",
+        "Weather along the route",
+    ),
+    "carrier": (
+        "{carrier} is running {lane_delay_hours:.0f} h late on this lane",
+        "{carrier} delivers {carrier_on_time_pct:.0f}% on time on this lane",
+        "Recent performance of carrier {carrier}",
+        "Recent carrier performance",
+    ),
+    "warehouse_backlog": (
+        "Warehouse {warehouse} is at {backlog_pct:.0f}% of packing capacity",
+        "{backlog_orders:,.0f} orders waiting to be packed at warehouse {warehouse}",
+        "Packing backlog at warehouse {warehouse}",
+        "Packing backlog at the warehouse",
+    ),
+    "route_distance": (
+        "Long route: {distance_km:,.0f} km from {origin_city} to {city}",
+        "Long route: {distance_km:,.0f} km to {city}",
+        "Route to {city}",
+        "Route and distance",
+    ),
+    "promise_tightness": (
+        "Tight promise: {hours_to_promise:.0f} h left for {service_level} delivery",
+        "Tight promise: {hours_to_promise:.0f} h left",
+        "Tight {service_level} delivery promise",
+        "Tight delivery promise",
+    ),
+    "customer_address": (
+        "{address_issue_rate_pct:.0f}% of past deliveries to this address had problems",
+        "Delivery address in {city} is hard to reach",
+        "Customer address and delivery history",
+    ),
+    "tracking_exception": (
+        "Tracking exception ({exception}) at {hub}",
+        "Tracking exception ({exception})",
+        "Parcel is {hours_behind_plan:.0f} h behind plan",
+        "Tracking shows the parcel behind plan",
+    ),
+    "order_profile": (
+        "{category} order needing {order_traits}",
+        "{category} order with {n_items:.0f} items",
+        "Order contents and handling",
+    ),
+    "ticket_signals": (
+        "Customer already contacted support ({ticket_intent})",
+        "{open_tickets:.0f} open support tickets on this order",
+        "Customer support signals",
+    ),
+}
+
+_FORMATTER = string.Formatter()
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    text: str
+    keys: tuple[str, ...]
+
+
+def _compile(text: str) -> _Template:
+    keys = tuple(field for _, field, _, _ in _FORMATTER.parse(text) if field)
+    return _Template(text, keys)
+
+
+_COMPILED: dict[str, tuple[_Template, ...]] = {
+    group: tuple(_compile(t) for t in texts) for group, texts in _TEMPLATES.items()
+}
+
+
+def format_contribution(points: float) -> str:
+    """``21.4`` → ``"+21 pts"``, ``-5`` → ``"−5 pts"``, below half a point → ``"<1 pt"``."""
+    if abs(points) < 0.5:
+        return "<1 pt"
+    return f"+{points:.0f} pts" if points > 0 else f"\u2212{-points:.0f} pts"
+
+
+def render_reason(group: str, contribution: float, context: Mapping[str, Any]) -> str:
+    """One reason as a sentence with its contribution, e.g.
+    ``"Red rainstorm alert in Zhengzhou during transit (+21 pts)"``.
+
+    Args:
+        group: one of :data:`REASON_GROUPS`.
+        contribution: the group's contribution in points of a 0–100 scale (negative lowers risk).
+        context: the order's relevant values (see ``_TEMPLATES`` for the keys); missing or
+            ``None`` values make the text fall back to a less specific template.
+
+    Raises:
+        KeyError: for an unknown group.
+    """
+    templates = _COMPILED.get(group)
+    if templates is None:
+        raise KeyError(f"unknown reason group {group!r}; known: {', '.join(REASON_GROUPS)}")
+    values = _with_derived(context)
+    for template in templates:
+        if all(values.get(key) is not None for key in template.keys):
+            text = template.text.format_map(values) if template.keys else template.text
+            return f"{text[:1].upper()}{text[1:]} ({format_contribution(contribution)})"
+    raise AssertionError("unreachable: the last template of every group names no values")
+
+
+def _with_derived(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    level = context.get("alert_level")
+    if context.get("alert_level_name") is not None or level is None:
+        return context
+    name = ALERT_LEVEL_NAMES.get(int(level))
+    if name is None or name == "none":
+        return context
+    return {**context, "alert_level_name": name}
