@@ -1,0 +1,1 @@
+"""The Feast feature repository: declarative definitions and one feature_store.yaml per profile."""

@@ -1,0 +1,182 @@
+"""Feast definitions: entities, feature views, the request-time on-demand view and the feature
+services ``delay_v1`` and ``value_v1``.
+
+Entities and the on-demand view are plain module-level declarations. Feature views need the
+absolute location of their parquet source under the run-time root, so they are built by
+:func:`definitions` from the table of :data:`VIEWS` — still declarative, with nothing done at
+import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
+from feast.on_demand_feature_view import on_demand_feature_view
+from feast.types import Float64, Int64, String, UnixTimestamp
+
+order = Entity(name="order", join_keys=["order_id"], value_type=ValueType.STRING)
+customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
+carrier = Entity(name="carrier", join_keys=["carrier_id"], value_type=ValueType.STRING)
+warehouse = Entity(name="warehouse", join_keys=["warehouse_id"], value_type=ValueType.STRING)
+city = Entity(name="city", join_keys=["dest_city"], value_type=ValueType.STRING)
+lane = Entity(
+    name="lane",
+    join_keys=["lane_id"],
+    value_type=ValueType.STRING,
+    description="carrier × destination city, written 'carrier_id|dest_city'",
+)
+ENTITIES = (order, customer, carrier, warehouse, city, lane)
+ENTITY_KEYS = tuple(e.join_key for e in ENTITIES)
+
+prediction_request = RequestSource(
+    name="prediction_request",
+    schema=[
+        Field(name="as_of", dtype=UnixTimestamp),
+        Field(name="created_at", dtype=UnixTimestamp),
+        Field(name="promised_at", dtype=UnixTimestamp),
+    ],
+    description="the moment of prediction and the order's own times, sent with the request",
+)
+
+
+@on_demand_feature_view(
+    sources=[prediction_request],
+    schema=[
+        Field(name="hours_to_promise", dtype=Float64),
+        Field(name="hours_since_created", dtype=Float64),
+        Field(name="as_of_hour", dtype=Float64),
+    ],
+    mode="python",
+    description="request-time features: hours to the promise, order age, hour of day",
+)
+def request_time(inputs: dict[str, Any]) -> dict[str, Any]:
+    # Feast stores this function's source in the registry and runs it without this module's
+    # globals, so the one implementation is imported inside.
+    from features.transforms.orders import request_time_features
+
+    return request_time_features(inputs["as_of"], inputs["created_at"], inputs["promised_at"])
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One feature view: its entity, its time-to-live and which sources it needs."""
+
+    name: str
+    entity: Entity
+    ttl: timedelta
+    needs: tuple[str, ...]
+    description: str
+    in_value_service: bool = True
+
+
+VIEWS: tuple[ViewSpec, ...] = (
+    ViewSpec("order_attributes", order, timedelta(days=400), ("orders",), "the order as placed"),
+    ViewSpec(
+        "customer_history",
+        customer,
+        timedelta(days=400),
+        ("orders",),
+        "orders, spend and lateness the customer experienced so far",
+    ),
+    ViewSpec(
+        "carrier_performance",
+        carrier,
+        timedelta(days=2),
+        ("orders",),
+        "hourly carrier load, on-time rate, delay and exceptions",
+    ),
+    ViewSpec(
+        "lane_performance",
+        lane,
+        timedelta(days=30),
+        ("orders", "outcomes"),
+        "daily carrier × city on-time rate and transit time over 90 days",
+    ),
+    ViewSpec(
+        "warehouse_backlog",
+        warehouse,
+        timedelta(days=2),
+        ("orders",),
+        "hourly warehouse load and orders not yet picked",
+    ),
+    ViewSpec(
+        "weather_observed",
+        city,
+        timedelta(days=3),
+        ("weather",),
+        "observed weather at the destination",
+    ),
+    ViewSpec(
+        "weather_forecast",
+        city,
+        timedelta(days=2),
+        ("forecasts",),
+        "forecasts and alerts for the destination, as of their issue",
+    ),
+    ViewSpec(
+        "tracking_progress",
+        order,
+        timedelta(days=60),
+        ("orders", "tracking"),
+        "how far the parcel got and how it is doing against the plan",
+        in_value_service=False,
+    ),
+)
+VIEW_BY_NAME = {spec.name: spec for spec in VIEWS}
+
+
+def feast_type(dtype: Any):
+    """The Feast type of a pandas column dtype."""
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        return Int64
+    if pd.api.types.is_float_dtype(dtype):
+        return Float64
+    return String
+
+
+def feature_view(spec: ViewSpec, data_dir: Path, schema: dict[str, Any]) -> FeatureView:
+    """The Feast view of ``spec`` over ``<data_dir>/<name>.parquet`` with the given columns."""
+    source = FileSource(
+        name=f"{spec.name}_source",
+        path=str(data_dir / f"{spec.name}.parquet"),
+        timestamp_field="event_timestamp",
+    )
+    return FeatureView(
+        name=spec.name,
+        entities=[spec.entity],
+        ttl=spec.ttl,
+        schema=[Field(name=name, dtype=feast_type(dtype)) for name, dtype in schema.items()],
+        source=source,
+        online=True,
+        description=spec.description,
+    )
+
+
+def definitions(
+    data_dir: Path, schemas: dict[str, dict[str, Any]], version: str = "v1"
+) -> list[Any]:
+    """Every Feast object to apply.
+
+    Args:
+        data_dir: folder of the views' parquet sources.
+        schemas: per view that has data, its feature columns and pandas dtypes; views whose
+            sources are absent are left out (and so are left out of the services).
+        version: suffix of the feature services (``delay_<version>``, ``value_<version>``).
+    """
+    views = [feature_view(VIEW_BY_NAME[name], data_dir, schema) for name, schema in schemas.items()]
+    delay = FeatureService(
+        name=f"delay_{version}",
+        features=[*views, request_time],
+        description="features of the delay models (probability, hours, P90)",
+    )
+    value = FeatureService(
+        name=f"value_{version}",
+        features=[v for v in views if VIEW_BY_NAME[v.name].in_value_service] + [request_time],
+        description="features of the 19 value-dimension models",
+    )
+    return [*ENTITIES, prediction_request, request_time, *views, delay, value]

@@ -1,0 +1,246 @@
+"""The feature store: build the views from the lake, apply them to Feast, materialize them to the
+online store, and read training sets and online features through the feature services."""
+
+from __future__ import annotations
+
+import json
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pandas as pd
+import yaml
+from feast import FeatureStore
+from feast.repo_config import RepoConfig
+
+from features import lake, transforms
+from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
+from orderlens.settings import Settings
+
+REPO_TEMPLATES = Path(__file__).parent / "repo"
+Tables = dict[str, pd.DataFrame]
+
+VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
+    "order_attributes": lambda t: transforms.order_attributes(t["orders"]),
+    "customer_history": lambda t: transforms.customer_history(t["orders"], t.get("outcomes")),
+    "carrier_performance": lambda t: transforms.carrier_performance(
+        t["orders"], t.get("outcomes"), t.get("tracking")
+    ),
+    "lane_performance": lambda t: transforms.lane_performance(t["orders"], t["outcomes"]),
+    "warehouse_backlog": lambda t: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
+    "weather_observed": lambda t: transforms.weather_observed(t["weather"]),
+    "weather_forecast": lambda t: transforms.weather_forecast(t["forecasts"]),
+    "tracking_progress": lambda t: transforms.tracking_progress(t["orders"], t["tracking"]),
+}
+"""How each view is computed from the source tables: one transformation per view."""
+
+
+@dataclass
+class BuildReport:
+    """What ``features build`` produced."""
+
+    views: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_text(self) -> str:
+        lines = [f"{name:>20}: {rows:>10,} rows" for name, rows in self.views.items()]
+        lines += [f"{name:>20}: skipped ({why})" for name, why in self.skipped.items()]
+        lines.append(f"built {len(self.views)} feature views in {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+class FeatureRepo:
+    """The Feast repository of one run-time root and profile."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.feature_repo_dir
+        self.data_dir = self.root / "data"
+
+    # --- configuration -------------------------------------------------------------------
+    def repo_config(self) -> RepoConfig:
+        """The Feast configuration of the settings' profile, from its feature_store.yaml."""
+        template = (REPO_TEMPLATES / f"feature_store.{self.settings.profile}.yaml").read_text()
+        production = self.settings.production
+        text = string.Template(template).substitute(
+            FEATURE_REPO=str(self.root),
+            REDIS_CONNECTION=redis_connection_string(production.redis_url),
+            POSTGRES_SQLALCHEMY_URL=sqlalchemy_url(production.postgres_dsn),
+        )
+        return RepoConfig(repo_path=self.root, **yaml.safe_load(text))
+
+    @cached_property
+    def store(self) -> FeatureStore:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FeatureStore(config=self.repo_config())
+
+    # --- build ---------------------------------------------------------------------------
+    def build(self, tables: Tables | None = None) -> BuildReport:
+        """Compute every view whose sources are present, write its parquet source and apply
+        the definitions (entities, views, on-demand view, services) to the registry."""
+        began = time.perf_counter()
+        tables = load_sources(self.settings) if tables is None else tables
+        report = BuildReport()
+        schemas: dict[str, dict[str, Any]] = {}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for spec in VIEWS:
+            missing = [t for t in spec.needs if t not in tables or tables[t].empty]
+            if missing:
+                report.skipped[spec.name] = f"no {', '.join(missing)} data"
+                continue
+            frame = VIEW_BUILDERS[spec.name](tables)
+            frame.to_parquet(self.data_dir / f"{spec.name}.parquet", index=False)
+            # Join keys (carrier_id, dest_city, …) travel in the entity rows, not as features.
+            keys = {*ENTITY_KEYS, "event_timestamp"}
+            schemas[spec.name] = {c: frame[c].dtype for c in frame.columns if c not in keys}
+            report.views[spec.name] = len(frame)
+        self.store.apply(definitions(self.data_dir, schemas))
+        self._write_manifest(report)
+        report.seconds = time.perf_counter() - began
+        return report
+
+    def manifest(self) -> dict[str, Any]:
+        """Which views were built (and which skipped, and why) by the last build."""
+        path = self.root / "manifest.json"
+        if not path.exists():
+            raise FileNotFoundError("no feature views built yet: run `orderlens features build`")
+        return json.loads(path.read_text())
+
+    def _write_manifest(self, report: BuildReport) -> None:
+        manifest = {
+            "views": report.views,
+            "skipped": report.skipped,
+            "features": {
+                name: [f.name for f in self.store.get_feature_view(name).features]
+                for name in report.views
+            },
+            "built_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        }
+        (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+    # --- materialize ---------------------------------------------------------------------
+    def materialize(self, end: datetime | None = None) -> dict[str, Any]:
+        """Load the latest feature values into the online store, incrementally.
+
+        The first run covers each view's whole history; later runs continue from where the last
+        one ended (Feast keeps the intervals). ``end`` defaults to just after the newest row.
+        """
+        began = time.perf_counter()
+        views = list(self.manifest()["views"])
+        end = end or self._newest_timestamp(views) + pd.Timedelta(seconds=1)
+        fresh = [v for v in views if not self.store.get_feature_view(v).materialization_intervals]
+        if fresh:
+            start = self._oldest_timestamp(fresh)
+            self.store.materialize(start_date=start, end_date=end, feature_views=fresh)
+        stale = [v for v in views if v not in fresh]
+        if stale:
+            self.store.materialize_incremental(end_date=end, feature_views=stale)
+        return {"views": views, "end": str(end), "seconds": time.perf_counter() - began}
+
+    def _view_timestamps(self, views: list[str]) -> pd.Series:
+        stamps = [
+            pd.read_parquet(self.data_dir / f"{v}.parquet", columns=["event_timestamp"])[
+                "event_timestamp"
+            ].agg(["min", "max"])
+            for v in views
+        ]
+        return pd.concat(stamps, axis=1)
+
+    def _newest_timestamp(self, views: list[str]) -> datetime:
+        return self._view_timestamps(views).loc["max"].max().to_pydatetime()
+
+    def _oldest_timestamp(self, views: list[str]) -> datetime:
+        return self._view_timestamps(views).loc["min"].min().to_pydatetime()
+
+    # --- read ----------------------------------------------------------------------------
+    def training_set(self, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time features of ``service`` for each entity row (extra columns are carried).
+
+        Raises:
+            RuntimeError: when Feast returned a different number of rows than it was given.
+        """
+        feature_service = self.store.get_feature_service(service)
+        result = self.store.get_historical_features(entity_df=entity_df, features=feature_service)
+        frame = result.to_df()
+        if len(frame) != len(entity_df):
+            raise RuntimeError(
+                f"training set has {len(frame)} rows for {len(entity_df)} entity rows: "
+                "the offline store dropped or duplicated rows"
+            )
+        return frame
+
+    def online_features(
+        self, service: str, rows: pd.DataFrame, as_of: datetime | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Latest feature values of ``service`` for each entity row, and their age.
+
+        Feast's online reads ignore TTL (a year-old value is served as if fresh), so the age of
+        every view's values is computed here and values older than the view's TTL are blanked.
+
+        Args:
+            service: a feature service name.
+            rows: entity keys plus ``as_of``, ``created_at`` and ``promised_at``.
+            as_of: the moment freshness is measured against (default: each row's ``as_of``).
+
+        Returns:
+            The features (one row per entity row) and, per row and view, the age in seconds of
+            the values served (NaN where the store had nothing).
+        """
+        feature_service = self.store.get_feature_service(service)
+        entity_rows = rows.to_dict(orient="list")
+        response = self.store.get_online_features(features=feature_service, entity_rows=entity_rows)
+        values = response.to_dict(include_event_timestamps=True)
+        features = pd.DataFrame({k: v for k, v in values.items() if not k.endswith("__ts")})
+        moment = pd.Series(
+            pd.to_datetime(rows["as_of"], utc=True) if as_of is None else [as_of] * len(rows)
+        ).reset_index(drop=True)
+        ages = {}
+        for projection in feature_service.feature_view_projections:
+            spec = VIEW_BY_NAME.get(projection.name)
+            if spec is None:
+                continue
+            names = [f.name for f in projection.features]
+            stamp = pd.to_datetime(pd.Series(values[f"{names[0]}__ts"]), unit="s", utc=True)
+            stamp = stamp.where(stamp > pd.Timestamp(0, tz="UTC"))
+            age = (moment - stamp).dt.total_seconds()
+            stale = age > spec.ttl.total_seconds()
+            features.loc[stale.to_numpy(), names] = None
+            ages[projection.name] = age
+        return features, pd.DataFrame(ages)
+
+
+def load_sources(settings: Settings) -> Tables:
+    """Every source table the lake holds."""
+    return {
+        name: lake.read_lake(settings, name)
+        for name in ("orders", "weather", "forecasts", "tracking", "tickets", "outcomes")
+        if lake.has_table(settings, name)
+    }
+
+
+def redis_connection_string(url: str) -> str:
+    """``redis://host:port/db`` → Feast's ``host:port,db=N`` connection string."""
+    parsed = urlparse(url)
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}", f"db={db}"]
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """``postgresql://…`` → the SQLAlchemy URL with the installed psycopg 3 driver."""
+    return (
+        dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+        if "+" not in dsn.split(":")[0]
+        else dsn
+    )

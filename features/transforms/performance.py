@@ -1,0 +1,238 @@
+"""History features that roll up many orders: customers, carriers, lanes, warehouses.
+
+Every row is stamped when its values became known: a delivery counts from its ``delivered_at``,
+an order from its ``created_at``; hourly and daily roll-ups are stamped at the *end* of their
+bucket. Rolling windows are computed on a dense time grid per key, then stacked back to rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+HOUR = pd.Timedelta(hours=1)
+JUST_AFTER = pd.Timedelta(microseconds=1)
+
+
+def lane_key(carrier_id: pd.Series, dest_city: pd.Series) -> pd.Series:
+    """The carrier × destination-city lane an order travels on."""
+    return carrier_id.astype(str) + "|" + dest_city.astype(str)
+
+
+def deliveries(orders: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Delivered orders with what a delivery teaches: late or not, delay and transit hours."""
+    frame = orders[
+        ["order_id", "customer_id", "carrier_id", "dest_city", "created_at", "promised_at"]
+    ].merge(outcomes[["order_id", "delivered_at"]], on="order_id", how="inner")
+    late_by = (frame["delivered_at"] - frame["promised_at"]) / HOUR
+    return frame.assign(
+        is_late=(late_by > 0).astype("int64"),
+        delay_hours=late_by.clip(lower=0),
+        transit_hours=(frame["delivered_at"] - frame["created_at"]) / HOUR,
+    )
+
+
+def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
+    """The customer's history after each of their events (an order placed, a delivery made).
+
+    Stamped a microsecond after the event, so an order's own creation snapshot sees the history
+    *before* it — exactly what the online store holds when a new order arrives.
+
+    Returns:
+        ``customer_id``, ``event_timestamp``, ``cust_orders``, ``cust_spend``,
+        ``cust_avg_order_value``, ``cust_deliveries``, ``cust_late_deliveries``,
+        ``cust_late_share``, ``cust_mean_delay_hours``.
+    """
+    placed = pd.DataFrame(
+        {
+            "customer_id": orders["customer_id"],
+            "t": orders["created_at"],
+            "order": 1,
+            "spend": orders["order_value"] - orders["discount"],
+            "delivered": 0,
+            "late": 0,
+            "delay": 0.0,
+        }
+    )
+    events = [placed]
+    if outcomes is not None and len(outcomes):
+        done = deliveries(orders, outcomes)
+        events.append(
+            pd.DataFrame(
+                {
+                    "customer_id": done["customer_id"],
+                    "t": done["delivered_at"],
+                    "order": 0,
+                    "spend": 0.0,
+                    "delivered": 1,
+                    "late": done["is_late"],
+                    "delay": done["delay_hours"],
+                }
+            )
+        )
+    frame = pd.concat(events, ignore_index=True).sort_values(["customer_id", "t"], kind="stable")
+    totals = frame.groupby("customer_id", sort=False)[
+        ["order", "spend", "delivered", "late", "delay"]
+    ].cumsum()
+    out = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(),
+            "event_timestamp": (frame["t"] + JUST_AFTER).to_numpy(),
+            "cust_orders": totals["order"].to_numpy(),
+            "cust_spend": totals["spend"].to_numpy(),
+            "cust_deliveries": totals["delivered"].to_numpy(),
+            "cust_late_deliveries": totals["late"].to_numpy(),
+        }
+    )
+    out["cust_avg_order_value"] = out["cust_spend"] / out["cust_orders"].replace(0, np.nan)
+    known = out["cust_deliveries"].replace(0, np.nan)
+    out["cust_late_share"] = out["cust_late_deliveries"] / known
+    out["cust_mean_delay_hours"] = totals["delay"].to_numpy() / known
+    # Several events in the same microsecond: the last state is the one that holds.
+    out = out.drop_duplicates(["customer_id", "event_timestamp"], keep="last")
+    return _stamp(out)
+
+
+def carrier_performance(
+    orders: pd.DataFrame, outcomes: pd.DataFrame | None, tracking: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Hourly carrier load and reliability.
+
+    Returns:
+        ``carrier_id``, ``event_timestamp`` (end of the hour) and ``carrier_orders_24h``,
+        ``carrier_load_ratio`` (24 h volume against its trailing 28-day daily mean),
+        ``carrier_on_time_rate_30d``, ``carrier_mean_delay_hours_30d``, ``carrier_exceptions_24h``.
+    """
+    grid = _hour_grid(orders, outcomes)
+    created = _hourly(orders, "carrier_id", "created_at", grid)
+    frame = {
+        "carrier_orders_24h": created.rolling(24, min_periods=1).sum(),
+        "carrier_load_ratio": _load_ratio(created),
+    }
+    if outcomes is not None and len(outcomes):
+        done = deliveries(orders, outcomes)
+        n = _hourly(done, "carrier_id", "delivered_at", grid).rolling(720, min_periods=1).sum()
+        late = _hourly(done, "carrier_id", "delivered_at", grid, "is_late")
+        delay = _hourly(done, "carrier_id", "delivered_at", grid, "delay_hours")
+        frame["carrier_on_time_rate_30d"] = 1 - late.rolling(720, min_periods=1).sum() / n
+        frame["carrier_mean_delay_hours_30d"] = delay.rolling(720, min_periods=1).sum() / n
+    if tracking is not None and len(tracking):
+        exceptions = tracking[tracking["event_type"] == "exception"]
+        counts = _hourly(exceptions, "carrier_id", "event_time", grid)
+        frame["carrier_exceptions_24h"] = counts.rolling(24, min_periods=1).sum()
+    return _stack(frame, "carrier_id", HOUR)
+
+
+def lane_performance(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
+    """Daily carrier × city lane record over the trailing 90 days of deliveries.
+
+    Returns:
+        ``lane_id``, ``event_timestamp`` (end of the day), ``lane_deliveries_90d``,
+        ``lane_on_time_rate_90d``, ``lane_mean_transit_hours_90d``; empty without outcomes.
+    """
+    columns = [
+        "lane_id",
+        "event_timestamp",
+        "lane_deliveries_90d",
+        "lane_on_time_rate_90d",
+        "lane_mean_transit_hours_90d",
+    ]
+    if outcomes is None or not len(outcomes):
+        return pd.DataFrame(columns=columns)
+    done = deliveries(orders, outcomes)
+    done["lane_id"] = lane_key(done["carrier_id"], done["dest_city"])
+    day = pd.Timedelta(days=1)
+    grid = pd.date_range(
+        done["delivered_at"].min().floor("D"), done["delivered_at"].max().ceil("D"), freq="D"
+    )
+    n = _bucketed(done, "lane_id", "delivered_at", grid, "D").rolling(90, min_periods=1).sum()
+    late = _bucketed(done, "lane_id", "delivered_at", grid, "D", "is_late")
+    transit = _bucketed(done, "lane_id", "delivered_at", grid, "D", "transit_hours")
+    frame = {
+        "lane_deliveries_90d": n,
+        "lane_on_time_rate_90d": 1 - late.rolling(90, min_periods=1).sum() / n,
+        "lane_mean_transit_hours_90d": transit.rolling(90, min_periods=1).sum() / n,
+    }
+    out = _stack(frame, "lane_id", day)
+    return out[out["lane_deliveries_90d"] > 0][columns]
+
+
+def warehouse_backlog(orders: pd.DataFrame, tracking: pd.DataFrame | None) -> pd.DataFrame:
+    """Hourly warehouse load and the backlog of orders not yet picked.
+
+    Returns:
+        ``warehouse_id``, ``event_timestamp`` (end of the hour), ``wh_orders_24h``,
+        ``wh_load_ratio`` and, with tracking, ``wh_unpicked_orders`` (created but not picked by
+        then) and ``wh_pick_hours_24h`` (mean hours from order to pick over the last day).
+    """
+    grid = _hour_grid(orders, None)
+    created = _hourly(orders, "warehouse_id", "created_at", grid)
+    frame = {
+        "wh_orders_24h": created.rolling(24, min_periods=1).sum(),
+        "wh_load_ratio": _load_ratio(created),
+    }
+    if tracking is not None and len(tracking):
+        picks = (
+            tracking[tracking["event_type"] == "picked"]
+            .groupby("order_id", as_index=False)["event_time"]
+            .min()
+            .merge(orders[["order_id", "warehouse_id", "created_at"]], on="order_id")
+        )
+        picks["pick_hours"] = (picks["event_time"] - picks["created_at"]) / HOUR
+        picks = picks[picks["event_time"] <= grid[-1] + HOUR]
+        picked = _hourly(picks, "warehouse_id", "event_time", grid).reindex(
+            columns=created.columns, fill_value=0
+        )
+        frame["wh_unpicked_orders"] = (created.cumsum() - picked.cumsum()).clip(lower=0)
+        pick_hours = _hourly(picks, "warehouse_id", "event_time", grid, "pick_hours")
+        pick_hours = pick_hours.reindex(columns=created.columns, fill_value=0)
+        frame["wh_pick_hours_24h"] = pick_hours.rolling(24, min_periods=1).sum() / picked.rolling(
+            24, min_periods=1
+        ).sum().replace(0, np.nan)
+    return _stack(frame, "warehouse_id", HOUR)
+
+
+def _hour_grid(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DatetimeIndex:
+    end = orders["created_at"].max()
+    if outcomes is not None and len(outcomes):
+        end = max(end, outcomes["delivered_at"].max())
+    return pd.date_range(orders["created_at"].min().floor("h"), end.floor("h"), freq="h")
+
+
+def _hourly(frame, key, time_column, grid, value=None) -> pd.DataFrame:
+    return _bucketed(frame, key, time_column, grid, "h", value)
+
+
+def _bucketed(frame, key, time_column, grid, freq, value=None) -> pd.DataFrame:
+    """A dense ``grid × key`` table of counts (or sums of ``value``) per time bucket."""
+    bucket = frame[time_column].dt.floor(freq)
+    grouped = frame.assign(_bucket=bucket).groupby(["_bucket", key])
+    table = (grouped.size() if value is None else grouped[value].sum()).unstack(fill_value=0)
+    return table.reindex(grid, fill_value=0).astype("float64")
+
+
+def _load_ratio(hourly_counts: pd.DataFrame) -> pd.DataFrame:
+    """Last-24 h volume against the trailing 28-day mean daily volume (1.0 = a normal day)."""
+    last_day = hourly_counts.rolling(24, min_periods=1).sum()
+    trailing = hourly_counts.rolling(24 * 28, min_periods=24).sum()
+    days = np.minimum(np.arange(1, len(hourly_counts) + 1) / 24, 28)
+    daily_mean = trailing.div(days, axis=0)
+    return last_day / daily_mean.replace(0, np.nan)
+
+
+def _stack(frame: dict[str, pd.DataFrame], key: str, bucket: pd.Timedelta) -> pd.DataFrame:
+    """Dense ``time × key`` tables → rows, stamped at the end of their bucket."""
+    long = pd.concat(
+        {name: table.stack(future_stack=True) for name, table in frame.items()}, axis=1
+    )
+    long.index.names = ["bucket", key]
+    long = long.reset_index()
+    long.insert(1, "event_timestamp", long.pop("bucket") + bucket)
+    return _stamp(long[[key, "event_timestamp", *frame]])
+
+
+def _stamp(frame: pd.DataFrame) -> pd.DataFrame:
+    """Microsecond UTC timestamps (DuckDB cannot cast nanosecond ones)."""
+    frame = frame.reset_index(drop=True)
+    frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[us, UTC]")
+    return frame

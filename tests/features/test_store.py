@@ -1,0 +1,83 @@
+"""The Feast store on a tiny hand-made world: build, point-in-time training sets, online reads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.snapshots import entity_rows, labelled_snapshots
+from features.store import FeatureRepo, redis_connection_string, sqlalchemy_url
+from orderlens.settings import load_settings
+from tests.features.sources import good_sources, hours
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    settings = load_settings(home=tmp_path_factory.mktemp("home"))
+    repo = FeatureRepo(settings)
+    report = repo.build(good_sources())
+    assert set(report.views) == {
+        "order_attributes",
+        "customer_history",
+        "carrier_performance",
+        "lane_performance",
+        "warehouse_backlog",
+        "weather_observed",
+        "weather_forecast",
+        "tracking_progress",
+    }
+    return repo
+
+
+def test_training_set_is_point_in_time(repo):
+    tables = good_sources()
+    entities = labelled_snapshots(
+        "delay_v1", tables["orders"], tables["outcomes"], tables["tracking"]
+    )
+    frame = repo.training_set("delay_v1", entities)
+    assert len(frame) == len(entities)
+    o1 = frame[frame["order_id"] == "O1"].set_index("snapshot_stage")
+    # At creation no scan is visible yet; after the arrival at the destination hub, 2 hub scans
+    # and the weather-hold exception are.
+    assert pd.isna(o1.loc["created", "trk_stage"])
+    assert o1.loc["arrived_dest_hub", "trk_hub_scans"] == 2
+    assert o1.loc["arrived_dest_hub", "trk_last_exception"] == "weather_hold"
+    # The forecast issued two hours before the order is visible at creation.
+    assert o1.loc["created", "fc_alert_max_72h"] == 3
+    # Request-time features come from the on-demand view.
+    assert o1.loc["created", "hours_to_promise"] == 72
+    assert o1.loc["picked", "hours_to_promise"] == pytest.approx(72 - 4 - 1 / 3600)
+    # The customer's history at their first order is empty (the order itself is not counted).
+    assert pd.isna(o1.loc["created", "cust_orders"])
+
+
+def test_value_training_set_has_targets_and_no_tracking(repo):
+    tables = good_sources()
+    entities = labelled_snapshots("value_v1", tables["orders"], tables["outcomes"])
+    frame = repo.training_set("value_v1", entities)
+    assert len(frame) == 2 and set(frame["snapshot_stage"]) == {"created"}
+    assert "net_revenue" in frame and "trk_stage" not in frame
+
+
+def test_online_features_with_freshness(repo):
+    repo.materialize()
+    rows = entity_rows(good_sources()["orders"]).assign(as_of=hours(100))
+    features, ages = repo.online_features("delay_v1", rows)
+    assert len(features) == 2
+    o1 = features.iloc[0]
+    assert o1["trk_stage"] == 6, "the online store holds the latest scan: delivered"
+    assert o1["cust_orders"] == 1
+    assert ages.loc[0, "tracking_progress"] == pytest.approx((100 - 66) * 3600, abs=1)
+    # A week later the hourly carrier view is older than its 2-day TTL: it is blanked, not served.
+    later, later_ages = repo.online_features("delay_v1", rows.assign(as_of=hours(24 * 9)))
+    assert later_ages.loc[0, "carrier_performance"] > 2 * 86_400
+    assert pd.isna(later.loc[0, "carrier_orders_24h"])
+
+
+def test_production_connection_strings():
+    assert (
+        redis_connection_string("redis://:pw@10.0.0.5:6380/2") == "10.0.0.5:6380,db=2,password=pw"
+    )
+    assert sqlalchemy_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
