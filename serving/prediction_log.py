@@ -1,0 +1,332 @@
+"""The prediction log: every request and answer, one row per predicted order, as parquet parts.
+
+The service calls :meth:`PredictionLog.log` once per request; that only appends the request's
+objects to an in-memory buffer (microseconds). A background thread flattens and writes the buffer
+as a part file under ``<home>/prediction_log/date=YYYY-MM-DD/`` when it holds ``flush_rows`` rows
+or every ``flush_seconds``, and :meth:`PredictionLog.close` writes what is left at shutdown.
+Part files appear atomically (written to a hidden temporary name, then renamed), so readers never
+see half a file; several worker processes can log into the same directory.
+
+:func:`read_prediction_log` reads it back as one frame for monitoring and reports. Columns:
+``logged_at, request_id, status, latency_ms, order_id``, every request field of
+:class:`serving.schemas.Order`, ``p_late, expected_hours, p90_hours, risk_level,
+top_reason_group, value_index, tier, quadrant_<q>`` (4), ``dim_<name>`` (19 value dimension
+scores), ``actions_fired`` and ``actions_suppressed`` ("|"-joined ``rule:action``), ``degraded``
+("|"-joined) and ``model_versions`` (JSON).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from orderlens.contracts import ORDERS
+from orderlens.dimensions import DIMENSION_NAMES, QUADRANTS
+from orderlens.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+_KIND_TYPES = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
+_REQUEST_TIME_FIELDS = (
+    ("as_of", _TS),
+    ("stage", pa.string()),
+    ("push_dismissals", pa.int64()),
+    ("contact_preferences", pa.string()),
+    ("explain_value", pa.bool_()),
+)
+
+
+@functools.cache
+def log_schema() -> pa.Schema:
+    """The prediction log's columns (fixed, so every part file concatenates)."""
+    order_fields = [
+        (c.name, _TS if c.kind == "timestamp" else _KIND_TYPES[c.kind]) for c in ORDERS.columns
+    ]
+    return pa.schema(
+        [
+            ("logged_at", _TS),
+            ("request_id", pa.string()),
+            ("status", pa.string()),
+            ("latency_ms", pa.float64()),
+            *order_fields,  # starts with order_id
+            *_REQUEST_TIME_FIELDS,
+            ("p_late", pa.float64()),
+            ("expected_hours", pa.float64()),
+            ("p90_hours", pa.float64()),
+            ("risk_level", pa.string()),
+            ("top_reason_group", pa.string()),
+            ("value_index", pa.float64()),
+            ("tier", pa.string()),
+            *[(f"quadrant_{q}", pa.float64()) for q in QUADRANTS],
+            *[(f"dim_{name}", pa.float64()) for name in DIMENSION_NAMES],
+            ("actions_fired", pa.string()),
+            ("actions_suppressed", pa.string()),
+            ("degraded", pa.string()),
+            ("model_versions", pa.string()),
+        ]
+    )
+
+
+class PredictionLog:
+    """Buffered, append-only prediction log.
+
+    Args:
+        directory: the log's root (``settings.prediction_log_dir``).
+        flush_rows: write a part file once this many rows are buffered.
+        flush_seconds: ... or at least this often while rows are waiting.
+        max_buffered_rows: if writing keeps failing, the oldest rows beyond this are dropped
+            (counted in :attr:`dropped_rows`) rather than exhausting memory.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        flush_rows: int = 2_000,
+        flush_seconds: float = 5.0,
+        max_buffered_rows: int = 200_000,
+    ) -> None:
+        self.directory = Path(directory)
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.max_buffered_rows = max_buffered_rows
+        self.dropped_rows = 0
+        self._buffer: list[tuple[Any, ...]] = []
+        self._buffered_rows = 0
+        self._lock = threading.Lock()  # guards the buffer
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PredictionLog:
+        cfg = settings.serving
+        return cls(
+            settings.prediction_log_dir,
+            flush_rows=cfg.log_flush_rows,
+            flush_seconds=cfg.log_flush_seconds,
+        )
+
+    # ---- hot path ----------------------------------------------------------------------------
+
+    def log(
+        self,
+        *,
+        request_id: str,
+        received_at: datetime,
+        orders: Sequence[BaseModel | Mapping[str, Any]],
+        predictions: Sequence[BaseModel | Mapping[str, Any]],
+        model_versions: Mapping[str, str],
+        latency_ms: float,
+        status: str = "ok",
+    ) -> None:
+        """Record one request. ``orders`` are the request's orders (:class:`~serving.schemas.Order`
+        or dicts; empty when the request could not be read), ``predictions`` the answer's
+        :class:`~serving.schemas.Prediction` objects (empty on error), matched by ``order_id``.
+        Cheap: the objects are only buffered; do not mutate them afterwards."""
+        entry = (request_id, received_at, orders, predictions, model_versions, latency_ms, status)
+        n = max(1, len(orders))
+        with self._lock:
+            self._buffer.append(entry)
+            self._buffered_rows += n
+            full = self._buffered_rows >= self.flush_rows
+        if self._thread is None:
+            self.start()
+        if full:
+            self._wake.set()
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background writer (done by the first :meth:`log`)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="prediction-log-writer", daemon=True
+            )
+            self._thread.start()
+        atexit.register(self.close)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep the writer alive; flush() already kept the rows
+                logger.exception("prediction log: writing a part file failed; will retry")
+
+    def flush(self) -> list[Path]:
+        """Write everything buffered now; returns the part files written (one per day)."""
+        with self._write_lock:
+            with self._lock:
+                entries, self._buffer = self._buffer, []
+                self._buffered_rows = 0
+            if not entries:
+                return []
+            try:
+                return self._write(entries)
+            except Exception:
+                self._requeue(entries)
+                raise
+
+    def _requeue(self, entries: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            self._buffer = entries + self._buffer
+            self._buffered_rows = sum(max(1, len(e[2])) for e in self._buffer)
+            while self._buffered_rows > self.max_buffered_rows and self._buffer:
+                dropped = self._buffer.pop(0)
+                n = max(1, len(dropped[2]))
+                self._buffered_rows -= n
+                self.dropped_rows += n
+
+    def _write(self, entries: list[tuple[Any, ...]]) -> list[Path]:
+        rows = [row for entry in entries for row in _rows(*entry)]
+        table = pa.Table.from_pylist(rows, schema=log_schema())
+        days = pd.Series([r["logged_at"].date().isoformat() for r in rows])
+        written = []
+        for day, index in days.groupby(days).groups.items():
+            part_dir = self.directory / f"date={day}"
+            part_dir.mkdir(parents=True, exist_ok=True)
+            name = f"part-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+            tmp = part_dir / f".{name}.tmp"
+            pq.write_table(table.take(pa.array(index.to_numpy())), tmp, compression="zstd")
+            os.replace(tmp, part_dir / name)
+            written.append(part_dir / name)
+        return written
+
+    def close(self) -> None:
+        """Stop the writer and write what is left (also run at interpreter exit)."""
+        thread = self._thread
+        if thread is not None:
+            self._stop.set()
+            self._wake.set()
+            thread.join(timeout=30)
+            self._thread = None
+            atexit.unregister(self.close)
+        self.flush()
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _plain(obj: BaseModel | Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.model_dump() if isinstance(obj, BaseModel) else obj
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
+
+
+def _rows(
+    request_id: str,
+    received_at: datetime,
+    orders: Sequence[Any],
+    predictions: Sequence[Any],
+    model_versions: Mapping[str, str],
+    latency_ms: float,
+    status: str,
+) -> list[dict[str, Any]]:
+    base = {
+        "logged_at": _utc(received_at),
+        "request_id": request_id,
+        "status": status,
+        "latency_ms": float(latency_ms),
+        "model_versions": json.dumps(dict(model_versions), sort_keys=True),
+    }
+    by_id = {p["order_id"]: p for p in map(_plain, predictions)}
+    rows = []
+    for order in [_plain(o) for o in orders] or [{}]:  # a request without orders: one row
+        row = {**base, **_order_columns(order)}
+        prediction = by_id.get(order.get("order_id"))
+        if prediction is not None:
+            row.update(_prediction_columns(prediction))
+        rows.append(row)
+    return rows
+
+
+def _order_columns(order: Mapping[str, Any]) -> dict[str, Any]:
+    row = dict(order)
+    for name in ("created_at", "promised_at", "as_of"):
+        if row.get(name) is not None:
+            row[name] = _utc(row[name])
+    prefs = row.get("contact_preferences")
+    if prefs is not None:
+        row["contact_preferences"] = "|".join(prefs)
+    return row
+
+
+def _prediction_columns(p: Mapping[str, Any]) -> dict[str, Any]:
+    delay, value = p["delay"], p["value"]
+    reasons = delay.get("reasons") or []
+    actions = p.get("actions") or []
+    row = {
+        "p_late": delay["probability"],
+        "expected_hours": delay["expected_hours"],
+        "p90_hours": delay["p90_hours"],
+        "risk_level": delay["risk_level"],
+        "top_reason_group": reasons[0]["group"] if reasons else None,
+        "value_index": value["index"],
+        "tier": value["tier"],
+        "actions_fired": "|".join(f"{a['rule']}:{a['action']}" for a in actions if a["fired"]),
+        "actions_suppressed": "|".join(
+            f"{a['rule']}:{a['action']}" for a in actions if not a["fired"]
+        ),
+        "degraded": "|".join(p.get("degraded") or []),
+    }
+    for q, score in value["quadrants"].items():
+        row[f"quadrant_{q}"] = score
+    for name, dim in value["dimensions"].items():
+        row[f"dim_{name}"] = dim["score"]
+    return row
+
+
+def read_prediction_log(
+    settings: Settings, *, start: date | None = None, end: date | None = None
+) -> pd.DataFrame:
+    """The prediction log as one frame, one row per predicted order, oldest first.
+
+    Args:
+        settings: where the log lives (``settings.prediction_log_dir``).
+        start, end: optional first and last day (UTC, inclusive).
+
+    Returns:
+        A frame with the columns of :func:`log_schema` (empty, with those columns, if nothing
+        was logged yet).
+    """
+    root = settings.prediction_log_dir
+    tables = []
+    for day_dir in sorted(root.glob("date=*")) if root.is_dir() else []:
+        day = date.fromisoformat(day_dir.name.removeprefix("date="))
+        if (start and day < start) or (end and day > end):
+            continue
+        tables.extend(pq.read_table(f, schema=log_schema()) for f in day_dir.glob("part-*.parquet"))
+    table = pa.concat_tables(tables) if tables else log_schema().empty_table()
+    frame = table.to_pandas()
+    return frame.sort_values("logged_at", kind="stable").reset_index(drop=True)
