@@ -435,8 +435,10 @@ def _compile_action(spec: ActionSpec) -> ParamsResolver:
         by_tier = {t: {**base, "amount": a, "tier": t} for t, a in params.amount_by_tier.items()}
         smallest = by_tier["standard"]  # unknown tier: the standard amount
         return lambda s: dict(by_tier.get(s.tier, smallest))
-    if isinstance(params, NotifyParams) and params.channel == "preferred":
-        fallback = params.fallback
+    if isinstance(params, NotifyParams):
+        channel, fallback = params.channel, params.fallback
+        if channel != "preferred":
+            return lambda s: {"channel": channel}
         return lambda s: {
             "channel": s.contact_preferences[0] if s.contact_preferences else fallback
         }

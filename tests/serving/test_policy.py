@@ -1,0 +1,269 @@
+"""The action policy: the shipped rules fire when they should, and bad rules are named at load."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from serving.policy import (
+    ACTION_PARAMS,
+    DEFAULT_POLICY_FILE,
+    PolicyError,
+    ScoredOrder,
+    compile_policy,
+    evaluate_policy,
+    load_policy,
+)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+def _scored(**changes) -> ScoredOrder:
+    base = ScoredOrder(
+        order_id="OL1",
+        p_late=0.85,
+        expected_hours=8.0,
+        p90_hours=18.0,
+        reason_groups=("carrier", "route_distance"),
+        stage="in_transit",
+        tier="gold",
+        value_index=70.0,
+        push_dismissals=0,
+        contact_preferences=(),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _fired(policy, **changes) -> dict[str, dict]:
+    return {a.action: a.params for a in evaluate_policy(policy, _scored(**changes))}
+
+
+def _rules(policy, **changes) -> set[str]:
+    return {a.rule for a in evaluate_policy(policy, _scored(**changes))}
+
+
+def test_shipped_policy_loads(policy):
+    assert policy.source == str(DEFAULT_POLICY_FILE)
+    emitted = {name for rule in policy.rules for name, _ in rule.actions}
+    assert emitted <= set(ACTION_PARAMS)
+    priorities = [r.priority for r in policy.rules]
+    assert priorities == sorted(priorities, reverse=True)
+
+
+def test_high_risk_notifies_and_compensates_by_tier(policy):
+    fired = _fired(policy, tier="gold")
+    assert fired["notify"] == {"channel": "push"}
+    assert fired["compensation_coupon"] == {"amount": 50.0, "currency": "CNY", "tier": "gold"}
+    assert _fired(policy, tier="standard")["compensation_coupon"]["amount"] == 20.0
+    assert _fired(policy, tier="platinum")["compensation_coupon"]["amount"] == 80.0
+    assert "reprioritise_packing" not in fired  # already shipped
+
+
+def test_reprioritise_packing_only_before_dispatch(policy):
+    assert _fired(policy, stage="not_shipped")["reprioritise_packing"] == {"priority": "urgent"}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"p_late": 0.79}, {"expected_hours": 5.9}, {"stage": "delivered"}],
+)
+def test_high_risk_rules_stay_quiet_below_their_thresholds(policy, changes):
+    rules = _rules(policy, **changes)
+    assert not rules & {"late_risk_notify", "late_risk_compensate", "late_risk_self_service"}
+
+
+def test_thresholds_are_inclusive(policy):
+    assert "late_risk_notify" in _rules(policy, p_late=0.8, expected_hours=6.0)
+
+
+def test_push_dismissed_three_times_gets_self_service_instead_of_push(policy):
+    fired = _fired(policy, push_dismissals=3)
+    assert "qr_self_service" in fired
+    assert "notify" not in fired
+    assert "compensation_coupon" in fired
+    fired = _fired(policy, push_dismissals=2)
+    assert "notify" in fired
+    assert "qr_self_service" not in fired
+
+
+def test_notify_uses_the_customers_preferred_channel(policy):
+    assert _fired(policy, contact_preferences=("sms", "email"))["notify"] == {"channel": "sms"}
+
+
+def test_weather_before_dispatch_reroutes(policy):
+    weather = {"reason_groups": ("weather", "carrier"), "p_late": 0.65}
+    assert "reroute_warehouse" in _fired(policy, stage="not_shipped", **weather)
+    assert "reroute_warehouse" not in _fired(policy, stage="in_transit", **weather)
+    assert "reroute_warehouse" not in _fired(
+        policy, stage="not_shipped", reason_groups=("carrier", "weather"), p_late=0.65
+    )
+    assert "reroute_warehouse" not in _fired(
+        policy, stage="not_shipped", **{**weather, "p_late": 0.5}
+    )
+
+
+def test_transit_trouble_expedites(policy):
+    assert "expedite" in _fired(policy, reason_groups=("weather", "tracking_exception"), p_late=0.7)
+    assert "expedite" not in _fired(policy, reason_groups=("weather", "order_profile"))
+    assert "expedite" not in _fired(policy, stage="not_shipped")
+
+
+def test_tight_promise_before_dispatch_upgrades_carrier(policy):
+    fired = _fired(policy, stage="not_shipped", reason_groups=("promise_tightness",), p_late=0.6)
+    assert fired["upgrade_carrier"] == {"service_level": "express"}
+
+
+def test_platinum_gets_gold_agent_and_priority_carrier(policy):
+    calm = {"p_late": 0.05, "expected_hours": 0.0, "reason_groups": ()}
+    assert set(_fired(policy, tier="platinum", stage="not_shipped", **calm)) == {
+        "gold_agent",
+        "priority_carrier",
+    }
+    assert set(_fired(policy, tier="platinum", stage="in_transit", **calm)) == {"gold_agent"}
+    assert _fired(policy, tier="gold", stage="not_shipped", **calm) == {}
+
+
+def test_calm_order_gets_nothing(policy):
+    assert evaluate_policy(policy, _scored(p_late=0.1, expected_hours=0.0, tier="silver")) == []
+
+
+def test_unknown_values_fail_positive_conditions_and_pass_negative_ones(policy):
+    rules = _rules(policy, stage=None, tier=None)
+    assert "late_risk_notify" in rules  # stage ne delivered: unknown passes
+    assert "late_risk_reprioritise" not in rules  # stage eq not_shipped: unknown fails
+    coupon = _fired(policy, tier=None)["compensation_coupon"]
+    assert coupon["amount"] == 20.0  # unknown tier: the standard amount
+
+
+def test_action_carries_rule_window_and_a_reason(policy):
+    (notify,) = [a for a in evaluate_policy(policy, _scored()) if a.action == "notify"]
+    assert notify.rule == "late_risk_notify"
+    assert notify.window_hours == 24
+    assert notify.reason == "Late risk 85%, about 8 h late: tell the customer first"
+
+
+def test_params_are_a_fresh_dict_per_action(policy):
+    first = _fired(policy)["notify"]
+    first["channel"] = "tampered"
+    assert _fired(policy)["notify"]["channel"] == "push"
+
+
+def test_risk_levels(policy):
+    assert [policy.risk_level(p) for p in (0.1, 0.3, 0.6, 0.79, 0.8)] == [
+        "low",
+        "medium",
+        "high",
+        "high",
+        "critical",
+    ]
+
+
+def _doc(*rules: dict) -> dict:
+    return {"rules": list(rules)}
+
+
+def _rule(name: str, priority: int, when: dict, then: list) -> dict:
+    return {"name": name, "priority": priority, "window_hours": 1, "when": when, "then": then}
+
+
+def test_higher_priority_rule_wins_the_same_action():
+    policy = compile_policy(
+        _doc(
+            _rule(
+                "low",
+                1,
+                {"p_late": {"gte": 0.5}},
+                [{"action": "notify", "params": {"channel": "email"}}],
+            ),
+            _rule(
+                "high",
+                9,
+                {"p_late": {"gte": 0.5}},
+                [{"action": "notify", "params": {"channel": "sms"}}],
+            ),
+        )
+    )
+    (action,) = evaluate_policy(policy, _scored())
+    assert (action.rule, action.params) == ("high", {"channel": "sms"})
+
+
+def test_shorthand_conditions():
+    policy = compile_policy(
+        _doc(
+            _rule(
+                "r",
+                1,
+                {"tier": ["gold", "platinum"], "stage": "in_transit"},
+                [{"action": "expedite"}],
+            )
+        )
+    )
+    assert evaluate_policy(policy, _scored(tier="gold"))
+    assert not evaluate_policy(policy, _scored(tier="silver"))
+
+
+@pytest.mark.parametrize(
+    ("rule_yaml", "problem"),
+    [
+        ("when: {p_lat: {gte: 0.8}}\n  then: [{action: notify}]", "unknown field 'p_lat'"),
+        ("when: {p_late: {approx: 0.8}}\n  then: [{action: notify}]", "unknown operator 'approx'"),
+        ("when: {p_late: {gte: high}}\n  then: [{action: notify}]", "needs a number"),
+        ("when: {tier: {eq: diamond}}\n  then: [{action: notify}]", "unknown value(s) ['diamond']"),
+        ("when: {tier: {in: gold}}\n  then: [{action: notify}]", "needs a list"),
+        ("then: [{action: send_flowers}]", "unknown action 'send_flowers'"),
+        ("then: [{action: notify, params: {channel: pigeon}}]", "channel"),
+        (
+            "then: [{action: compensation_coupon, params: {amount_by_tier: {gold: 5}}}]",
+            "misses tiers",
+        ),
+        ("then: [{action: compensation_coupon}]", "exactly one of amount"),
+        ("then: []", "then"),
+        ("then: [{action: notify}]\n  window: 3", "window"),
+        ("description: 'risk {p_lte}'\n  then: [{action: notify}]", "unknown field(s) ['p_lte']"),
+    ],
+)
+def test_invalid_rule_is_named(tmp_path: Path, rule_yaml: str, problem: str):
+    text = textwrap.dedent(
+        """\
+        rules:
+        - name: fine_rule
+          window_hours: 1
+          then: [{action: expedite}]
+        - name: broken_rule
+          window_hours: 1
+          RULE
+        """
+    ).replace("RULE", rule_yaml)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    message = str(info.value)
+    assert "rule 'broken_rule' (rules[1])" in message
+    assert problem in message
+
+
+def test_duplicate_rule_names_are_refused():
+    rule = _rule("twice", 1, {}, [{"action": "expedite"}])
+    with pytest.raises(PolicyError, match="'twice'.*duplicate rule name"):
+        compile_policy(_doc(rule, rule))
+
+
+def test_not_yaml_and_bad_risk_levels_are_refused(tmp_path: Path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules: [unclosed")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(path)
+    with pytest.raises(PolicyError, match="risk_levels"):
+        compile_policy(
+            {
+                "risk_levels": {"medium": 0.9, "high": 0.5},
+                **_doc(_rule("r", 1, {}, [{"action": "expedite"}])),
+            }
+        )

@@ -1,0 +1,46 @@
+"""Reason texts: specific when the context allows, a sentence whatever the context."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.reasons import REASON_GROUPS, format_contribution, render_reason
+from serving.schemas import Reason
+
+
+def test_the_design_example():
+    context = {"city": "Zhengzhou", "alert_level": 4, "alert_type": "rainstorm"}
+    assert render_reason("weather", 21.3, context) == (
+        "Red rainstorm alert in Zhengzhou during transit (+21 pts)"
+    )
+
+
+def test_falls_back_when_values_are_missing_or_none():
+    assert render_reason("weather", 5, {"city": "Harbin", "alert_level": 0}) == (
+        "Weather along the route to Harbin (+5 pts)"
+    )
+    assert render_reason("carrier", 8, {"carrier": "ZTO", "lane_delay_hours": None}) == (
+        "Recent performance of carrier ZTO (+8 pts)"
+    )
+    assert render_reason("tracking_exception", 12, {"hours_behind_plan": 7.6}) == (
+        "Parcel is 8 h behind plan (+12 pts)"
+    )
+
+
+@pytest.mark.parametrize("group", REASON_GROUPS)
+def test_every_group_renders_without_context(group: str):
+    text = render_reason(group, 3.0, {})
+    assert text.endswith("(+3 pts)")
+    assert text[0].isupper()
+    Reason(group=group, text=text, contribution=3.0)  # a valid response reason
+
+
+def test_contribution_formatting():
+    assert format_contribution(21.4) == "+21 pts"
+    assert format_contribution(-5.0) == "\u22125 pts"
+    assert format_contribution(0.2) == "<1 pt"
+
+
+def test_unknown_group_is_an_error():
+    with pytest.raises(KeyError, match="unknown reason group"):
+        render_reason("astrology", 1.0, {})
