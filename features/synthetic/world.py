@@ -1,0 +1,215 @@
+"""The synthetic world: compose customers, orders, weather, deliveries, tickets, outcomes and the
+oracle into the source tables of :mod:`orderlens.contracts` (plus the ``oracle`` table).
+
+Usage::
+
+    world = simulate_world(WorldConfig(n_orders=200_000, seed=7))
+    write_world(world, out_dir)  # one <table>.parquet per table
+
+Deterministic for a seed: every component draws from its own child generator, so changing one
+component's draws does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.synthetic import delivery as dl
+from features.synthetic import geography as geo
+from features.synthetic import oracle as orc
+from features.synthetic import weather as wx
+from features.synthetic.orders import simulate_customers, simulate_orders
+from features.synthetic.outcomes import draw_returns, finish_outcomes, outcomes_frame
+from features.synthetic.tickets import intent_events, service_minutes, ticket_table
+from features.synthetic.tracking import tracking_table
+from features.synthetic.weather import to_timestamp
+
+TABLES = ("orders", "weather", "forecasts", "tracking", "tickets", "outcomes", "oracle")
+_COMPONENTS = (
+    "customers",
+    "orders",
+    "weather",
+    "shocks",
+    "tickets",
+    "outcomes",
+    "weather_tables",
+    "oracle_delay",
+    "oracle_value",
+)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What to simulate.
+
+    Args:
+        n_orders: orders over the whole period.
+        seed: same seed, same world.
+        start: first order day (UTC), ``YYYY-MM-DD``.
+        days: length of the order period; weather and deliveries run a few weeks past it.
+        oracle_weather_samples: posterior weather draws per order for ``p_late``.
+        oracle_replicas: replicas of the post-creation world for the value dimensions.
+    """
+
+    n_orders: int = 20_000
+    seed: int = 7
+    start: str = "2025-01-01"
+    days: int = 365
+    oracle_weather_samples: int = 16
+    oracle_replicas: int = 8
+
+
+def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Simulate every source table and the oracle.
+
+    Args:
+        config: the world to build.
+        progress: show a progress bar on the terminal.
+
+    Returns:
+        ``orders``, ``weather``, ``forecasts``, ``tracking``, ``tickets``, ``outcomes`` (columns of
+        :mod:`orderlens.contracts`, timestamps ``datetime64[us, UTC]``) and ``oracle``
+        (``order_id``, ``p_late``, ``expected_delay_hours`` and one column per value dimension).
+    """
+    if config.n_orders < 1 or config.days < 7:
+        raise ValueError("a world needs at least 1 order and 7 days")
+    seeds = np.random.SeedSequence(config.seed).spawn(len(_COMPONENTS))
+    rng = {name: np.random.default_rng(s) for name, s in zip(_COMPONENTS, seeds, strict=True)}
+    start = pd.Timestamp(config.start)
+    if start.tzinfo is not None:
+        start = start.tz_convert("UTC").tz_localize(None)
+    start_us = int(start.value // 1000)
+
+    with _steps(progress, 8) as step:
+        step("customers and orders")
+        customers = simulate_customers(max(1, config.n_orders // 4), rng["customers"])
+        orders = simulate_orders(config.n_orders, start, config.days, customers, rng["orders"])
+        weather = wx.simulate_weather(start, config.days, rng["weather"])
+
+        step("deliveries")
+        warehouse_staff, carrier_staff = staffing(start, config.days)
+        plan = dl.plan_deliveries(orders, config.days, warehouse_staff, carrier_staff)
+        frame = orders.frame
+        frame["created_at"] = to_timestamp(plan.created, start_us)
+        frame["promised_at"] = to_timestamp(plan.promised, start_us)
+        states = np.stack([weather.state(plan.slot_city[s], plan.slot_day[s]) for s in range(3)])
+        timeline = dl.realise(plan, dl.draw_shocks(plan, states, rng["shocks"]))
+
+        step("tracking")
+        order_id = frame["order_id"].to_numpy()
+        tracking = tracking_table(order_id, frame["carrier_id"].to_numpy(), plan, timeline, start_us)
+
+        step("tickets")
+        returns = draw_returns(orders, customers, timeline, rng["outcomes"])
+        events = intent_events(
+            orders, customers, plan, timeline, returns.returned, returns.exchanged, rng["tickets"]
+        )
+        minutes = service_minutes(events, orders, customers)
+        n_intents = np.bincount(events.order, minlength=len(order_id))
+        columns = finish_outcomes(
+            orders, customers, plan, timeline, returns, minutes, n_intents, rng["outcomes"]
+        )
+        tickets = ticket_table(
+            events, orders, customers, columns["refunded_amount"], start_us, rng["tickets"],
+            to_timestamp,
+        )  # fmt: skip
+
+        step("outcomes and weather")
+        outcomes = outcomes_frame(order_id, columns, start_us, to_timestamp)
+        weather_table, forecasts = wx.weather_tables(weather, start_us, rng["weather_tables"])
+
+        step("oracle: delay")
+        p_late = np.empty(len(order_id))
+        hours = np.empty(len(order_id))
+        for lo in range(0, len(order_id), orc.CHUNK):
+            sl = slice(lo, lo + orc.CHUNK)
+            part = _slice_plan(plan, sl)
+            states = orc.sample_slot_states(
+                weather, part, config.oracle_weather_samples, rng["oracle_delay"]
+            )
+            p_late[sl], hours[sl] = orc.delay_oracle(part, states)
+
+        step("oracle: value dimensions")
+        value = orc.value_oracle(
+            orders, customers, plan, weather, config.oracle_replicas, to_timestamp, start_us,
+            rng["oracle_value"],
+        )  # fmt: skip
+        value["on_time_delivery"] = 1 - p_late
+        value["first_attempt_success"] = 1 - plan.p_fail
+        oracle = pd.DataFrame({"order_id": order_id, "p_late": p_late, "expected_delay_hours": hours})
+        oracle = pd.concat([oracle, value], axis=1)
+        step("done")
+
+    return {
+        "orders": frame,
+        "weather": weather_table,
+        "forecasts": forecasts,
+        "tracking": tracking,
+        "tickets": tickets,
+        "outcomes": outcomes,
+        "oracle": oracle,
+    }
+
+
+def staffing(start: pd.Timestamp, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily capacity factors of warehouses and carriers: both hire for promotions (planned, so
+    most but not all of the surge is covered) and thin out around the Spring Festival."""
+    festival = geo.spring_festival_factor(start, n_days)
+    surge = geo.promotion_days(start, n_days)["multiplier"].to_numpy() - 1
+    # Temporary staff stay a few days past the peak to clear what it left behind.
+    kept = pd.Series(surge).rolling(5, min_periods=1).max().to_numpy()
+    return festival * (1 + 0.35 * kept), festival * (1 + 0.3 * kept)
+
+
+def _slice_plan(plan: dl.Plan, sl: slice) -> dl.Plan:
+    """The plan of a contiguous block of orders (2-D slot arrays are sliced on their order axis)."""
+    fields = {}
+    for name, value in vars(plan).items():
+        fields[name] = value[:, sl] if value.ndim == 2 else value[sl]
+    return dl.Plan(**fields)
+
+
+def write_world(world: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    """Write each table as ``<out_dir>/<table>.parquet``.
+
+    Returns:
+        The path of each table written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for table, frame in world.items():
+        path = out_dir / f"{table}.parquet"
+        frame.to_parquet(path, index=False)
+        paths[table] = path
+    return paths
+
+
+@contextlib.contextmanager
+def _steps(progress: bool, total: int) -> Iterator:
+    """A ``step(description)`` callback that advances a rich progress bar (or does nothing)."""
+    if not progress:
+        yield lambda description: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("simulating: {task.description:<28}"), BarColumn(), TimeElapsedColumn()
+    ) as bar:
+        task = bar.add_task("starting", total=total)
+        first = [True]
+
+        def step(description: str) -> None:
+            if first[0]:
+                first[0] = False
+            else:
+                bar.advance(task)
+            bar.update(task, description=description)
+
+        yield step
