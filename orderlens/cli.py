@@ -95,5 +95,9 @@ def demo(
     typer.echo(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}")
 
 
+from nlp.cli import nlp_app  # noqa: E402
+
+app.add_typer(nlp_app, name="nlp")
+
 if __name__ == "__main__":
     app()

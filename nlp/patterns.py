@@ -1,0 +1,148 @@
+"""Entity patterns for tickets (ORDER_REF, MONEY, DURATION, DATE, PRODUCT) and the component
+that applies them.
+
+The patterns are regular expressions over the text, not token patterns: jieba's word boundaries
+do not follow entity boundaries ("12日买" is one token, "RMB299" is one English token), so a
+token-level ``entity_ruler`` misses half of the Chinese entities. Matches are snapped to tokens with
+``Doc.char_span(alignment_mode="expand")``. The pattern table is a registered function with a
+versioned name (``orderlens.ticket_patterns.v1``) so a saved pipeline says which table it used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans, registry
+
+ENTITY_LABELS = ("MONEY", "DATE", "DURATION", "ORDER_REF", "PRODUCT")
+"""Entity labels in priority order: an earlier label wins a character range."""
+
+_EN_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_EN_NUMBERS = r"(?:\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|few|several)"
+_ZH_NUMBERS = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十半几]+)"
+_AMOUNT = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
+_MONEY = (
+    rf"(?:[¥￥]|\b(?:rmb|cny)\s?|人民币){_AMOUNT}(?:\s?元)?"
+    rf"|{_AMOUNT}\s?(?:元|块钱|块|(?:yuan|rmb|cny)\b)"
+)
+_ORDER_REF = (
+    r"(?<![A-Za-z0-9])(?:#[A-Za-z]{0,4}[-_]?|(?!(?:rmb|cny))[A-Za-z]{1,4}[-_]?)\d{5,}(?!\d)"
+    # A bare number is an order reference only right after the word for it.
+    r"|(?:订单号?|单号|order\s*(?:no\.?|number|id)?)\s*[:：#]?\s*(?P<ent>\d{6,})(?!\d)"
+)
+
+
+@registry.misc("orderlens.ticket_patterns.v1")
+def ticket_patterns_v1(lang: str) -> list[dict[str, str]]:
+    """The pattern table for one language: ``[{"label": ..., "pattern": regex}, ...]``.
+
+    Args:
+        lang: ``en`` or ``zh``.
+
+    Returns:
+        Patterns in priority order (see :data:`ENTITY_LABELS`): ``{"label", "pattern"}`` for a
+        regex (matched on the lower-cased text) or ``{"label", "phrase"}`` for a catalogue word.
+    """
+    if lang == "zh":
+        dates = [r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号]", r"\d{4}-\d{1,2}-\d{1,2}"]
+        durations = [
+            _ZH_NUMBERS + r"\s?(?:个)?(?:小时|钟头|天|周|星期|礼拜)|" + _ZH_NUMBERS + r"个月"
+        ]
+        durations.append(_EN_NUMBERS + r"\s?(?:hours?|days?|weeks?)\b")
+    else:
+        dates = [
+            r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _EN_MONTHS + r"(?![a-z])",
+            r"\b" + _EN_MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?\b",
+            r"\b\d{4}-\d{1,2}-\d{1,2}\b",
+            r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
+        ]
+        durations = [r"\b" + _EN_NUMBERS + r"\s?(?:hours?|hrs?|days?|weeks?|months?)\b"]
+    patterns = [{"label": "MONEY", "pattern": _MONEY}]
+    patterns += [{"label": "DATE", "pattern": p} for p in dates]
+    patterns += [{"label": "DURATION", "pattern": p} for p in durations]
+    patterns.append({"label": "ORDER_REF", "pattern": _ORDER_REF})
+    patterns += [{"label": "PRODUCT", "phrase": word} for word in _product_words(lang)]
+    return patterns
+
+
+def _product_words(lang: str) -> list[str]:
+    # The catalogue's product words: today the synthetic world's vocabulary; a real deployment
+    # would register a v2 table built from its own catalogue.
+    from features.synthetic.ticket_text import PRODUCT_WORDS
+
+    words = sorted({w for per_lang in PRODUCT_WORDS.values() for w in per_lang[lang]})
+    if lang == "en":
+        words += [w + suffix for w in words for suffix in ("s", "es")]
+    return words
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    label: str
+    regex: re.Pattern[str]
+
+
+_DIGIT = re.compile(r"\d")
+_NEEDS_DIGIT = {"MONEY", "DATE", "ORDER_REF"}
+
+
+class TicketEntities:
+    """Pipeline component: finds pattern matches in ``doc.text`` and sets them as ``doc.ents``.
+
+    Speed (≈20 µs a ticket): the text is lower-cased once; patterns that need a digit are
+    skipped for text without one; catalogue words become one alternation, longest first.
+    """
+
+    def __init__(self, patterns: list[dict[str, str]], *, spaced: bool = True) -> None:
+        order = {label: i for i, label in enumerate(ENTITY_LABELS)}
+        ranked = sorted(patterns, key=lambda p: order.get(p["label"], len(order)))
+        self.patterns: list[_Pattern] = []
+        phrases: dict[str, list[str]] = {}
+        for p in ranked:
+            if "phrase" in p:
+                phrases.setdefault(p["label"], []).append(p["phrase"].lower())
+            else:
+                self.patterns.append(_Pattern(p["label"], re.compile(p["pattern"])))
+        for label, words in phrases.items():
+            alternatives = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+            regex = rf"\b(?:{alternatives})\b" if spaced else f"(?:{alternatives})"
+            self.patterns.append(_Pattern(label, re.compile(regex)))
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text.lower()
+        if len(text) != len(doc.text):  # a few characters change length when lower-cased
+            text = doc.text
+        has_digit = _DIGIT.search(text) is not None
+        taken = bytearray(len(text))  # characters claimed by a higher-priority label
+        spans: list[Span] = []
+        for pattern in self.patterns:
+            if not has_digit and pattern.label in _NEEDS_DIGIT:
+                continue
+            for match in pattern.regex.finditer(text):
+                start, end = match.span("ent" if "ent" in match.groupdict() else 0)
+                if start < 0:
+                    start, end = match.span()
+                if start == end or any(taken[start:end]):
+                    continue
+                span = doc.char_span(start, end, label=pattern.label, alignment_mode="expand")
+                if span is None:
+                    continue
+                taken[start:end] = b"\x01" * (end - start)
+                spans.append(span)
+        if spans:
+            doc.ents = filter_spans(spans)
+        return doc
+
+
+@Language.factory(
+    "orderlens_ticket_entities",
+    default_config={"patterns": {"@misc": "orderlens.ticket_patterns.v1", "lang": "en"}},
+)
+def make_ticket_entities(
+    nlp: Language, name: str, patterns: list[dict[str, str]]
+) -> TicketEntities:
+    """Factory for :class:`TicketEntities` (``factory = "orderlens_ticket_entities"`` in config)."""
+    return TicketEntities(patterns, spaced=nlp.lang != "zh")

@@ -1,0 +1,41 @@
+"""Seeded, cached ticket factories and one smoke-trained pipeline version for the nlp tests."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("ANSI_COLORS_DISABLED", "1")
+
+
+@pytest.fixture(scope="session")
+def smoke_tickets() -> pd.DataFrame:
+    """A few hundred labelled tickets in both languages (deterministic)."""
+    from features.synthetic.ticket_text import synthetic_tickets
+
+    return synthetic_tickets(500, seed=3)
+
+
+@pytest.fixture(scope="session")
+def smoke_settings(tmp_path_factory):
+    from orderlens.settings import load_settings
+
+    return load_settings(home=tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="session")
+def trained(smoke_tickets, smoke_settings):
+    """A real spaCy training run at smoke size (two epochs), saved as the current version."""
+    from nlp.training import train_pipelines
+
+    return train_pipelines(smoke_tickets, smoke_settings, smoke=True, stdout=io.StringIO())
+
+
+@pytest.fixture(scope="session")
+def pipelines(trained, smoke_settings):
+    from nlp.store import load_pipelines
+
+    return load_pipelines(smoke_settings)

@@ -1,0 +1,75 @@
+"""As-of aggregates: a ticket after the as-of time is never counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nlp.aggregates import ticket_aggregates_asof, ticket_aggregates_at
+from orderlens.intents import INTENT_NAMES
+
+
+def _signals() -> pd.DataFrame:
+    rows = [
+        # order, customer, created_at, intent, urgency, sentiment
+        ("O1", "C1", "2025-03-01 10:00", "where_is_my_order", 0.2, 0.0),
+        ("O1", "C1", "2025-03-02 10:00", "delay_complaint", 0.8, -0.6),
+        ("O2", "C1", "2025-03-03 10:00", "praise", 0.0, 0.7),
+        ("O3", "C2", "2025-03-01 12:00", "refund_request", 0.5, -0.4),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "created_at", "intent", "urgency", "sentiment"]
+    )
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    for name in INTENT_NAMES:
+        frame[f"intent_{name}"] = np.where(frame["intent"] == name, 0.9, 0.05)
+    return frame.drop(columns="intent")
+
+
+def test_ticket_after_t_is_not_counted():
+    entities = pd.DataFrame(
+        {
+            "order_id": ["O1", "O1", "O1", "O2", "O9"],
+            "event_timestamp": pd.to_datetime(
+                [
+                    "2025-03-01 09:00",
+                    "2025-03-01 10:00",
+                    "2025-03-02 09:59",
+                    "2025-03-04 00:00",
+                    "2025-03-04 00:00",
+                ],
+                utc=True,
+            ),
+        }
+    )
+    out = ticket_aggregates_asof(_signals(), entities, "order_id")
+    assert out["tickets"].tolist() == [0, 1, 1, 1, 0]
+    assert out["tickets_delay_complaint"].tolist() == [0, 0, 0, 0, 0]
+    assert out["tickets_where_is_my_order"].tolist() == [0, 1, 1, 0, 0]
+    assert np.isnan(out.loc[0, "last_urgency"]) and out.loc[2, "last_urgency"] == 0.2
+    assert out.loc[1, "hours_since_last_ticket"] == 0
+    assert abs(out.loc[2, "hours_since_last_ticket"] - (23 + 59 / 60)) < 1e-9
+    assert np.isnan(out.loc[4, "hours_since_last_ticket"])
+
+
+def test_customer_aggregates_keep_input_order_and_count_negatives():
+    entities = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C1"],
+            "event_timestamp": pd.to_datetime(
+                ["2025-03-05 00:00", "2025-03-05 00:00", "2025-03-02 12:00"], utc=True
+            ),
+        },
+        index=[10, 11, 12],
+    )
+    out = ticket_aggregates_asof(_signals(), entities, "customer_id")
+    assert out.index.tolist() == [10, 11, 12]
+    assert out["tickets"].tolist() == [3, 1, 2]
+    assert out.loc[10, "negative_share"] == 1 / 3
+    assert out.loc[12, "negative_share"] == 0.5
+    assert out.loc[10, "last_urgency"] == 0.0
+
+
+def test_aggregates_at_a_single_time():
+    out = ticket_aggregates_at(_signals(), pd.Timestamp("2025-03-01 11:00"), "customer_id")
+    assert out.set_index("customer_id")["tickets"].to_dict() == {"C1": 1}
