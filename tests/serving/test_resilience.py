@@ -1,0 +1,252 @@
+"""Circuit breaker, rate limiter and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from orderlens.settings import load_settings
+from serving.resilience import (
+    ApiKeys,
+    CircuitBreaker,
+    RateLimiter,
+    api_keys,
+    feature_store_breaker,
+    rate_limiter,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _boom() -> str:
+    raise ConnectionError("store down")
+
+
+def _fallback() -> str:
+    return "defaults"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def breaker(clock: FakeClock):
+    b = CircuitBreaker(
+        "online_store",
+        failure_threshold=3,
+        window_s=10,
+        cooldown_s=5,
+        timeout_s=None,
+        clock=clock,
+    )
+    yield b
+    b.close()
+
+
+def test_success_passes_through(breaker: CircuitBreaker):
+    result = breaker.call(lambda x: x * 2, 21, fallback=lambda: 0)
+    assert (result.value, result.degraded) == (42, None)
+    assert breaker.state == "closed"
+
+
+def test_opens_after_k_failures_and_stops_calling(breaker: CircuitBreaker):
+    for _ in range(2):
+        result = breaker.call(_boom, fallback=_fallback)
+        assert result.value == "defaults"
+        assert result.degraded == "online_store:error:ConnectionError"
+        assert breaker.state == "closed"
+    breaker.call(_boom, fallback=_fallback)
+    assert breaker.state == "open"
+
+    calls = []
+    result = breaker.call(lambda: calls.append(1), fallback=_fallback)
+    assert result.degraded == "online_store:circuit_open"
+    assert calls == []  # not called while open
+
+
+def test_failures_outside_the_window_do_not_open(breaker: CircuitBreaker, clock: FakeClock):
+    for _ in range(5):
+        breaker.call(_boom, fallback=_fallback)
+        clock.advance(6)  # at most 2 failures within any 10 s
+    assert breaker.state == "closed"
+
+
+def test_half_open_lets_exactly_one_probe_through_then_closes(
+    breaker: CircuitBreaker, clock: FakeClock
+):
+    for _ in range(3):
+        breaker.call(_boom, fallback=_fallback)
+    clock.advance(4.9)
+    assert breaker.call(lambda: "fresh", fallback=_fallback).degraded == "online_store:circuit_open"
+    clock.advance(0.2)
+
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow_store() -> str:
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "fresh"
+
+    probe_result = {}
+    probe = threading.Thread(
+        target=lambda: probe_result.update(r=breaker.call(slow_store, fallback=_fallback))
+    )
+    probe.start()
+    assert started.wait(5)
+    assert breaker.state == "half_open"
+    # While the probe is out, 20 concurrent callers get the fallback at once: no stampede.
+    others = [breaker.call(slow_store, fallback=_fallback) for _ in range(20)]
+    assert {r.degraded for r in others} == {"online_store:circuit_open"}
+    release.set()
+    probe.join(5)
+    assert probe_result["r"].value == "fresh"
+    assert calls == [1]
+    assert breaker.state == "closed"
+    assert breaker.call(lambda: "again", fallback=_fallback).value == "again"
+
+
+def test_failed_probe_reopens_for_another_cooldown(breaker: CircuitBreaker, clock: FakeClock):
+    for _ in range(3):
+        breaker.call(_boom, fallback=_fallback)
+    clock.advance(5)
+    assert breaker.call(_boom, fallback=_fallback).degraded.startswith("online_store:error")
+    assert breaker.state == "open"
+    clock.advance(4)
+    assert breaker.call(lambda: "x", fallback=_fallback).degraded == "online_store:circuit_open"
+    clock.advance(1)
+    assert breaker.call(lambda: "x", fallback=_fallback).value == "x"
+    assert breaker.state == "closed"
+
+
+def test_probe_that_never_reports_is_replaced_after_a_cooldown(
+    breaker: CircuitBreaker, clock: FakeClock
+):
+    for _ in range(3):
+        breaker.record_failure()
+    clock.advance(5)
+    assert breaker.allow() is True  # the probe; its caller vanishes without reporting
+    assert breaker.allow() is False
+    clock.advance(5)
+    assert breaker.allow() is True
+
+
+def test_timeout_counts_as_failure_and_answers_in_budget():
+    breaker = CircuitBreaker("online_store", failure_threshold=2, timeout_s=0.05)
+    try:
+        start = time.perf_counter()
+        result = breaker.call(time.sleep, 1.0, fallback=lambda: None)
+        assert time.perf_counter() - start < 0.5
+        assert result.degraded == "online_store:timeout"
+        breaker.call(time.sleep, 1.0, fallback=lambda: None)
+        assert breaker.state == "open"
+    finally:
+        breaker.close()
+
+
+def test_async_call_times_out_and_opens():
+    breaker = CircuitBreaker("online_store", failure_threshold=2, timeout_s=0.05, cooldown_s=60)
+
+    async def slow() -> str:
+        await asyncio.sleep(1.0)
+        return "late"
+
+    async def fast() -> str:
+        return "ok"
+
+    async def scenario() -> list[str | None]:
+        first = await breaker.acall(fast, fallback=_fallback)
+        assert first.value == "ok"
+        results = [await breaker.acall(slow, fallback=_fallback) for _ in range(3)]
+        return [r.degraded for r in results]
+
+    assert asyncio.run(scenario()) == [
+        "online_store:timeout",
+        "online_store:timeout",
+        "online_store:circuit_open",
+    ]
+
+
+def test_breaker_from_settings():
+    settings = load_settings(serving={"breaker_failures": 7, "feature_timeout_ms": 25})
+    breaker = feature_store_breaker(settings)
+    assert (breaker.failure_threshold, breaker.timeout_s) == (7, 0.025)
+
+
+# ---- rate limiter -------------------------------------------------------------------------------
+
+
+def test_token_bucket_allows_burst_then_429s_then_refills(clock: FakeClock):
+    limiter = RateLimiter(rate_per_s=2, burst=3, clock=clock)
+    assert [limiter.allow("a").allowed for _ in range(3)] == [True] * 3
+    denied = limiter.allow("a")
+    assert not denied.allowed
+    assert denied.retry_after_s == pytest.approx(0.5)
+    assert limiter.allow("b").allowed  # clients are independent
+    clock.advance(0.5)
+    assert limiter.allow("a").allowed
+    assert not limiter.allow("a").allowed
+    clock.advance(100)
+    assert [limiter.allow("a").allowed for _ in range(4)] == [True, True, True, False]
+
+
+def test_cost_and_disabled_limiter(clock: FakeClock):
+    limiter = RateLimiter(rate_per_s=1, burst=10, clock=clock)
+    assert limiter.allow("a", cost=8).allowed
+    assert not limiter.allow("a", cost=8).allowed
+    assert limiter.allow("b", cost=1_000).allowed  # above the burst: needs a full bucket
+    off = RateLimiter(rate_per_s=0, burst=1, clock=clock)
+    assert all(off.allow("a").allowed for _ in range(100))
+
+
+def test_limiter_forgets_least_recent_clients(clock: FakeClock):
+    limiter = RateLimiter(rate_per_s=1, burst=1, clock=clock, max_clients=2)
+    for client in ("a", "b", "c"):
+        assert limiter.allow(client).allowed
+    assert limiter.allow("a").allowed  # "a" was dropped: starts with a full bucket
+    assert not limiter.allow("c").allowed
+
+
+def test_rate_limiter_from_settings():
+    limiter = rate_limiter(load_settings(serving={"rate_limit_per_second": 0}))
+    assert limiter.allow("anyone").allowed
+
+
+# ---- API keys -----------------------------------------------------------------------------------
+
+
+def test_no_keys_means_open():
+    keys = ApiKeys([])
+    assert not keys.required
+    assert keys.check(None) and keys.check("whatever")
+    assert keys.client_id(None, "10.0.0.1") == "addr:10.0.0.1"
+
+
+def test_keys_are_checked():
+    keys = ApiKeys(["s3cret", "other"])
+    assert keys.required
+    assert keys.check("s3cret") and keys.check("other")
+    assert not keys.check("S3CRET") and not keys.check("") and not keys.check(None)
+    assert keys.client_id("s3cret", "10.0.0.1").startswith("key:")
+    assert "s3cret" not in keys.client_id("s3cret", "10.0.0.1")
+
+
+def test_keys_from_settings_are_secret():
+    settings = load_settings(serving={"api_keys": ["k-123"]})
+    assert "k-123" not in repr(settings.serving)
+    assert api_keys(settings).check("k-123")
