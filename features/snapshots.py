@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from features.labels import delay_labels, value_targets
+from features.transforms.keys import add_day_keys
 from features.transforms.performance import lane_key
 
 # The moments an order is scored at: when it is placed, then right after each of these scans.
@@ -19,6 +20,11 @@ def entity_rows(orders: pd.DataFrame) -> pd.DataFrame:
     rows = orders[[*ENTITY_COLUMNS, "created_at", "promised_at"]].copy()
     rows["lane_id"] = lane_key(rows["carrier_id"], rows["dest_city"])
     return rows
+
+
+def with_day_keys(rows: pd.DataFrame) -> pd.DataFrame:
+    """Entity rows with ``as_of`` get the day keys of the time-series views."""
+    return add_day_keys(rows, "as_of")
 
 
 def snapshots(
@@ -57,6 +63,7 @@ def snapshots(
     rows = pd.concat(frames, ignore_index=True)
     rows["as_of"] = rows["as_of"].astype("datetime64[us, UTC]")
     rows["event_timestamp"] = rows["as_of"]
+    rows = with_day_keys(rows)
     return rows.sort_values(["event_timestamp", "order_id"], kind="stable").reset_index(drop=True)
 
 

@@ -21,6 +21,8 @@ from feast.repo_config import RepoConfig
 
 from features import lake, transforms
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
+from features.snapshots import with_day_keys
+from features.transforms.keys import day_keyed
 from orderlens.settings import Settings
 
 REPO_TEMPLATES = Path(__file__).parent / "repo"
@@ -96,6 +98,8 @@ class FeatureRepo:
                 report.skipped[spec.name] = f"no {', '.join(missing)} data"
                 continue
             frame = VIEW_BUILDERS[spec.name](tables)
+            if spec.entity.join_key != spec.natural_key:
+                frame = day_keyed(frame, spec.natural_key)
             frame.to_parquet(self.data_dir / f"{spec.name}.parquet", index=False)
             # Join keys (carrier_id, dest_city, …) travel in the entity rows, not as features.
             keys = {*ENTITY_KEYS, "event_timestamp"}
@@ -194,6 +198,7 @@ class FeatureRepo:
             the values served (NaN where the store had nothing).
         """
         feature_service = self.store.get_feature_service(service)
+        rows = with_day_keys(rows)
         entity_rows = rows.to_dict(orient="list")
         response = self.store.get_online_features(features=feature_service, entity_rows=entity_rows)
         values = response.to_dict(include_event_timestamps=True)

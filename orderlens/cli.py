@@ -60,7 +60,9 @@ def simulate(
 def ingest(
     source: Annotated[
         Path | None,
-        typer.Option(help="folder of <table>.parquet / <table>.csv files (default: <home>/sources)"),
+        typer.Option(
+            help="folder of <table>.parquet / <table>.csv files (default: <home>/sources)"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
@@ -94,6 +96,10 @@ def demo(
     ingest(source=None, as_json=False)
     typer.echo(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}")
 
+
+from features.cli import features_app  # noqa: E402  (sub-apps register after the core commands)
+
+app.add_typer(features_app, name="features")
 
 from nlp.cli import nlp_app  # noqa: E402
 

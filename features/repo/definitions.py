@@ -30,8 +30,28 @@ lane = Entity(
     value_type=ValueType.STRING,
     description="carrier × destination city, written 'carrier_id|dest_city'",
 )
+
+# Time-series views (hourly carrier load, daily lane record, weather) are keyed by entity *and
+# day*: Feast's point-in-time join compares every entity row with every feature row of its key,
+# so a key that spans a year of hourly rows makes training sets quadratic. Keyed by day, each
+# row meets at most a day of candidates (see features/transforms/keys.py).
+carrier_day = Entity(name="carrier_day", join_keys=["carrier_day"], value_type=ValueType.STRING)
+warehouse_day = Entity(
+    name="warehouse_day", join_keys=["warehouse_day"], value_type=ValueType.STRING
+)
+city_day = Entity(name="city_day", join_keys=["city_day"], value_type=ValueType.STRING)
+lane_day = Entity(name="lane_day", join_keys=["lane_day"], value_type=ValueType.STRING)
+
 ENTITIES = (order, customer, carrier, warehouse, city, lane)
-ENTITY_KEYS = tuple(e.join_key for e in ENTITIES)
+DAY_ENTITIES = (carrier_day, warehouse_day, city_day, lane_day)
+ENTITY_KEYS = tuple(e.join_key for e in (*ENTITIES, *DAY_ENTITIES))
+DAY_KEYS = {
+    "carrier_id": "carrier_day",
+    "warehouse_id": "warehouse_day",
+    "dest_city": "city_day",
+    "lane_id": "lane_day",
+}
+"""Natural key → its day key, for the day-keyed entities."""
 
 prediction_request = RequestSource(
     name="prediction_request",
@@ -73,6 +93,12 @@ class ViewSpec:
     description: str
     in_value_service: bool = True
 
+    @property
+    def natural_key(self) -> str:
+        """The business key (``carrier_id`` for ``carrier_day``)."""
+        day_to_natural = {day: natural for natural, day in DAY_KEYS.items()}
+        return day_to_natural.get(self.entity.join_key, self.entity.join_key)
+
 
 VIEWS: tuple[ViewSpec, ...] = (
     ViewSpec("order_attributes", order, timedelta(days=400), ("orders",), "the order as placed"),
@@ -85,35 +111,35 @@ VIEWS: tuple[ViewSpec, ...] = (
     ),
     ViewSpec(
         "carrier_performance",
-        carrier,
+        carrier_day,
         timedelta(days=2),
         ("orders",),
         "hourly carrier load, on-time rate, delay and exceptions",
     ),
     ViewSpec(
         "lane_performance",
-        lane,
+        lane_day,
         timedelta(days=30),
         ("orders", "outcomes"),
         "daily carrier × city on-time rate and transit time over 90 days",
     ),
     ViewSpec(
         "warehouse_backlog",
-        warehouse,
+        warehouse_day,
         timedelta(days=2),
         ("orders",),
         "hourly warehouse load and orders not yet picked",
     ),
     ViewSpec(
         "weather_observed",
-        city,
+        city_day,
         timedelta(days=3),
         ("weather",),
         "observed weather at the destination",
     ),
     ViewSpec(
         "weather_forecast",
-        city,
+        city_day,
         timedelta(days=2),
         ("forecasts",),
         "forecasts and alerts for the destination, as of their issue",
@@ -179,4 +205,4 @@ def definitions(
         features=[v for v in views if VIEW_BY_NAME[v.name].in_value_service] + [request_time],
         description="features of the 19 value-dimension models",
     )
-    return [*ENTITIES, prediction_request, request_time, *views, delay, value]
+    return [*ENTITIES, *DAY_ENTITIES, prediction_request, request_time, *views, delay, value]

@@ -70,9 +70,12 @@ def test_online_features_with_freshness(repo):
     assert o1["trk_stage"] == 6, "the online store holds the latest scan: delivered"
     assert o1["cust_orders"] == 1
     assert ages.loc[0, "tracking_progress"] == pytest.approx((100 - 66) * 3600, abs=1)
-    # A week later the hourly carrier view is older than its 2-day TTL: it is blanked, not served.
-    later, later_ages = repo.online_features("delay_v1", rows.assign(as_of=hours(24 * 9)))
-    assert later_ages.loc[0, "carrier_performance"] > 2 * 86_400
+    # 100 days on, the scans are older than the tracking view's 60-day TTL: Feast would still
+    # serve them, the store blanks them. Day-keyed views simply have no row for that day.
+    later, later_ages = repo.online_features("delay_v1", rows.assign(as_of=hours(24 * 100)))
+    assert later_ages.loc[0, "tracking_progress"] > 60 * 86_400
+    assert pd.isna(later.loc[0, "trk_stage"])
+    assert pd.isna(later_ages.loc[0, "carrier_performance"])
     assert pd.isna(later.loc[0, "carrier_orders_24h"])
 
 
