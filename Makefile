@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/orderlens demo
 
 system-deps:
-	bash scripts/install-system-deps.sh redis-server
+	bash scripts/install-system-deps.sh redis-server postgresql
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,110 @@
+"""Real servers for integration tests, started from the installed binaries on loopback.
+
+Each starter yields a connection URL and stops the server afterwards, or skips the test with
+the reason when the binary is not installed (CI installs them: scripts/install-system-deps.sh).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server; yields ``redis://127.0.0.1:<port>/0``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh installs it)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster; yields ``postgresql://orderlens@127.0.0.1:<port>/orderlens``.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    """
+    if not POSTGRES_BIN_DIRS:
+        pytest.skip("PostgreSQL is not installed (scripts/install-system-deps.sh installs it)")
+    bin_dir = POSTGRES_BIN_DIRS[0]
+    data_dir = Path(tempfile.mkdtemp(prefix="orderlens-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(data_dir, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
+    run(str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "orderlens")
+    process = subprocess.Popen(
+        [
+            *as_user,
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data_dir),
+            "-p",
+            str(port),
+            "-k",
+            str(data_dir),
+            "-h",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        run(
+            str(bin_dir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "orderlens",
+            "orderlens",
+        )
+        yield f"postgresql://orderlens@127.0.0.1:{port}/orderlens"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        shutil.rmtree(data_dir, ignore_errors=True)
