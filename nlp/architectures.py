@@ -2,6 +2,9 @@
 
 ``orderlens.TextCatLowerBOW.v1`` is spaCy's ``TextCatBOW.v3`` reading lower-cased words instead
 of the verbatim text, so "Thanks", "thanks" and "THANKS" are one feature (customers shout).
+Its n-gram extraction also accepts empty documents: spaCy's own ``extract_ngrams`` raises
+``IndexError: Out of bounds on buffer access`` on a doc with no tokens when ``ngram_size >= 2``
+(thinc's ``ops.ngrams`` on an empty array), which takes the whole batch down.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 from functools import partial
 
 from spacy.attrs import LOWER
-from spacy.ml.extract_ngrams import extract_ngrams
 from spacy.ml.models.textcat import resize_and_set_ref
 from spacy.util import registry
 from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, with_cpu
@@ -39,3 +41,28 @@ def build_lower_bow_text_classifier(
     model.attrs["multi_label"] = True
     model.attrs["resize_output"] = partial(resize_and_set_ref, resizable_layer=resizable_layer)
     return model
+
+
+def extract_ngrams(ngram_size: int, attr: int = LOWER) -> Model:
+    """Hash keys and counts of the 1..n-grams of each doc (spaCy's layer, safe on empty docs)."""
+    return Model(
+        "extract_ngrams", _extract_ngrams_forward, attrs={"ngram_size": ngram_size, "attr": attr}
+    )
+
+
+def _extract_ngrams_forward(model: Model, docs, is_train: bool):
+    ops = model.ops
+    batch_keys, batch_vals = [], []
+    for doc in docs:
+        unigrams = ops.asarray(doc.to_array([model.attrs["attr"]]))
+        ngrams = [unigrams]
+        for n in range(2, model.attrs["ngram_size"] + 1):
+            if unigrams.shape[0] >= n:
+                ngrams.append(ops.ngrams(n, unigrams))
+        keys, vals = ops.xp.unique(ops.xp.concatenate(ngrams), return_counts=True)
+        batch_keys.append(keys)
+        batch_vals.append(vals)
+    lengths = ops.asarray([keys.shape[0] for keys in batch_keys], dtype="int32")
+    keys = ops.xp.concatenate(batch_keys)
+    vals = ops.asarray(ops.xp.concatenate(batch_vals), dtype="f")
+    return (keys, vals, lengths), lambda d_output: []

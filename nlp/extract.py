@@ -75,7 +75,7 @@ def extract_signals(
         docs = pipeline.pipe(text.iloc[positions].tolist(), batch_size=batch_size)
         for position, doc in zip(positions, docs, strict=True):
             rows[position] = doc_to_signals(doc, threshold=threshold)
-    signals = pd.DataFrame.from_records(rows, index=tickets.index, columns=_DOC_COLUMNS)
+    signals = pd.DataFrame(rows, index=tickets.index, columns=_DOC_COLUMNS)
     out = pd.DataFrame(index=tickets.index)
     for column in ("ticket_id", "order_id", "customer_id"):
         out[column] = tickets.get(column)
