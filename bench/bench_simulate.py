@@ -45,7 +45,9 @@ def main() -> None:
         write_world(world, Path(tmp))
         size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
     wall = time.perf_counter() - began
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_gb = usage.ru_maxrss / 2**20  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime  # ≈ wall time on an idle machine (mostly one thread)
 
     orders, outcomes, oracle = world["orders"], world["outcomes"], world["oracle"]
     late = (outcomes["delivered_at"] > orders["promised_at"]).to_numpy()
@@ -57,6 +59,7 @@ def main() -> None:
     print(f"orders                 {args.orders:,}")
     print(f"simulate               {simulated:.1f} s")
     print(f"simulate + write       {wall:.1f} s  ({size_mb:.0f} MiB of parquet)")
+    print(f"process CPU time       {cpu:.1f} s  (wall is longer when the machine is shared)")
     print(f"peak memory (maxrss)   {peak_gb:.2f} GiB")
     for name, frame in world.items():
         print(f"  {name:<10} {len(frame):>12,} rows")
@@ -67,7 +70,9 @@ def main() -> None:
     print(f"oracle AUC             {roc_auc_score(late, p):.3f}")
     print(f"oracle ECE (10 bins)   {expected_calibration_error(p, late):.4f}")
     hours = ((outcomes["delivered_at"] - orders["promised_at"]).dt.total_seconds() / 3600).clip(0)
-    print(f"mean delay hours       {hours.mean():.2f} (oracle {oracle['expected_delay_hours'].mean():.2f})")
+    print(
+        f"mean delay hours       {hours.mean():.2f} (oracle {oracle['expected_delay_hours'].mean():.2f})"
+    )
     print(pd.Series(late).groupby(orders["service_level"].to_numpy()).mean().round(3).to_string())
 
 

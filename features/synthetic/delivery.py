@@ -165,9 +165,10 @@ def carrier_congestion(orders: OrderDraw, n_days: int, staffing: np.ndarray) -> 
     arrivals = _hourly(orders.carrier, hour, n_c, n_hours)
     mean_rate = arrivals[: n_days * 24].sum(axis=0) / (n_days * 24)
     day_staff = np.concatenate([staffing, np.ones(n_hours // 24 - len(staffing))])
-    capacity = np.repeat(day_staff, 24)[:, None] * (
-        mean_rate * geo.CARRIERS["hub_headroom"].to_numpy()
-    )[None, :]
+    capacity = (
+        np.repeat(day_staff, 24)[:, None]
+        * (mean_rate * geo.CARRIERS["hub_headroom"].to_numpy())[None, :]
+    )
     backlog = lindley_backlog(arrivals, capacity, SMOOTHING_H)
     prev = np.where(hour > 0, backlog[np.maximum(hour - 1, 0), orders.carrier], 0.0)
     return prev / np.maximum(capacity[np.clip(hour, 0, n_hours - 1), orders.carrier], 1e-9)
@@ -358,7 +359,8 @@ EVENTS = (
 class Timeline:
     """A realised journey per order."""
 
-    times: np.ndarray  # (n, len(EVENTS)) hours, NaN where the event did not happen
+    times: np.ndarray | None  # (n, len(EVENTS)) hours, NaN where it did not happen
+    picked: np.ndarray
     hub_code: np.ndarray  # (n,) index into INCIDENT_CODES, or -1 for a congestion scan
     delivered: np.ndarray
     late_hours: np.ndarray  # delivered - promised (negative when early)
@@ -371,9 +373,9 @@ class Timeline:
     weather_hours: np.ndarray
 
 
-def realise(plan: Plan, shocks: Shocks) -> Timeline:
+def realise(plan: Plan, shocks: Shocks, *, events: bool = True) -> Timeline:
     """Turn a plan and its shocks into event times (the same code serves the world and the
-    oracle's replicas)."""
+    oracle's replicas, which skip the event matrix with ``events=False``)."""
     m = np.exp(plan.sigma * shocks.eps)
     holds = wx.STATE_HOURS[shocks.slot_state] * SLOT_WEIGHT[:, None]  # (3, n)
     inc = INCIDENT_HOURS[shocks.incident]
@@ -401,7 +403,7 @@ def realise(plan: Plan, shocks: Shocks) -> Timeline:
         12: np.where(holds[2] >= HOLD_EXCEPTION_H, arr_dest + m * plan.sort * 0.5, nan),
         14: absent,
     }
-    times = np.column_stack(
+    times = None if not events else np.column_stack(
         [plan.created, picked, exc[2], departed, arr1, exc[5], exc[6], dep1, arr2, dep2,
          arr_dest, exc[11], exc[12], ofd1, absent, ofd2, delivered]
     )  # fmt: skip
@@ -415,6 +417,7 @@ def realise(plan: Plan, shocks: Shocks) -> Timeline:
     notified = late & (shocks.notify_u < np.where(warned, 0.75, 0.10))
     return Timeline(
         times=times,
+        picked=picked,
         hub_code=np.where(shocks.incident > 0, shocks.incident_code, -1),
         delivered=delivered,
         late_hours=late_hours,

@@ -94,7 +94,7 @@ def finish_outcomes(
     # Lateness hurts in proportion to how late, and a warning takes the edge off it.
     late_pain = late * np.minimum(0.4 + late_h / 48, 1.4) * np.where(notified, 0.5, 1.0)
     score_mean = (
-        4.45 + 0.15 * loyalty - 1.1 * late_pain - 1.6 * damaged - 0.35 * failed - 0.3 * returned
+        4.45 + 0.3 * loyalty - 1.1 * late_pain - 1.6 * damaged - 0.35 * failed - 0.3 * returned
         + 0.1 * customers.is_b2b[cust]
     )  # fmt: skip
     score = np.clip(np.round(score_mean + rng.normal(0, 0.6, n)), 1, 5)

@@ -81,8 +81,8 @@ def intent_events(
         events.append((np.flatnonzero(mask), INTENT[name], when[mask]))
 
     transit = delivered - created
-    p_wismo = np.where(late, np.minimum(0.25 + 0.10 * late_h / 24, 0.6) * calmed, 0.004)
-    p_wismo = np.where(~late & (transit > 96), 0.03, p_wismo)
+    p_wismo = np.where(late, np.minimum(0.15 + 0.08 * late_h / 24, 0.45) * calmed, 0.003)
+    p_wismo = np.where(~late & (transit > 96), 0.02, p_wismo)
     wismo_at = np.where(
         late,
         promised + (0.15 + 0.7 * t[0]) * np.minimum(late_h, 48),
@@ -96,28 +96,28 @@ def intent_events(
     add(timeline.damaged & (u[2] < 0.75), "damaged_item", damaged_at)
     return_at = delivered + 12 + 6.5 * 24 * t[3]
     add((timeline.damaged & (u[3] < 0.45)), "refund_request", damaged_at + 2 * t[4])
-    add(returned & (u[4] < 0.35), "refund_request", return_at + 3 * t[4])
-    add((returned | exchanged) & (u[5] < 0.6), "return_or_exchange", return_at)
+    add(returned & (u[4] < 0.25), "refund_request", return_at + 3 * t[4])
+    add((returned | exchanged) & (u[5] < 0.25), "return_or_exchange", return_at)
     add(u[6] < 0.006, "wrong_or_missing_item", delivered + 1 + 23 * t[5])
     install = geo.CATEGORIES["install_rate"].to_numpy()[cat]
     install_at = np.maximum(delivered - 24 * t[6], created + 1)
-    add(u[7] < install * 0.8, "installation_booking", install_at)
+    add(u[7] < install * 0.35, "installation_booking", install_at)
     consult = geo.CATEGORIES["consult_rate"].to_numpy()[cat] + 0.15 * (
         b2b & (cat == vocab.CATEGORIES.index("industrial_supplies"))
     )
-    add(u[8] < consult, "technical_consult", delivered + 6 + 14 * 24 * t[7])
-    picked = timeline.times[:, 1]
+    add(u[8] < 0.5 * consult, "technical_consult", delivered + 6 + 14 * 24 * t[7])
+    picked = timeline.picked
     add(
-        u[9] < 0.012, "address_change", created + 0.1 + np.maximum(picked - created - 0.2, 0) * t[8]
+        u[9] < 0.006, "address_change", created + 0.1 + np.maximum(picked - created - 0.2, 0) * t[8]
     )
-    p_invoice = np.where(b2b, 0.35, 0.012)
+    p_invoice = np.where(b2b, 0.2, 0.004)
     add(
         u[10] < p_invoice,
         "invoice_request",
         np.maximum(delivered - 24, created + 1) + 5 * 24 * t[9],
     )
     happy = ~late & ~timeline.damaged & (promised - delivered > 12)
-    p_praise = 0.02 + 0.03 * customers.review_propensity[cust]
+    p_praise = 0.005 + 0.01 * customers.review_propensity[cust]
     add(happy & (u[11] < p_praise), "praise", delivered + 1 + 47 * t[11])
 
     order = np.concatenate([e[0] for e in events])

@@ -8,6 +8,8 @@ import pandas as pd
 from features.synthetic import geography as geo
 from features.synthetic.delivery import EVENTS, INCIDENT_CODES, Plan, Timeline
 from features.synthetic.weather import to_timestamp
+from orderlens import vocab
+from orderlens.vocab import EXCEPTION_CODES
 
 
 def tracking_table(
@@ -20,33 +22,41 @@ def tracking_table(
     without a sort.
     """
     n, n_events = timeline.times.shape
-    hub_names = np.array([f"HUB-{c}" for c in geo.CITY_NAMES] + [None], dtype=object)
-    dest_names = np.array([f"DST-{c}" for c in geo.CITY_NAMES], dtype=object)
-    none = np.full(n, None, dtype=object)
-    hub1 = hub_names[plan.hub1]
-    hub2 = hub_names[np.where(plan.hub2 >= 0, plan.hub2, -1)]
-    dest = dest_names[plan.slot_city[2]]
+    # Hubs and exception codes as small integer matrices, mapped to names only for the rows kept.
+    n_cities = len(geo.CITY_NAMES)
+    hub_names = np.array(
+        [f"HUB-{c}" for c in geo.CITY_NAMES] + [f"DST-{c}" for c in geo.CITY_NAMES] + [None],
+        dtype=object,
+    )
+    none = np.full(n, 2 * n_cities, dtype=np.int16)
+    hub1 = plan.hub1.astype(np.int16)
+    hub2 = np.where(plan.hub2 >= 0, plan.hub2, 2 * n_cities).astype(np.int16)
+    dest = (n_cities + plan.slot_city[2]).astype(np.int16)
     hubs = [none, none, none, none, hub1, hub1, hub1, hub1, hub2, hub2, dest, dest, dest,
             none, none, none, none]  # fmt: skip
-    hub_code = np.array([*INCIDENT_CODES, "hub_backlog"], dtype=object)[timeline.hub_code]
+    code_names = np.array([*EXCEPTION_CODES, None], dtype=object)
+    missing = len(EXCEPTION_CODES)
+    incident_code = np.array(
+        [EXCEPTION_CODES.index(c) for c in (*INCIDENT_CODES, "hub_backlog")], dtype=np.int8
+    )[timeline.hub_code]
     codes = []
-    for column, (_, code) in enumerate(EVENTS):
+    for _, code in EVENTS:
         if code == "hub":
-            codes.append(hub_code)
+            codes.append(incident_code)
         else:
-            codes.append(np.full(n, code, dtype=object) if code else none)
-        del column
+            codes.append(np.full(n, EXCEPTION_CODES.index(code) if code else missing, np.int8))
     present = ~np.isnan(timeline.times)
     flat = present.ravel()
     rows = np.repeat(np.arange(n), n_events)[flat]
-    event_type = np.tile(np.array([e for e, _ in EVENTS], dtype=object), n)[flat]
+    event_names = np.array(vocab.TRACKING_EVENTS, dtype=object)
+    event_code = np.array([vocab.TRACKING_EVENTS.index(e) for e, _ in EVENTS], dtype=np.int8)
     return pd.DataFrame(
         {
             "order_id": order_id[rows],
             "carrier_id": carrier_id[rows],
             "event_time": to_timestamp(timeline.times.ravel()[flat], start_us),
-            "event_type": event_type,
-            "hub": np.column_stack(hubs).ravel()[flat],
-            "exception_code": np.column_stack(codes).ravel()[flat],
+            "event_type": event_names[np.tile(event_code, n)[flat]],
+            "hub": hub_names[np.column_stack(hubs).ravel()[flat]],
+            "exception_code": code_names[np.column_stack(codes).ravel()[flat]],
         }
     )

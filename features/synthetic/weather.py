@@ -136,6 +136,30 @@ class WeatherWorld:
             post = np.where(observed[:, None], exact, post)
         return post / post.sum(axis=1, keepdims=True)
 
+    def information_level(self, day: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        """How much is published about ``day`` by ``as_of``: the number of forecasts issued
+        (0–3, longest lead first) plus one once the observation is out (so 0–4)."""
+        issued = sum(((day - lead) * 24.0 + ISSUE_HOUR <= as_of).astype(np.int64) for lead in LEADS)
+        return issued + (day * 24.0 + OBSERVED_HOUR <= as_of)
+
+    def posterior_table(self) -> np.ndarray:
+        """:meth:`posterior_states` for every (city, day, information level), cumulative over
+        states: float32 (cities, days, 5, N_STATES). Orders index it instead of recomputing."""
+        n_cities, n_cols = self.level.shape
+        city, col, info = np.meshgrid(
+            np.arange(n_cities), np.arange(n_cols), np.arange(5), indexing="ij"
+        )
+        day = col.ravel() - DAYS_BEFORE
+        # A moment inside each information level: just before the first issue, at each issue,
+        # at the observation.
+        moments = np.stack(
+            [(day - 3) * 24.0 + ISSUE_HOUR - 1, *[(day - lead) * 24.0 + ISSUE_HOUR for lead in (3, 2, 1)],
+             day * 24.0 + OBSERVED_HOUR]
+        )  # fmt: skip
+        as_of = moments[info.ravel(), np.arange(day.size)]
+        post = self.posterior_states(city.ravel(), day, as_of)
+        return np.cumsum(post, axis=1).astype(np.float32).reshape(n_cities, n_cols, 5, N_STATES)
+
 
 def simulate_weather(start: pd.Timestamp, n_days: int, rng: np.random.Generator) -> WeatherWorld:
     """Draw every city-day's hazard type and level from the climate calendar, and the forecasts

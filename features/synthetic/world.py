@@ -103,7 +103,9 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
 
         step("tracking")
         order_id = frame["order_id"].to_numpy()
-        tracking = tracking_table(order_id, frame["carrier_id"].to_numpy(), plan, timeline, start_us)
+        tracking = tracking_table(
+            order_id, frame["carrier_id"].to_numpy(), plan, timeline, start_us
+        )
 
         step("tickets")
         returns = draw_returns(orders, customers, timeline, rng["outcomes"])
@@ -125,24 +127,26 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
         weather_table, forecasts = wx.weather_tables(weather, start_us, rng["weather_tables"])
 
         step("oracle: delay")
+        posteriors = orc.slot_posteriors(weather, plan)
         p_late = np.empty(len(order_id))
         hours = np.empty(len(order_id))
         for lo in range(0, len(order_id), orc.CHUNK):
             sl = slice(lo, lo + orc.CHUNK)
-            part = _slice_plan(plan, sl)
-            states = orc.sample_slot_states(
-                weather, part, config.oracle_weather_samples, rng["oracle_delay"]
+            states = orc.sample_states(
+                posteriors[:, sl], config.oracle_weather_samples, rng["oracle_delay"]
             )
-            p_late[sl], hours[sl] = orc.delay_oracle(part, states)
+            p_late[sl], hours[sl] = orc.delay_oracle(_slice_plan(plan, sl), states)
 
         step("oracle: value dimensions")
         value = orc.value_oracle(
-            orders, customers, plan, weather, config.oracle_replicas, to_timestamp, start_us,
+            orders, customers, plan, posteriors, config.oracle_replicas, to_timestamp, start_us,
             rng["oracle_value"],
         )  # fmt: skip
         value["on_time_delivery"] = 1 - p_late
         value["first_attempt_success"] = 1 - plan.p_fail
-        oracle = pd.DataFrame({"order_id": order_id, "p_late": p_late, "expected_delay_hours": hours})
+        oracle = pd.DataFrame(
+            {"order_id": order_id, "p_late": p_late, "expected_delay_hours": hours}
+        )
         oracle = pd.concat([oracle, value], axis=1)
         step("done")
 
@@ -164,7 +168,7 @@ def staffing(start: pd.Timestamp, n_days: int) -> tuple[np.ndarray, np.ndarray]:
     surge = geo.promotion_days(start, n_days)["multiplier"].to_numpy() - 1
     # Temporary staff stay a few days past the peak to clear what it left behind.
     kept = pd.Series(surge).rolling(5, min_periods=1).max().to_numpy()
-    return festival * (1 + 0.35 * kept), festival * (1 + 0.3 * kept)
+    return festival * (1 + 0.2 * kept), festival * (1 + 0.2 * kept)
 
 
 def _slice_plan(plan: dl.Plan, sl: slice) -> dl.Plan:
