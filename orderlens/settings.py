@@ -67,6 +67,67 @@ class ServingSettings(BaseModel):
     log_flush_seconds: float = Field(5.0, gt=0)
 
 
+class TrainingSettings(BaseModel):
+    """Model training: LightGBM hyper-parameters, time splits, value scoring and optional tuning."""
+
+    model_config = ConfigDict(frozen=True)
+
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(31, ge=2, description="leaves per tree; explanation cost grows with it")
+    min_child_samples: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(1_000, ge=1, description="boosting rounds before early stopping")
+    early_stopping_rounds: int = Field(50, ge=1)
+    smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
+    train_share: float = Field(0.7, gt=0, lt=1, description="oldest orders: training")
+    validation_share: float = Field(0.1, gt=0, lt=1, description="next: early stop + calibration")
+    monotone: bool = Field(True, description="risk never falls with alerts, backlog, exceptions")
+    tune_seconds: float = Field(0.0, ge=0, description="random-search budget; 0: no tuning")
+    threads: int = Field(2, ge=1)
+    value_weights: dict[str, float] = Field(
+        default_factory=lambda: {"gross_margin": 2.0, "ltv_uplift": 2.0, "satisfaction": 1.5},
+        description="value-index weight per dimension; dimensions not named weigh 1",
+    )
+    tier_cutoffs: dict[str, float] = Field(
+        default_factory=lambda: {"platinum": 0.95, "gold": 0.8, "silver": 0.5},
+        description="lowest value-index percentile (0-1) of each tier; below all: standard",
+    )
+
+
+class MonitoringSettings(BaseModel):
+    """Drift monitoring: what is compared with the training reference, and when to retrain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drift_share_threshold: float = Field(
+        0.5, gt=0, le=1, description="retrain when at least this share of feature columns drifted"
+    )
+    window_days: int = Field(7, ge=1, description="days of the prediction log compared")
+    min_log_rows: int = Field(
+        200, ge=1, description="fewer logged predictions than this: use recent orders instead"
+    )
+    recent_orders: int = Field(
+        2_000, ge=10, description="latest orders scored from the feature store when the log is thin"
+    )
+    reference_rows: int = Field(
+        5_000, ge=10, description="reference rows sampled (Evidently reports embed their data)"
+    )
+    retrain_on_drift: bool = True
+
+
+class PipelineSettings(BaseModel):
+    """Prefect deployments: schedules and the work pool that runs them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    daily_cron: str = Field("0 3 * * *", description="when the daily job runs")
+    monitor_cron: str = Field("0 * * * *", description="when the drift monitor runs")
+    timezone: str = "UTC"
+    work_pool: str = Field("orderlens", description="process work pool of `orderlens flow deploy`")
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -82,6 +143,9 @@ class Settings(BaseSettings):
     simulation: SimulationSettings = SimulationSettings()
     production: ProductionSettings = ProductionSettings()
     serving: ServingSettings = ServingSettings()
+    training: TrainingSettings = TrainingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    pipelines: PipelineSettings = PipelineSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -131,6 +195,16 @@ class Settings(BaseSettings):
     def prediction_log_dir(self) -> Path:
         """Every served prediction, as parquet parts under ``date=YYYY-MM-DD/``."""
         return self.home / "prediction_log"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Drift reports and the JSON record of every monitor run (and why it retrained)."""
+        return self.home / "monitoring"
+
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect's own state for this home (profiles, local database, cached task results)."""
+        return self.home / "prefect"
 
     @property
     def action_ledger_path(self) -> Path:

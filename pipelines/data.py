@@ -1,0 +1,185 @@
+"""Data flows: simulate the synthetic world, ``ingest`` the sources, build the ``features``.
+
+Each task is a thin, typed call into its stage (``features.synthetic``, ``features.ingest``,
+``features.store``); the flows add what only an orchestrator can: retries on transient errors,
+caching on unchanged inputs, logs and artifacts in Prefect.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.context import TaskRunContext
+
+from orderlens.settings import Settings
+from pipelines.resilience import (
+    RETRY_DELAYS_SECONDS,
+    cache_key,
+    content_fingerprint,
+    listing_fingerprint,
+    retry_on_transient,
+    source_files,
+)
+from pipelines.runtime import flow_settings, run_name
+
+if TYPE_CHECKING:  # the stages import Feast and friends: only when a task runs
+    from features.ingest import IngestSummary
+    from features.store import BuildReport
+
+CACHE_EXPIRATION = timedelta(days=7)
+"""A cached result older than this is recomputed even if the inputs look unchanged (a week of
+daily runs on the same files; long enough to help, short enough to heal a stale cache)."""
+
+RESILIENT = {
+    "retries": len(RETRY_DELAYS_SECONDS),
+    "retry_delay_seconds": RETRY_DELAYS_SECONDS,
+    "retry_condition_fn": retry_on_transient,
+}
+
+
+# --- cache keys ----------------------------------------------------------------------------
+def ingest_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The bytes of the source files, and whether the lake already holds orders.
+
+    Ingest is idempotent, so skipping it on unchanged files is safe; the lake's presence is part
+    of the key so a wiped lake is ingested again.
+    """
+    settings: Settings = parameters["settings"]
+    source_dir = Path(parameters["source_dir"])
+    return cache_key(
+        "ingest",
+        settings.home,
+        sources=content_fingerprint(source_files(source_dir), source_dir),
+        lake_orders=(settings.lake_dir / "orders").is_dir(),
+    )
+
+
+def build_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The lake's part files (ingest only adds files) and the feature repo's manifest."""
+    settings: Settings = parameters["settings"]
+    manifest = settings.feature_repo_dir / "manifest.json"
+    return cache_key(
+        "features-build",
+        settings.home,
+        lake=listing_fingerprint(settings.lake_dir),
+        built=manifest.is_file(),
+    )
+
+
+def materialize_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The build the online store was loaded from (its manifest carries ``built_at``)."""
+    settings: Settings = parameters["settings"]
+    manifest = settings.feature_repo_dir / "manifest.json"
+    built = manifest.read_text() if manifest.is_file() else "absent"
+    return cache_key("features-materialize", settings.home, manifest=built)
+
+
+# --- tasks ---------------------------------------------------------------------------------
+@task(task_run_name="simulate-{orders}-orders", **RESILIENT)
+def simulate_world_task(settings: Settings, orders: int) -> dict[str, int]:
+    """Simulate a synthetic world of ``orders`` orders into ``<home>/sources``.
+
+    Returns:
+        Rows per table written.
+    """
+    from features.synthetic.world import WorldConfig, simulate_world, write_world
+
+    sim = settings.simulation
+    config = WorldConfig(n_orders=orders, seed=sim.seed, start=sim.start, days=sim.days)
+    world = simulate_world(config)
+    write_world(world, settings.sources_dir)
+    rows = {table: len(frame) for table, frame in world.items()}
+    get_run_logger().info("simulated %s -> %s", rows, settings.sources_dir)
+    return rows
+
+
+@task(
+    task_run_name="ingest-{source_dir.name}",
+    cache_key_fn=ingest_cache_key,
+    cache_expiration=CACHE_EXPIRATION,
+    **RESILIENT,
+)
+def ingest_task(source_dir: Path, settings: Settings) -> IngestSummary:
+    """Validate ``source_dir`` against the contract and add its new rows to the lake."""
+    from features.ingest import ingest_sources
+
+    summary = ingest_sources(source_dir, settings)
+    get_run_logger().info("%s", summary.as_table())
+    return summary
+
+
+@task(cache_key_fn=build_cache_key, cache_expiration=CACHE_EXPIRATION, **RESILIENT)
+def build_features_task(settings: Settings) -> BuildReport:
+    """Compute the feature views from the lake and apply them to the Feast registry."""
+    from features.store import FeatureRepo
+
+    report = FeatureRepo(settings).build()
+    get_run_logger().info("%s", report.as_text())
+    return report
+
+
+@task(cache_key_fn=materialize_cache_key, cache_expiration=CACHE_EXPIRATION, **RESILIENT)
+def materialize_task(settings: Settings) -> dict[str, Any]:
+    """Load the newest feature values into the online store (incremental after the first run)."""
+    from features.store import FeatureRepo
+
+    result = FeatureRepo(settings).materialize()
+    get_run_logger().info(
+        "materialized %d views up to %s in %.1f s",
+        len(result["views"]),
+        result["end"],
+        result["seconds"],
+    )
+    return result
+
+
+# --- flows ---------------------------------------------------------------------------------
+@flow(name="ingest", flow_run_name=run_name("ingest"))
+def ingest_flow(home: str | None = None, source: str | None = None) -> dict[str, dict[str, int]]:
+    """Ingest the source files (default ``<home>/sources``) into the lake.
+
+    Returns:
+        Per table: ``rows_in``, ``added``, ``quarantined``.
+    """
+    settings = flow_settings(home)
+    summary = ingest_task(Path(source) if source else settings.sources_dir, settings)
+    rows = [
+        {
+            "table": report.table,
+            "rows_in": report.rows_in,
+            "added": report.added,
+            "already_present": report.already_present,
+            "quarantined": report.quarantined,
+            "broken_rules": ", ".join(f"{r} ×{n}" for r, n in report.broken_rules.most_common()),
+        }
+        for report in summary.tables.values()
+        if report.present
+    ]
+    create_table_artifact(
+        table=rows, key="ingest-summary", description=f"ingest of {summary.source_dir}"
+    )
+    return summary.as_dict()
+
+
+@flow(name="features", flow_run_name=run_name("features"))
+def features_flow(home: str | None = None, materialize: bool = True) -> dict[str, Any]:
+    """Build the feature views from the lake and (by default) materialize them online.
+
+    Returns:
+        ``views`` (rows per view), ``skipped`` (view → why) and ``materialized_until``.
+    """
+    settings = flow_settings(home)
+    report = build_features_task(settings)
+    online = materialize_task(settings) if materialize else None
+    rows = [{"view": name, "rows": n, "status": "built"} for name, n in report.views.items()]
+    rows += [{"view": name, "rows": 0, "status": why} for name, why in report.skipped.items()]
+    create_table_artifact(table=rows, key="feature-views", description="feature views built")
+    return {
+        "views": report.views,
+        "skipped": report.skipped,
+        "materialized_until": online["end"] if online else None,
+    }

@@ -1,0 +1,129 @@
+"""The ``nlp`` flow: train the ticket pipelines when the tickets changed, then extract signals.
+
+Both steps are cached on the tickets in the lake (its part files), so a daily run with no new
+tickets neither retrains nor re-reads them. Cached results live in ``<home>/prefect/storage``:
+remove that with the outputs it describes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.context import TaskRunContext
+
+from orderlens.settings import Settings
+from pipelines.data import CACHE_EXPIRATION, RESILIENT
+from pipelines.resilience import cache_key, listing_fingerprint
+from pipelines.runtime import flow_settings, run_name
+
+
+def _tickets_fingerprint(settings: Settings) -> str:
+    return listing_fingerprint(settings.lake_dir / "tickets")
+
+
+def train_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The tickets in the lake and the training size."""
+    settings: Settings = parameters["settings"]
+    return cache_key(
+        "nlp-train",
+        settings.home,
+        tickets=_tickets_fingerprint(settings),
+        smoke=parameters["smoke"],
+    )
+
+
+def extract_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The tickets in the lake and the pipeline version that reads them."""
+    settings: Settings = parameters["settings"]
+    return cache_key(
+        "nlp-extract",
+        settings.home,
+        tickets=_tickets_fingerprint(settings),
+        version=parameters["version"],
+    )
+
+
+@task(cache_key_fn=train_cache_key, cache_expiration=CACHE_EXPIRATION, **RESILIENT)
+def train_nlp_task(settings: Settings, smoke: bool = False) -> dict[str, Any]:
+    """Train the ticket pipelines on the labelled tickets of the lake; make them current.
+
+    Returns:
+        ``version``, ``path`` and held-out ``metrics`` per language.
+    """
+    from nlp.cli import load_tickets
+    from nlp.training import train_pipelines
+
+    os.environ.setdefault("ANSI_COLORS_DISABLED", "1")  # spaCy's log would carry colour codes
+    tickets, source = load_tickets(settings)
+    if "labels" not in tickets or tickets["labels"].isna().all():
+        raise ValueError(f"tickets from {source} carry no labels: nothing to train on")
+    log = io.StringIO()
+    result = train_pipelines(tickets, settings, smoke=smoke, data_source=source, stdout=log)
+    logger = get_run_logger()
+    logger.info("trained ticket pipelines %s on %d tickets", result.version, len(tickets))
+    for lang, metrics in result.metrics.items():
+        logger.info("%s: held-out macro-F1 %.3f (n=%d)", lang, metrics["macro_f1"], metrics["n"])
+    return {"version": result.version, "path": str(result.path), "metrics": result.metrics}
+
+
+@task(cache_key_fn=extract_cache_key, cache_expiration=CACHE_EXPIRATION, **RESILIENT)
+def extract_signals_task(settings: Settings, version: str) -> dict[str, Any]:
+    """Turn every ticket of the lake into signals with pipeline ``version``.
+
+    Returns:
+        ``rows`` and the parquet ``path`` written (``<home>/nlp/signals.parquet``).
+    """
+    from nlp.cli import load_tickets
+    from nlp.extract import extract_signals
+    from nlp.store import load_pipelines, nlp_root
+
+    tickets, source = load_tickets(settings)
+    name, pipelines = load_pipelines(settings, version)
+    signals = extract_signals(tickets, pipelines, version=name)
+    target = nlp_root(settings) / "signals.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    signals.to_parquet(target, index=False)
+    get_run_logger().info("%d tickets from %s -> %s", len(signals), source, target)
+    return {"rows": len(signals), "path": str(target)}
+
+
+@flow(name="nlp", flow_run_name=run_name("nlp"))
+def nlp_flow(home: str | None = None, smoke: bool = False, train: bool = True) -> dict[str, Any]:
+    """Train (when the tickets changed) and run the ticket pipelines over the lake's tickets.
+
+    Args:
+        home: run-time root (default: settings).
+        smoke: two epochs — the smoke size used by tests and demos.
+        train: False only extracts, with the current version.
+
+    Returns:
+        ``version``, ``metrics`` (when trained), ``signals`` rows; or ``skipped`` with the reason
+        when the lake holds no tickets (an optional source).
+    """
+    from nlp.store import current_version
+
+    settings = flow_settings(home)
+    logger = get_run_logger()
+    if not (settings.lake_dir / "tickets").is_dir():
+        logger.warning("no tickets in the lake: ticket signals are off")
+        return {"skipped": "no tickets in the lake"}
+    trained = train_nlp_task(settings, smoke) if train else None
+    version = trained["version"] if trained else current_version(settings)
+    if version is None:
+        raise FileNotFoundError("no trained ticket pipeline: run the nlp flow with train=True")
+    signals = extract_signals_task(settings, version)
+    metrics = trained["metrics"] if trained else {}
+    create_table_artifact(
+        key="nlp-metrics",
+        table=[
+            {"language": lang, "macro_f1": m["macro_f1"], "heldout_tickets": m["n"]}
+            for lang, m in metrics.items()
+        ]
+        or [{"language": "-", "macro_f1": None, "heldout_tickets": 0}],
+        description=f"ticket pipelines {version}: {signals['rows']} tickets -> {signals['path']}",
+    )
+    return {"version": version, "metrics": metrics, "signals": signals["rows"]}
