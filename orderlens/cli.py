@@ -105,5 +105,9 @@ from nlp.cli import nlp_app  # noqa: E402
 
 app.add_typer(nlp_app, name="nlp")
 
+from pipelines.cli import flow_app  # noqa: E402
+
+app.add_typer(flow_app, name="flow")
+
 if __name__ == "__main__":
     app()
