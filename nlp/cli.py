@@ -62,6 +62,9 @@ def train(
     ] = None,
     smoke: Annotated[bool, typer.Option(help="a few hundred tickets, two epochs")] = False,
     seed: Annotated[int, typer.Option(help="split and training seed")] = 0,
+    max_epochs: Annotated[
+        int | None, typer.Option(help="override training.max_epochs of nlp/config.cfg")
+    ] = None,
 ) -> None:
     """Train the English and Chinese pipelines, score them on held-out templates and vocabulary,
     save them as a new version under <home>/nlp/ and make it current."""
@@ -80,7 +83,9 @@ def train(
         typer.echo(f"error: tickets from {source} carry no labels: nothing to train on", err=True)
         raise typer.Exit(code=2)
     began = time.perf_counter()
-    result = train_pipelines(frame, settings, seed=seed, smoke=smoke, data_source=source)
+    result = train_pipelines(
+        frame, settings, seed=seed, smoke=smoke, max_epochs=max_epochs, data_source=source
+    )
     typer.echo(
         f"trained {result.version} on {len(frame):,} tickets in {time.perf_counter() - began:.0f} s"
     )

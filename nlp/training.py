@@ -124,6 +124,7 @@ def train_pipelines(
     smoke: bool = False,
     version: str | None = None,
     make_current: bool = True,
+    max_epochs: int | None = None,
     data_source: str = "tickets",
     stdout: IO[str] | None = None,
 ) -> TrainResult:
@@ -132,7 +133,7 @@ def train_pipelines(
     The version folder gets ``{en,zh}/`` (spaCy pipelines), ``heldout.parquet`` (the held-out
     tickets, for ``orderlens nlp evaluate``), ``runs/`` (corpora and spaCy's output) and
     ``meta.json`` (metrics, data window, created time, code version). ``current`` then points at
-    it unless ``make_current`` is False.
+    it unless ``make_current`` is False. ``max_epochs`` overrides the config (smoke: 2).
     """
     from nlp.evaluate import evaluate_pipeline
 
@@ -149,7 +150,7 @@ def train_pipelines(
             split.dev[split.dev["language"] == lang],
             version_dir / "runs" / lang,
             seed=seed,
-            max_epochs=2 if smoke else None,
+            max_epochs=2 if smoke else max_epochs,
             stdout=stdout,
         )
         shutil.copytree(best, version_dir / lang)
