@@ -62,7 +62,7 @@ class WorldConfig:
     start: str = "2025-01-01"
     days: int = 365
     oracle_weather_samples: int = 16
-    oracle_replicas: int = 8
+    oracle_replicas: int = 6
 
 
 def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, pd.DataFrame]:

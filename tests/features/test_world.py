@@ -151,7 +151,7 @@ def test_oracle_beats_static_attributes_but_not_perfectly(world):
     for column in features.select_dtypes("object").columns:
         features[column] = features[column].astype("category")
     train = np.arange(len(orders)) < 0.7 * len(orders)  # orders are in time order
-    model = lgb.LGBMClassifier(n_estimators=150, learning_rate=0.05, verbose=-1)
+    model = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.08, n_jobs=1, verbose=-1)
     model.fit(features[train], late[train])
     static_auc = roc_auc_score(late[~train], model.predict_proba(features[~train])[:, 1])
     oracle_auc = roc_auc_score(late[~train], world["oracle"]["p_late"].to_numpy()[~train])
