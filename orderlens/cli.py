@@ -105,9 +105,19 @@ from nlp.cli import nlp_app  # noqa: E402
 
 app.add_typer(nlp_app, name="nlp")
 
+from training.cli import evaluate, promote, train  # noqa: E402
+
+app.command()(train)
+app.command()(evaluate)
+app.command()(promote)
+
 from pipelines.cli import flow_app  # noqa: E402
 
 app.add_typer(flow_app, name="flow")
+
+from reports.cli import report  # noqa: E402
+
+app.command()(report)
 
 if __name__ == "__main__":
     app()
