@@ -72,9 +72,10 @@ def extract_signals(
     for lang in language.unique():
         positions = (language == lang).to_numpy().nonzero()[0]
         pipeline = pipelines.get(lang) or pipelines["en"]
-        docs = pipeline.pipe(text.iloc[positions].tolist(), batch_size=batch_size)
-        for position, doc in zip(positions, docs, strict=True):
-            rows[position] = doc_to_signals(doc, threshold=threshold)
+        texts = text.iloc[positions].tolist()
+        docs = pipeline.pipe(texts, batch_size=batch_size)
+        for position, raw, doc in zip(positions, texts, docs, strict=True):
+            rows[position] = doc_to_signals(doc, threshold=threshold, text=raw)
     signals = pd.DataFrame(rows, index=tickets.index, columns=_DOC_COLUMNS)
     out = pd.DataFrame(index=tickets.index)
     for column in ("ticket_id", "order_id", "customer_id"):

@@ -112,9 +112,10 @@ class TicketEntities:
             self.patterns.append(_Pattern(label, re.compile(regex)))
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text.lower()
-        if len(text) != len(doc.text):  # a few characters change length when lower-cased
-            text = doc.text
+        raw = doc.text  # Doc.text joins every token in Python: read it once
+        text = raw.lower()
+        if len(text) != len(raw):  # a few characters change length when lower-cased
+            text = raw
         has_digit = _DIGIT.search(text) is not None
         taken = bytearray(len(text))  # characters claimed by a higher-priority label
         spans: list[Span] = []

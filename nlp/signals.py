@@ -31,6 +31,7 @@ NEGATIVE_WORDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 NEGATIVE_EMOJI = ("😡", "😤", "😭")
 POSITIVE_EMOJI = ("😊", "👍", "🙂")
+_LETTER = re.compile(r"[^\W\d_]")
 _REPEATED_PUNCT = re.compile(r"[!?！？]{2,}")
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "seven": 7, "eight": 8, "nine": 9, "ten": 10, "few": 3, "several": 3,
@@ -42,12 +43,13 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?|[a-z]+|[一二两三四五六七八九十�
 _DIGITS = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?")
 
 
-def doc_to_signals(doc: Doc, *, threshold: float = 0.5) -> dict[str, Any]:
+def doc_to_signals(doc: Doc, *, threshold: float = 0.5, text: str | None = None) -> dict[str, Any]:
     """Signals of one processed ticket.
 
     Args:
         doc: a Doc that went through the ticket pipeline (``doc.cats``, ``doc.ents``).
         threshold: probability above which an intent counts as present.
+        text: the doc's text when the caller has it (``Doc.text`` rebuilds it token by token).
 
     Returns:
         ``intent_<name>`` probabilities (0 for text with no words), ``intents`` (``|``-joined
@@ -55,7 +57,8 @@ def doc_to_signals(doc: Doc, *, threshold: float = 0.5) -> dict[str, Any]:
         ``product`` (first mention each, None/NaN when absent), ``urgency`` in [0, 1] and
         ``sentiment`` in [-1, 1].
     """
-    has_words = any(token.is_alpha for token in doc)
+    text = doc.text if text is None else text
+    has_words = _LETTER.search(text) is not None
     cats = {name: float(doc.cats.get(name, 0.0)) if has_words else 0.0 for name in INTENT_NAMES}
     entities: dict[str, str] = {}
     for ent in doc.ents:
@@ -68,25 +71,25 @@ def doc_to_signals(doc: Doc, *, threshold: float = 0.5) -> dict[str, Any]:
     signals["duration_hours"] = duration_hours
     signals["date"] = entities.get("DATE")
     signals["product"] = entities.get("PRODUCT")
-    signals["urgency"] = urgency_score(doc, cats, duration_hours) if has_words else 0.0
-    signals["sentiment"] = sentiment_score(doc, cats) if has_words else 0.0
+    signals["urgency"] = urgency_score(text, doc.lang_, cats, duration_hours) if has_words else 0.0
+    signals["sentiment"] = sentiment_score(text, doc.lang_, cats) if has_words else 0.0
     return signals
 
 
-def urgency_score(doc: Doc, cats: dict[str, float], duration_hours: float) -> float:
+def urgency_score(text: str, lang: str, cats: dict[str, float], duration_hours: float) -> float:
     """Urgency in [0, 1]: 1 − Π(1 − evidence) over independent pieces of evidence.
 
     Evidence: urgency words (0.35 each, at most two), repeated ``!!``/``？？`` (0.3), shouting in
     capitals (0.3), a waited duration (0.15 per day waited beyond one, at most 0.45) and the
     strongest complaint intent (× 0.4).
     """
-    hits = len(set(_lexicon(doc.lang_, "urgency").findall(doc.text.lower())))
-    letters = [c for c in doc.text if c.isascii() and c.isalpha()]
+    hits = len(set(_lexicon(lang, "urgency").findall(text.lower())))
+    letters = [c for c in text if c.isascii() and c.isalpha()]
     shouting = len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.7
     days = 0.0 if math.isnan(duration_hours) else duration_hours / 24
     evidence = [
         0.35 * min(hits, 2),
-        0.3 if _REPEATED_PUNCT.search(doc.text) else 0.0,
+        0.3 if _REPEATED_PUNCT.search(text) else 0.0,
         0.3 if shouting else 0.0,
         min(0.45, 0.15 * max(0.0, days - 1)),
         0.4 * max(cats[name] for name in COMPLAINT_INTENTS),
@@ -97,16 +100,12 @@ def urgency_score(doc: Doc, cats: dict[str, float], duration_hours: float) -> fl
     return round(1.0 - calm, 4)
 
 
-def sentiment_score(doc: Doc, cats: dict[str, float]) -> float:
+def sentiment_score(text: str, lang: str, cats: dict[str, float]) -> float:
     """Sentiment in [-1, 1]: lexicon balance (positive − negative words and emoji over their
     total + 1) blended half-and-half with the praise vs strongest complaint probability."""
-    text = doc.text.lower()
-    positive = len(_lexicon(doc.lang_, "positive").findall(text)) + sum(
-        map(text.count, POSITIVE_EMOJI)
-    )
-    negative = len(_lexicon(doc.lang_, "negative").findall(text)) + sum(
-        map(text.count, NEGATIVE_EMOJI)
-    )
+    text = text.lower()
+    positive = len(_lexicon(lang, "positive").findall(text)) + sum(map(text.count, POSITIVE_EMOJI))
+    negative = len(_lexicon(lang, "negative").findall(text)) + sum(map(text.count, NEGATIVE_EMOJI))
     lexicon = (positive - negative) / (positive + negative + 1)
     intents = cats["praise"] - max(cats[name] for name in COMPLAINT_INTENTS)
     return round(max(-1.0, min(1.0, 0.5 * lexicon + 0.5 * intents)), 4)

@@ -96,6 +96,10 @@ def train_language(
         "paths.dev": str(write_docbin(dev, lang, run_dir / "corpus" / "dev.spacy")),
         "system.seed": seed,
     }
+    # spaCy keeps model-best from its evaluations only: on a small corpus a fixed frequency of
+    # 400 steps never evaluates after step 0 and "best" is the untrained model. About ten
+    # evaluations per epoch's worth of tickets instead.
+    overrides["training.eval_frequency"] = int(min(400, max(20, len(train) // 10)))
     if max_epochs is not None:
         overrides["training.max_epochs"] = max_epochs
     overrides |= extra_overrides or {}
