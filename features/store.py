@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 import yaml
 from feast import FeatureStore
@@ -26,6 +27,7 @@ from features.transforms.keys import day_keyed
 from orderlens.settings import Settings
 
 REPO_TEMPLATES = Path(__file__).parent / "repo"
+TRAINING_CHUNK_ROWS = 100_000
 Tables = dict[str, pd.DataFrame]
 
 VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
@@ -164,20 +166,55 @@ class FeatureRepo:
         return self._view_timestamps(views).loc["min"].min().to_pydatetime()
 
     # --- read ----------------------------------------------------------------------------
-    def training_set(self, service: str, entity_df: pd.DataFrame) -> pd.DataFrame:
+    def training_set(
+        self, service: str, entity_df: pd.DataFrame, *, chunk_rows: int = TRAINING_CHUNK_ROWS
+    ) -> pd.DataFrame:
         """Point-in-time features of ``service`` for each entity row (extra columns are carried).
+
+        Entity rows are joined in time-ordered chunks: Feast's join compares every entity row
+        with every feature row of its key, so a busy customer's history costs snapshots × events
+        in memory — chunking bounds that. The service's on-demand views are applied afterwards
+        to their own input columns (Feast's offline path would first turn the *whole* joined
+        table into Python lists).
 
         Raises:
             RuntimeError: when Feast returned a different number of rows than it was given.
         """
         feature_service = self.store.get_feature_service(service)
-        result = self.store.get_historical_features(entity_df=entity_df, features=feature_service)
-        frame = result.to_df()
-        if len(frame) != len(entity_df):
+        on_demand = {v.name: v for v in self.store.list_on_demand_feature_views()}
+        view_refs = [
+            f"{projection.name}:{feature.name}"
+            for projection in feature_service.feature_view_projections
+            if projection.name not in on_demand
+            for feature in projection.features
+        ]
+        join_keys = sorted(
+            {
+                VIEW_BY_NAME[projection.name].entity.join_key
+                for projection in feature_service.feature_view_projections
+                if projection.name not in on_demand
+            }
+        )
+        ordered = entity_df.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+        # Only keys and time go through the join: Feast carries every entity column through
+        # every candidate pair, so a wide entity frame multiplies the join's memory and time.
+        slim = ordered[[*join_keys, "event_timestamp"]].assign(_row=np.arange(len(ordered)))
+        parts = []
+        for start in range(0, len(slim), chunk_rows):
+            chunk = slim.iloc[start : start + chunk_rows]
+            job = self.store.get_historical_features(entity_df=chunk, features=view_refs)
+            parts.append(job.to_df().drop(columns=[*join_keys, "event_timestamp"]))
+        joined = pd.concat(parts, ignore_index=True) if parts else slim.iloc[:0]
+        if len(joined) != len(entity_df) or joined["_row"].duplicated().any():
             raise RuntimeError(
-                f"training set has {len(frame)} rows for {len(entity_df)} entity rows: "
+                f"training set has {len(joined)} rows for {len(entity_df)} entity rows: "
                 "the offline store dropped or duplicated rows"
             )
+        features = joined.sort_values("_row").drop(columns="_row").reset_index(drop=True)
+        frame = pd.concat([ordered, features], axis=1)
+        for projection in feature_service.feature_view_projections:
+            if projection.name in on_demand:
+                frame = apply_on_demand_view(on_demand[projection.name], frame)
         return frame
 
     def online_features(
@@ -219,6 +256,18 @@ class FeatureRepo:
             features.loc[stale.to_numpy(), names] = None
             ages[projection.name] = age
         return features, pd.DataFrame(ages)
+
+
+def apply_on_demand_view(view: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the features of a python-mode on-demand view, computed by the view's own function
+    from its request inputs only."""
+    inputs = {
+        field.name: frame[field.name].tolist()
+        for source in view.source_request_sources.values()
+        for field in source.schema
+    }
+    outputs = view.feature_transformation.udf(inputs)
+    return frame.assign(**{feature.name: outputs[feature.name] for feature in view.features})
 
 
 def load_sources(settings: Settings) -> Tables:
