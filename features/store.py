@@ -24,6 +24,8 @@ from features import lake, transforms
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
 from features.snapshots import with_day_keys
 from features.transforms.keys import day_keyed
+from features.transforms.tickets import ticket_signals
+from nlp.store import nlp_root
 from orderlens.settings import Settings
 
 REPO_TEMPLATES = Path(__file__).parent / "repo"
@@ -41,6 +43,8 @@ VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
     "weather_observed": lambda t: transforms.weather_observed(t["weather"]),
     "weather_forecast": lambda t: transforms.weather_forecast(t["forecasts"]),
     "tracking_progress": lambda t: transforms.tracking_progress(t["orders"], t["tracking"]),
+    "order_tickets": lambda t: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
+    "customer_tickets": lambda t: ticket_signals(t["ticket_signals"], "customer_id", "cust_tkt_"),
 }
 """How each view is computed from the source tables: one transformation per view."""
 
@@ -271,12 +275,17 @@ def apply_on_demand_view(view: Any, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_sources(settings: Settings) -> Tables:
-    """Every source table the lake holds."""
-    return {
+    """Every source table the lake holds, plus ``ticket_signals`` when the NLP stage has
+    extracted them (``<home>/nlp/signals.parquet``)."""
+    tables = {
         name: lake.read_lake(settings, name)
         for name in ("orders", "weather", "forecasts", "tracking", "tickets", "outcomes")
         if lake.has_table(settings, name)
     }
+    signals = nlp_root(settings) / "signals.parquet"
+    if signals.exists():
+        tables["ticket_signals"] = pd.read_parquet(signals)
+    return tables
 
 
 def redis_connection_string(url: str) -> str:

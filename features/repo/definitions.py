@@ -145,6 +145,20 @@ VIEWS: tuple[ViewSpec, ...] = (
         "forecasts and alerts for the destination, as of their issue",
     ),
     ViewSpec(
+        "order_tickets",
+        order,
+        timedelta(days=60),
+        ("ticket_signals",),
+        "what the customer's tickets about this order said so far (NLP signals)",
+    ),
+    ViewSpec(
+        "customer_tickets",
+        customer,
+        timedelta(days=400),
+        ("ticket_signals",),
+        "what the customer's tickets said so far, across orders (NLP signals)",
+    ),
+    ViewSpec(
         "tracking_progress",
         order,
         timedelta(days=60),

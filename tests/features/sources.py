@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orderlens.intents import INTENT_NAMES
+
 T0 = pd.Timestamp("2025-03-01 08:00", tz="UTC")
 
 
@@ -116,6 +118,18 @@ def good_sources() -> dict[str, pd.DataFrame]:
         "tickets": tickets,
         "outcomes": outcomes,
     }
+
+
+def signals_from_labels(tickets: pd.DataFrame) -> pd.DataFrame:
+    """A signals table shaped like ``orderlens nlp extract`` output, read off the tickets'
+    labels — for testing the *feature* transformations; the NLP stage has its own tests."""
+    frame = tickets[["ticket_id", "order_id", "customer_id", "created_at"]].copy()
+    labels = tickets["labels"].fillna("")
+    for name in INTENT_NAMES:
+        frame[f"intent_{name}"] = labels.str.split("|").map(lambda ls, n=name: float(n in ls))
+    frame["urgency"] = 0.5
+    frame["sentiment"] = -0.5
+    return frame
 
 
 def write_sources(tables: dict[str, pd.DataFrame], folder, fmt: str = "parquet") -> None:

@@ -20,6 +20,7 @@ from features.transforms.keys import day_keyed
 from orderlens.contracts import OUTCOMES
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.settings import load_settings
+from tests.features.sources import signals_from_labels
 
 pytestmark = pytest.mark.integration
 
@@ -30,12 +31,15 @@ SOURCE_TIME = {
     "tracking": "event_time",
     "tickets": "created_at",
     "outcomes": "delivered_at",
+    "ticket_signals": "created_at",
 }
 
 
 @pytest.fixture(scope="module")
 def world():
-    return simulate_world(WorldConfig(n_orders=1500, seed=3, start="2025-05-01", days=40))
+    world = simulate_world(WorldConfig(n_orders=1500, seed=3, start="2025-05-01", days=40))
+    world["ticket_signals"] = signals_from_labels(world["tickets"])
+    return world
 
 
 @pytest.fixture(scope="module")

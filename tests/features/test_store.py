@@ -8,7 +8,7 @@ import pytest
 from features.snapshots import entity_rows, labelled_snapshots
 from features.store import FeatureRepo, redis_connection_string, sqlalchemy_url
 from orderlens.settings import load_settings
-from tests.features.sources import good_sources, hours
+from tests.features.sources import good_sources, hours, signals_from_labels
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 def repo(tmp_path_factory):
     settings = load_settings(home=tmp_path_factory.mktemp("home"))
     repo = FeatureRepo(settings)
-    report = repo.build(good_sources())
+    tables = good_sources()
+    tables["ticket_signals"] = signals_from_labels(tables["tickets"])
+    report = repo.build(tables)
     assert set(report.views) == {
         "order_attributes",
         "customer_history",
@@ -27,6 +29,8 @@ def repo(tmp_path_factory):
         "weather_observed",
         "weather_forecast",
         "tracking_progress",
+        "order_tickets",
+        "customer_tickets",
     }
     return repo
 
@@ -49,6 +53,9 @@ def test_training_set_is_point_in_time(repo):
     # Request-time features come from the on-demand view.
     assert o1.loc["created", "hours_to_promise"] == 72
     assert o1.loc["picked", "hours_to_promise"] == pytest.approx(72 - 4 - 1 / 3600)
+    # The "where is my order" ticket (at +30 h) is visible after the hub scans, not at creation.
+    assert pd.isna(o1.loc["created", "tkt_tickets"])
+    assert o1.loc["arrived_dest_hub", "tkt_tickets_where_is_my_order"] == 1
     # The customer's history at their first order is empty (the order itself is not counted).
     assert pd.isna(o1.loc["created", "cust_orders"])
 
