@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/orderlens demo
 
 system-deps:
-	bash scripts/install-system-deps.sh redis-server postgresql
+	bash scripts/install-system-deps.sh redis-server postgresql chromium
 
 lint: setup
 	$(BIN)/ruff check .

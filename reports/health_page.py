@@ -88,7 +88,7 @@ def risk_by(predictions: pd.DataFrame, segment: str, labelled: pd.DataFrame) -> 
 def _risk_section(inputs: ReportInputs, segment: str, label: str) -> str:
     table = risk_by(inputs.predictions, segment, inputs.labelled)
     rows = [
-        [v, f"{r['orders']:,}", html.pct(r["mean_p_late"]), html.pct(r["high_risk_share"]),
+        [v, f"{int(r['orders']):,}", html.pct(r["mean_p_late"]), html.pct(r["high_risk_share"]),
          html.num(r["mean_expected_hours"], 1), f"{int(r['orders_with_action']):,}",
          html.pct(r.get("realised_late_rate"))]
         for v, r in table.iterrows()
@@ -97,7 +97,9 @@ def _risk_section(inputs: ReportInputs, segment: str, label: str) -> str:
     series = {"mean P(late)": top["mean_p_late"].tolist()}
     if "realised_late_rate" in top:
         series["realised late rate"] = top["realised_late_rate"].tolist()
-    chart = html.bar_chart([str(v) for v in top.index], series, title=f"Riskiest {label}s")
+    chart = html.bar_chart(
+        [str(v) for v in top.index], series, title=f"Highest mean P(late) by {label}"
+    )
     header = [label, "orders", "mean P(late)", "high/critical", "mean hours late",
               "with action", "realised late rate"]  # fmt: skip
     return html.section(

@@ -214,7 +214,7 @@ def xy_chart(
     if diagonal:
         x0, y0, x1, y1 = min(x0, y0), min(x0, y0), max(x1, y1), max(x1, y1)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    left, right, top, bottom = 48, 12, 38, 36
+    left, right, top, bottom = 56, 12, 38, 36
 
     def sx(x: float) -> float:
         return left + (x - x0) / (x1 - x0) * (width - left - right)
@@ -239,7 +239,8 @@ def xy_chart(
         )
     parts.append(
         f"<text x='{(left + width) / 2}' y='{height - 4}' text-anchor='middle'>{escape(x_label)}</text>"
-        f"<text x='10' y='{top - 4}'>{escape(y_label)}</text>"
+        f"<text transform='rotate(-90)' x='{-(top + height - bottom) / 2}' y='11' "
+        f"text-anchor='middle'>{escape(y_label)}</text>"
     )
     if diagonal:
         parts.append(

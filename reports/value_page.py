@@ -72,7 +72,12 @@ def _share_section(realised: pd.DataFrame, segment: str, label: str) -> str:
     for value, row in table.iterrows():
         shares = [row[f"share_{n}"] for n in names]
         rows.append(
-            [value, f"{row['orders']:,}", html.pct(row["share_orders"]), *map(html.pct, shares)]
+            [
+                value,
+                f"{int(row['orders']):,}",
+                html.pct(row["share_orders"]),
+                *map(html.pct, shares),
+            ]
         )
         lifts = [s / row["share_orders"] if row["share_orders"] else None for s in shares]
         colours.append([None, None, None, *map(html.lift_colour, lifts)])
@@ -162,7 +167,7 @@ def _predicted_section(predictions: pd.DataFrame) -> str:
     for segment, label in SEGMENTS.items():
         mix = predicted_mix(predictions, segment)
         rows = [
-            [v, f"{r['orders']:,}", html.num(r["value_index"], 1),
+            [v, f"{int(r['orders']):,}", html.num(r["value_index"], 1),
              *(html.num(r[c], 1) for c in QUADRANT_SCORES), *(html.pct(r[t]) for t in TIERS)]
             for v, r in mix.iterrows()
         ]  # fmt: skip
