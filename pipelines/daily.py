@@ -4,7 +4,7 @@ On an empty home it first simulates a synthetic world of ``orders`` orders (the 
 default), then: ingest → nlp → features → train (+ promotion gate) → monitor. Steps that cannot
 run yet are skipped with the reason, in the result and in the summary artifact:
 
-- ``train``: until ``training/`` provides its entry points (see :mod:`pipelines.train`);
+- ``train``: when ``training/`` is not installed (see :mod:`pipelines.train`);
 - ``report``: ``reports/`` does not exist yet, so there is no report flow to run (deliberately no
   placeholder — a report that reports nothing would read as "all fine").
 """
@@ -15,14 +15,14 @@ import importlib.util
 import time
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from orderlens.settings import Settings
 from pipelines.data import features_flow, ingest_flow, simulate_world_task
 from pipelines.monitor import monitor_flow
 from pipelines.nlp import nlp_flow
-from pipelines.runtime import flow_settings, run_name
+from pipelines.runtime import flow_settings, run_logger, run_name
 from pipelines.train import missing_training, train_flow
 
 
@@ -57,7 +57,7 @@ def daily_flow(
     """
     settings = flow_settings(home)
     home = str(settings.home)
-    logger = get_run_logger()
+    logger = run_logger()
     steps: dict[str, Any] = {}
     seconds: dict[str, float] = {}
 

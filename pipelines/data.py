@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
@@ -24,7 +24,7 @@ from pipelines.resilience import (
     retry_on_transient,
     source_files,
 )
-from pipelines.runtime import flow_settings, run_name
+from pipelines.runtime import flow_settings, run_logger, run_name
 
 if TYPE_CHECKING:  # the stages import Feast and friends: only when a task runs
     from features.ingest import IngestSummary
@@ -43,10 +43,11 @@ RESILIENT = {
 
 # --- cache keys ----------------------------------------------------------------------------
 def ingest_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The bytes of the source files, and whether the lake already holds orders.
+    """The bytes of the source files (and the home they are ingested into).
 
-    Ingest is idempotent, so skipping it on unchanged files is safe; the lake's presence is part
-    of the key so a wiped lake is ingested again.
+    Ingest is idempotent, so skipping it on unchanged files is safe. Nothing about the lake is in
+    the key: ingest itself changes the lake, so the next run would never hit. Cached results live
+    in ``<home>/prefect``, so wiping a home wipes its cache too.
     """
     settings: Settings = parameters["settings"]
     source_dir = Path(parameters["source_dir"])
@@ -54,20 +55,13 @@ def ingest_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
         "ingest",
         settings.home,
         sources=content_fingerprint(source_files(source_dir), source_dir),
-        lake_orders=(settings.lake_dir / "orders").is_dir(),
     )
 
 
 def build_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The lake's part files (ingest only adds files) and the feature repo's manifest."""
+    """The lake's part files: ingest only ever adds files, so the listing is the content."""
     settings: Settings = parameters["settings"]
-    manifest = settings.feature_repo_dir / "manifest.json"
-    return cache_key(
-        "features-build",
-        settings.home,
-        lake=listing_fingerprint(settings.lake_dir),
-        built=manifest.is_file(),
-    )
+    return cache_key("features-build", settings.home, lake=listing_fingerprint(settings.lake_dir))
 
 
 def materialize_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -93,7 +87,7 @@ def simulate_world_task(settings: Settings, orders: int) -> dict[str, int]:
     world = simulate_world(config)
     write_world(world, settings.sources_dir)
     rows = {table: len(frame) for table, frame in world.items()}
-    get_run_logger().info("simulated %s -> %s", rows, settings.sources_dir)
+    run_logger().info("simulated %s -> %s", rows, settings.sources_dir)
     return rows
 
 
@@ -108,7 +102,7 @@ def ingest_task(source_dir: Path, settings: Settings) -> IngestSummary:
     from features.ingest import ingest_sources
 
     summary = ingest_sources(source_dir, settings)
-    get_run_logger().info("%s", summary.as_table())
+    run_logger().info("%s", summary.as_table())
     return summary
 
 
@@ -118,7 +112,7 @@ def build_features_task(settings: Settings) -> BuildReport:
     from features.store import FeatureRepo
 
     report = FeatureRepo(settings).build()
-    get_run_logger().info("%s", report.as_text())
+    run_logger().info("%s", report.as_text())
     return report
 
 
@@ -128,7 +122,7 @@ def materialize_task(settings: Settings) -> dict[str, Any]:
     from features.store import FeatureRepo
 
     result = FeatureRepo(settings).materialize()
-    get_run_logger().info(
+    run_logger().info(
         "materialized %d views up to %s in %.1f s",
         len(result["views"]),
         result["end"],

@@ -28,7 +28,7 @@ SERVICE = "delay_v1"
 NOT_COMPARED = frozenset(
     {"order_id", "customer_id", "lane_id", "carrier_day", "warehouse_day", "city_day"}
     | {"lane_day", "created_at", "promised_at", "as_of", "event_timestamp", "snapshot_stage"}
-    | {"is_late", "delay_hours"}
+    | {"is_late", "delay_hours", "split"}
 )
 """Ids, timestamps and labels: they differ between any two periods by construction."""
 

@@ -13,13 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from orderlens.settings import Settings
 from pipelines.data import RESILIENT
 from pipelines.drift import DriftResult
-from pipelines.runtime import flow_settings, run_name
+from pipelines.runtime import flow_settings, run_logger, run_name
 
 REFERENCE_FILE = "reference.parquet"
 """Beside the drift records: the features the champion was trained on (sampled)."""
@@ -86,7 +87,7 @@ def reference_frame_task(settings: Settings, before: pd.Timestamp) -> tuple[pd.D
     return scoring_time_features(settings, older), source
 
 
-@task
+@task(cache_policy=NO_CACHE)  # frames in: hashing them for a cache key costs more than the work
 def drift_task(
     reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, stamp: str
 ) -> DriftResult:
@@ -99,7 +100,7 @@ def drift_task(
         threshold=settings.monitoring.drift_share_threshold,
         html_path=settings.monitoring_dir / f"drift-{stamp}.html",
     )
-    get_run_logger().info(
+    run_logger().info(
         "drift share %.2f (threshold %.2f) over %d columns; drifted: %s",
         result.drift_share,
         result.threshold,
@@ -132,19 +133,22 @@ def _decide(result: DriftResult, settings: Settings, retrain: bool | None) -> tu
 
 
 @flow(name="monitor", flow_run_name=run_name("monitor"))
-def monitor_flow(home: str | None = None, retrain: bool | None = None) -> dict[str, Any]:
+def monitor_flow(
+    home: str | None = None, retrain: bool | None = None, smoke: bool = False
+) -> dict[str, Any]:
     """Measure drift and, past the threshold, retrain and run the promotion gate.
 
     Args:
         home: run-time root (default: settings).
         retrain: force (True) or forbid (False) a retrain on drift; None follows
             ``settings.monitoring.retrain_on_drift``.
+        smoke: retrain at smoke size (tests, demos).
 
     Returns:
         The record written to ``<home>/monitoring/drift-<stamp>.json``: the drift result, the
         decision, its reason and, when a retrain ran, its outcome.
     """
-    from pipelines.train import TrainingUnavailable, train_flow
+    from pipelines.train import missing_training, train_flow
 
     settings = flow_settings(home)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -159,13 +163,15 @@ def monitor_flow(home: str | None = None, retrain: bool | None = None) -> dict[s
         "decision": "retrain" if should_retrain else "none",
         "reason": reason,
     }
-    if should_retrain:
-        try:
-            record["retrain"] = train_flow(home=str(settings.home), reason=f"drift: {reason}")
-        except TrainingUnavailable as missing:
-            record["decision"] = "retrain-unavailable"
-            record["retrain"] = {"skipped": str(missing)}
-            get_run_logger().warning("drift calls for a retrain, but %s", missing)
+    why_not = missing_training() if should_retrain else None
+    if why_not:
+        record["decision"] = "retrain-unavailable"
+        record["retrain"] = {"skipped": why_not}
+        run_logger().warning("drift calls for a retrain, but %s", why_not)
+    elif should_retrain:
+        record["retrain"] = train_flow(
+            home=str(settings.home), smoke=smoke, reason=f"drift: {reason}"
+        )
     record["record"] = record_task(settings, stamp, record)
     create_markdown_artifact(key="drift-monitor", markdown=_markdown(record))
     return record

@@ -11,14 +11,14 @@ import io
 import os
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
 from orderlens.settings import Settings
 from pipelines.data import CACHE_EXPIRATION, RESILIENT
 from pipelines.resilience import cache_key, listing_fingerprint
-from pipelines.runtime import flow_settings, run_name
+from pipelines.runtime import flow_settings, run_logger, run_name
 
 
 def _tickets_fingerprint(settings: Settings) -> str:
@@ -63,7 +63,7 @@ def train_nlp_task(settings: Settings, smoke: bool = False) -> dict[str, Any]:
         raise ValueError(f"tickets from {source} carry no labels: nothing to train on")
     log = io.StringIO()
     result = train_pipelines(tickets, settings, smoke=smoke, data_source=source, stdout=log)
-    logger = get_run_logger()
+    logger = run_logger()
     logger.info("trained ticket pipelines %s on %d tickets", result.version, len(tickets))
     for lang, metrics in result.metrics.items():
         logger.info("%s: held-out macro-F1 %.3f (n=%d)", lang, metrics["macro_f1"], metrics["n"])
@@ -87,7 +87,7 @@ def extract_signals_task(settings: Settings, version: str) -> dict[str, Any]:
     target = nlp_root(settings) / "signals.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     signals.to_parquet(target, index=False)
-    get_run_logger().info("%d tickets from %s -> %s", len(signals), source, target)
+    run_logger().info("%d tickets from %s -> %s", len(signals), source, target)
     return {"rows": len(signals), "path": str(target)}
 
 
@@ -107,7 +107,7 @@ def nlp_flow(home: str | None = None, smoke: bool = False, train: bool = True) -
     from nlp.store import current_version
 
     settings = flow_settings(home)
-    logger = get_run_logger()
+    logger = run_logger()
     if not (settings.lake_dir / "tickets").is_dir():
         logger.warning("no tickets in the lake: ticket signals are off")
         return {"skipped": "no tickets in the lake"}

@@ -7,6 +7,7 @@ Nothing here runs at import: call :func:`prefect_environment` first thing in an 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -99,3 +100,15 @@ def run_name(flow: str) -> Callable[[], str]:
         return f"{flow}-{stamp}-{home}" + (f"-{orders}-orders" if orders else "")
 
     return name
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow or task run (the logs land in Prefect), else this
+    package's logger — so task logic also runs through ``task.fn()``, without the engine."""
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("pipelines")

@@ -1,50 +1,115 @@
-"""The ``train`` flow: historical features → models → evaluation → promotion gate.
+"""The ``train`` flow: historical features → 21 models → evaluation → promotion gate.
 
-The stage itself lives in ``training/`` (another issue, in progress). Until it exposes a train
-and a promotion-gate entry point, this flow raises :class:`TrainingUnavailable`, which ``daily``
-and ``monitor`` record as "not run, and why" instead of failing.
+Each task is one call into ``training/`` (:func:`training.data.load_training_data`,
+:func:`training.train.train_model_set`, :func:`training.train.promote`). After a promotion the
+champion's training features are kept as the drift monitor's reference. If the training stage
+is not importable the flow raises :class:`TrainingUnavailable`, which ``daily`` and ``monitor``
+record as "not run, and why" instead of failing.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from orderlens.settings import Settings
 from pipelines.data import RESILIENT
-from pipelines.runtime import flow_settings, run_name
+from pipelines.runtime import flow_settings, run_logger, run_name
 
-TRAINING_ENTRY_POINTS = ("training.train", "training.registry")
-"""Modules the flow needs from the training stage (train + evaluate; registry + promotion)."""
+if TYPE_CHECKING:
+    from training.data import TrainingData
+
+TRAINING_ENTRY_POINTS = ("training.data", "training.train", "training.registry")
+"""Modules the flow calls: training sets, train + evaluate + promote, the model registry."""
+
+FRAMES = {"cache_policy": NO_CACHE}
+"""Tasks that take data frames are never cached: hashing gigabytes to look up a key is slower
+than the work, and their inputs are already the output of cached tasks."""
 
 
 class TrainingUnavailable(RuntimeError):
-    """The training stage has not landed (or lacks an entry point this flow calls)."""
+    """The training stage is not installed (or lacks an entry point this flow calls)."""
 
 
 def missing_training() -> str | None:
-    """Why training cannot run yet, or None when it can."""
-    missing = [name for name in TRAINING_ENTRY_POINTS if importlib.util.find_spec(name) is None]
-    if missing:
-        return f"training/ does not provide {', '.join(missing)} yet"
-    return None
+    """Why training cannot run, or None when it can."""
+    try:
+        missing = [m for m in TRAINING_ENTRY_POINTS if importlib.util.find_spec(m) is None]
+    except ModuleNotFoundError:
+        missing = list(TRAINING_ENTRY_POINTS)
+    return f"training/ does not provide {', '.join(missing)}" if missing else None
 
 
 @task(**RESILIENT)
+def training_data_task(settings: Settings, limit: int | None = None) -> TrainingData:
+    """Both point-in-time training sets from the feature store, split by time, with the oracle."""
+    from training.data import load_training_data
+
+    data = load_training_data(settings, limit=limit)
+    run_logger().info(
+        "training data: %d orders, %d delay snapshots; window %s",
+        len(data.value),
+        len(data.delay),
+        data.window(),
+    )
+    return data
+
+
+@task(**FRAMES)
+def train_task(settings: Settings, data: TrainingData, smoke: bool) -> dict[str, Any]:
+    """Fit, evaluate against the oracle and register the 21 models as a candidate set.
+
+    Returns:
+        ``version``, ``summary`` (headline metrics) and ``seconds``.
+    """
+    from training.train import train_model_set
+
+    result = train_model_set(settings, data, smoke=smoke, log=run_logger().info)
+    return {
+        "version": result.version,
+        "summary": result.report.get("summary", {}),
+        "seconds": round(result.seconds, 1),
+    }
+
+
+@task(**RESILIENT)
+def promotion_gate_task(settings: Settings, version: str) -> dict[str, Any]:
+    """Promote ``version`` if it is not worse than the champion on the same rows.
+
+    Returns:
+        The comparison: ``promote`` (bool), ``version``, ``champion_before``, per-metric rows.
+    """
+    from training.train import promote
+
+    comparison = promote(settings, version)
+    run_logger().info(
+        "promotion gate for %s: %s (champion before: %s)",
+        version,
+        "promoted" if comparison["promote"] else "kept the champion",
+        comparison.get("champion_before"),
+    )
+    return comparison
+
+
+@task(**(RESILIENT | FRAMES))
 def save_reference_task(settings: Settings, training_set: pd.DataFrame, rows: int) -> str:
-    """Keep a sample of the training set's creation-time rows as the monitor's reference.
+    """Keep a sample of the champion's creation-time training rows as the monitor's reference.
 
     The monitor compares recent scoring-time features with exactly what the champion learnt
-    from; a sample is enough for the tests and keeps the Evidently report small.
+    from; a sample is enough and keeps the Evidently report small.
     """
     from pipelines.monitor import REFERENCE_FILE
 
     created = training_set
     if "snapshot_stage" in training_set:
         created = training_set[training_set["snapshot_stage"] == "created"]
+    if "split" in created:
+        created = created[created["split"] == "train"]
     sample = created.sample(min(rows, len(created)), random_state=0)
     path = settings.monitoring_dir / REFERENCE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,22 +119,62 @@ def save_reference_task(settings: Settings, training_set: pd.DataFrame, rows: in
 
 @flow(name="train", flow_run_name=run_name("train"))
 def train_flow(
-    home: str | None = None, smoke: bool = False, reason: str = "scheduled"
+    home: str | None = None,
+    smoke: bool = False,
+    reason: str = "on demand",
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Train the delay and value models, evaluate them, and promote them if they beat the
-    champion.
+    """Train the delay and value models, evaluate them, and promote them if they are not worse
+    than the champion.
 
     Args:
         home: run-time root (default: settings).
-        smoke: a few boosting rounds on a sample (tests, demos).
-        reason: why this training runs (recorded with the run: schedule, drift, …).
+        smoke: a few boosting rounds (tests, demos).
+        reason: why this training runs (schedule, drift, …): logged and returned.
+        limit: train on at most this many orders (sampled).
+
+    Returns:
+        ``reason``, ``version``, ``summary`` metrics, the gate's ``promotion`` and, when
+        promoted, the ``reference`` file written for the monitor.
 
     Raises:
-        TrainingUnavailable: the training stage is not there yet.
+        TrainingUnavailable: the training stage is not installed.
     """
-    settings = flow_settings(home)
     why_not = missing_training()
     if why_not:
         raise TrainingUnavailable(why_not)
-    get_run_logger().info("training in %s because %s (smoke=%s)", settings.home, reason, smoke)
-    raise TrainingUnavailable("training/ landed but this flow is not wired to it yet")
+    settings = flow_settings(home)
+    run_logger().info("training in %s because %s (smoke=%s)", settings.home, reason, smoke)
+    data = training_data_task(settings, limit)
+    trained = train_task(settings, data, smoke)
+    promotion = promotion_gate_task(settings, trained["version"])
+    result: dict[str, Any] = {"reason": reason, **trained, "promotion": promotion}
+    if promotion["promote"]:
+        rows = settings.monitoring.reference_rows
+        result["reference"] = save_reference_task(settings, data.delay, rows)
+    create_table_artifact(
+        key="train-metrics",
+        table=[{"metric": k, "value": v} for k, v in trained["summary"].items()],
+        description=f"model set {trained['version']} ({reason})",
+    )
+    create_markdown_artifact(key="promotion-gate", markdown=_gate_markdown(result))
+    return result
+
+
+def _gate_markdown(result: dict[str, Any]) -> str:
+    promotion = result["promotion"]
+    decision = "promoted" if promotion["promote"] else "not promoted"
+    lines = [
+        f"# Model set {result['version']}: {decision}",
+        f"Why trained: {result['reason']}. Champion before: {promotion.get('champion_before')}.",
+    ]
+    if "reason" in promotion:
+        lines.append(f"Gate: {promotion['reason']}.")
+    rows = {k: v for k, v in promotion.items() if isinstance(v, dict)}
+    if rows:
+        lines += ["", "| metric | candidate | champion | not worse |", "|---|---|---|---|"]
+        lines += [
+            f"| {k} | {v['candidate']} | {v['champion']} | {v['not_worse']} |"
+            for k, v in rows.items()
+        ]
+    return "\n".join(lines)
