@@ -115,10 +115,10 @@ def _radar_section(inputs: ReportInputs) -> str:
     axes = list(QUADRANTS)
     charts = []
     if not predictions.empty:
-        series = {"predicted (served orders)": predictions[QUADRANT_SCORES].mean().tolist()}
+        series = {"predicted": predictions[QUADRANT_SCORES].mean().tolist()}
         if not labelled.empty:
             realised_q = _quadrants_of(labelled)
-            series["realised (same orders, delivered)"] = realised_q.mean().tolist()
+            series["realised"] = realised_q.mean().tolist()
         charts.append(html.radar_chart(axes, series, title="Portfolio: served orders"))
     if not realised.empty:
         by_channel = realised.groupby("channel", observed=True)[QUADRANT_SCORES].mean()
