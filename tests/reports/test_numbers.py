@@ -87,3 +87,15 @@ def test_tier_mix_sums_to_one(served_home):
     mix = predicted_mix(predictions, "channel")
     assert mix["orders"].sum() == len(predictions)
     np.testing.assert_allclose(mix[["platinum", "gold", "silver", "standard"]].sum(axis=1), 1.0)
+
+
+def test_calibration_table_bins_every_order():
+    from reports.model_card import calibration_table
+
+    p = np.array([0.05, 0.07, 0.55, 0.95, 1.0])
+    y = np.array([0.0, 1.0, 1.0, 1.0, 0.0])
+    table = calibration_table(y, p, bins=10)
+    assert table["n"].sum() == len(p)
+    assert table.loc[0, "predicted"] == pytest.approx(0.06)
+    assert table.loc[0, "observed"] == pytest.approx(0.5)
+    assert table.loc[9, "n"] == 2  # p = 1.0 falls in the top bin, not past it
