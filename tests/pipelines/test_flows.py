@@ -1,0 +1,132 @@
+"""The real flows on a temporary Prefect server: retries, caching, the daily job at smoke size
+and the drift demo (a world simulated in winter, then one in typhoon season)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prefect import flow, task
+
+from orderlens.settings import load_settings
+from pipelines.data import RESILIENT, ingest_task
+from tests.features.sources import good_sources, write_sources
+from tests.pipelines.conftest import SMOKE_DAYS, SMOKE_ORDERS, smoke_world, write_world_to
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+ATTEMPTS: Counter[str] = Counter()
+ERRORS = {"connection": ConnectionError, "timeout": TimeoutError, "value": ValueError}
+
+
+@task(**(RESILIENT | {"retry_delay_seconds": 0}))
+def fails_once(kind: str) -> str:
+    """Raises ``ERRORS[kind]`` on its first attempt only."""
+    ATTEMPTS[kind] += 1
+    if ATTEMPTS[kind] == 1:
+        raise ERRORS[kind](f"{kind} on attempt 1")
+    return "done"
+
+
+@flow
+def run_fails_once(kind: str) -> str:
+    # The state's name, not the state: a returned Failed state would fail the flow itself.
+    return fails_once(kind, return_state=True).name
+
+
+@pytest.mark.parametrize(
+    ("kind", "retried"), [("connection", True), ("timeout", True), ("value", False)]
+)
+def test_tasks_retry_transient_failures_only(kind, retried):
+    assert run_fails_once(kind) == ("Completed" if retried else "Failed")
+    assert ATTEMPTS[kind] == (2 if retried else 1)
+
+
+@flow
+def ingest_twice(source: Path, home: str) -> list[str]:
+    settings = load_settings(home=Path(home))
+    return [ingest_task(source, settings, return_state=True).name for _ in range(2)]
+
+
+def test_ingest_is_cached_while_the_source_files_are_unchanged(tmp_path):
+    source = tmp_path / "sources"
+    write_sources(good_sources(), source)
+    assert ingest_twice(source, str(tmp_path / "home")) == ["Completed", "Cached"]
+    write_sources(good_sources(), source)  # same bytes, new file times: still cached
+    assert ingest_twice(source, str(tmp_path / "home")) == ["Cached", "Cached"]
+    (source / "tickets.parquet").unlink()  # inputs changed: runs again, then cached
+    assert ingest_twice(source, str(tmp_path / "home")) == ["Completed", "Cached"]
+    assert ingest_twice(source, str(tmp_path / "other")) == ["Completed", "Cached"]
+
+
+def test_ingest_task_logic_without_the_engine(tmp_path):
+    write_sources(good_sources(), tmp_path / "sources")
+    settings = load_settings(home=tmp_path / "home")
+    summary = ingest_task.fn(tmp_path / "sources", settings)
+    assert summary.as_dict()["orders"] == {"rows_in": 2, "added": 2, "quarantined": 0}
+
+
+@pytest.fixture(scope="module")
+def daily_home(tmp_path_factory):
+    """A home after one ``daily`` run at smoke size: a winter world of 300 orders."""
+    from pipelines.daily import daily_flow
+
+    home = tmp_path_factory.mktemp("daily")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORDERLENS_SIMULATION__DAYS", str(SMOKE_DAYS))
+        result = daily_flow(home=str(home), orders=SMOKE_ORDERS, smoke=True)
+    return home, result
+
+
+@pytest.mark.slow
+def test_daily_runs_every_stage_that_exists(daily_home):
+    home, result = daily_home
+    steps = result["steps"]
+    assert steps["simulate"]["orders"] == SMOKE_ORDERS
+    assert steps["ingest"]["orders"]["added"] == SMOKE_ORDERS
+    assert steps["nlp"]["signals"] > 0 and (home / "nlp" / "signals.parquet").is_file()
+    assert steps["features"]["views"] and not steps["features"]["skipped"]
+    assert steps["features"]["materialized_until"]
+    assert steps["report"]["skipped"].startswith("reports/")  # not wired until reports/ lands
+    train = steps["train"]
+    assert train["promotion"]["promote"], "the first model set becomes the champion"
+    assert Path(train["reference"]).is_file(), "the champion's features become the reference"
+    monitor = steps["monitor"]
+    assert Path(monitor["record"]).is_file() and Path(monitor["html"]).is_file()
+    assert monitor["current_rows"] > 0 and monitor["reference_rows"] > 0
+    assert monitor["reference_source"].startswith("training reference")
+    assert json.loads(Path(monitor["record"]).read_text())["decision"] == monitor["decision"]
+
+
+@pytest.mark.slow
+def test_drift_demo_typhoon_season(daily_home):
+    """A second world, simulated for July–August (typhoon season on the south-east coast, heat,
+    summer promotions) is ingested after the winter one: the monitor must see the drift, retrain,
+    run the promotion gate and record why. No simulator knob is needed: the season is one."""
+    from pipelines.data import features_flow, ingest_flow
+    from pipelines.monitor import monitor_flow
+
+    home, daily = daily_home
+    winter_share = daily["steps"]["monitor"]["drift_share"]  # recent winter orders vs reference
+    summer = smoke_world(seed=8, start="2025-07-01", prefix="S")
+    source = write_world_to(summer, home / "sources-summer")
+    added = ingest_flow(home=str(home), source=str(source))
+    assert added["orders"]["added"] == SMOKE_ORDERS
+    features_flow(home=str(home))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORDERLENS_MONITORING__RECENT_ORDERS", str(SMOKE_ORDERS))
+        patch.setenv("ORDERLENS_MONITORING__DRIFT_SHARE_THRESHOLD", "0.5")
+        record = monitor_flow(home=str(home), smoke=True)
+    assert record["drifted"], record["reason"]
+    assert record["drift_share"] >= record["threshold"]
+    assert record["drift_share"] > winter_share, "summer drifts further than recent winter"
+    assert "obs_temp_c" in record["drifted_columns"]
+    assert record["decision"] == "retrain", record["reason"]
+    gate = record["retrain"]["promotion"]  # the promotion gate ran on the new candidate
+    assert gate["version"] == record["retrain"]["version"] and "promote" in gate
+    assert record["retrain"]["reason"].startswith("drift: ")
+    assert "scoring-time features of the latest 300 orders" in record["current_source"]
+    saved = json.loads(Path(record["record"]).read_text())
+    assert saved["reason"] == record["reason"] and saved["decision"] == record["decision"]
