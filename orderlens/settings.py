@@ -72,20 +72,22 @@ class TrainingSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    learning_rate: float = Field(0.05, gt=0)
+    learning_rate: float = Field(0.08, gt=0)
     num_leaves: int = Field(31, ge=2, description="leaves per tree; explanation cost grows with it")
     min_child_samples: int = Field(50, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     lambda_l2: float = Field(1.0, ge=0)
     max_rounds: int = Field(1_000, ge=1, description="boosting rounds before early stopping")
-    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
     smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
     train_share: float = Field(0.7, gt=0, lt=1, description="oldest orders: training")
     validation_share: float = Field(0.1, gt=0, lt=1, description="next: early stop + calibration")
     monotone: bool = Field(True, description="risk never falls with alerts, backlog, exceptions")
     tune_seconds: float = Field(0.0, ge=0, description="random-search budget; 0: no tuning")
-    threads: int = Field(2, ge=1)
+    threads: int = Field(
+        1, ge=1, description="LightGBM threads; >1 only on an idle machine (oversubscribed: 4x slower)"
+    )
     value_weights: dict[str, float] = Field(
         default_factory=lambda: {"gross_margin": 2.0, "ltv_uplift": 2.0, "satisfaction": 1.5},
         description="value-index weight per dimension; dimensions not named weigh 1",

@@ -1,0 +1,198 @@
+"""Delay models: calibrated P(late), expected delay hours and their P90, from one set of features
+for every stage of an order's life (trained on all snapshots)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+from orderlens.settings import TrainingSettings
+from training import boosting
+from training.explain import group_matrix, probability_points
+from training.matrix import FeatureSpec, fit_feature_spec, to_matrix
+
+
+@dataclass
+class DelayModels:
+    """The four delay models and the feature spec they share.
+
+    Attributes:
+        spec: the model matrix's columns and categories.
+        classifier: LightGBM binary classifier (raw score = log-odds of being late).
+        calibrator: isotonic maps (per tracking stage) from the classifier's probability to
+            calibrated P(late), fitted on the validation slice (later than training).
+        hours: expected delay hours after the promise (Tweedie; 0 when on time).
+        p90: the 90th percentile of the delay hours (quantile regression).
+        base_probability: calibrated P(late) at the classifier's expected score (SHAP base).
+        params: the LightGBM parameters used.
+    """
+
+    spec: FeatureSpec
+    classifier: lgb.Booster
+    calibrator: StageCalibrator
+    hours: lgb.Booster
+    p90: lgb.Booster
+    base_probability: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """``p_late`` (calibrated), ``hours`` (expected, ≥ 0) and ``hours_p90`` per row."""
+        raw = self.classifier.predict(matrix)
+        return {
+            "p_late": self.calibrator.predict(raw, matrix),
+            "hours": np.clip(self.hours.predict(matrix), 0.0, None),
+            "hours_p90": np.clip(self.p90.predict(matrix), 0.0, None),
+        }
+
+    def explain(self, matrix: np.ndarray, contributions: np.ndarray | None = None) -> np.ndarray:
+        """Per order and reason group (``serving.reasons.REASON_GROUPS`` order), the points of
+        P(late) the group adds (sums to ``100·(p − base)``), from exact TreeSHAP.
+
+        Args:
+            matrix: model matrix rows.
+            contributions: precomputed ``pred_contrib`` output (e.g. from a faster exact
+                TreeSHAP); default LightGBM's own.
+        """
+        if contributions is None:
+            contributions = self.classifier.predict(matrix, pred_contrib=True)
+        p = self.calibrator.predict(self.classifier.predict(matrix), matrix)
+        points = probability_points(contributions[:, :-1], p, self.base_probability)
+        return points @ group_matrix(self.spec.names)
+
+
+class StageCalibrator:
+    """Isotonic calibration per tracking stage (the ``trk_stage`` feature; missing = at creation).
+
+    One model serves every stage, but its raw scores are calibrated differently early and late
+    in an order's life (at creation the data is 1/6 of the rows and the model is least sure), so
+    each stage gets its own isotonic map, with a pooled map for stages too rare to fit. Isotonic
+    maps are non-decreasing: calibration never reverses a risk ordering within a stage.
+    """
+
+    def __init__(self, *, stage_index: int | None, min_rows: int = 500) -> None:
+        self.stage_index = stage_index
+        self.min_rows = min_rows
+
+    def fit(self, raw: np.ndarray, y: np.ndarray, stage: np.ndarray) -> StageCalibrator:
+        """Fit the pooled and per-stage maps; ``stage`` is the trk_stage column (NaN allowed)."""
+        self.pooled_ = _isotonic(raw, y)
+        key = _stage_key(stage)
+        self.by_stage_ = {
+            float(k): _isotonic(raw[key == k], y[key == k])
+            for k in np.unique(key)
+            if (key == k).sum() >= self.min_rows
+        }
+        return self
+
+    def predict(self, raw: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities; without ``matrix`` (or a stage column) the pooled map."""
+        if matrix is None or self.stage_index is None:
+            return self.pooled_.predict(raw)
+        key = _stage_key(matrix[:, self.stage_index])
+        out = np.empty(len(raw))
+        done = np.zeros(len(raw), dtype=bool)
+        for k, model in self.by_stage_.items():
+            mask = key == k
+            if mask.any():
+                out[mask] = model.predict(raw[mask])
+                done |= mask
+        if not done.all():
+            out[~done] = self.pooled_.predict(raw[~done])
+        return out
+
+
+def _stage_key(stage: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(stage), -1.0, stage)
+
+
+def _isotonic(raw: np.ndarray, y: np.ndarray) -> IsotonicRegression:
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+
+
+def train_delay(
+    frame: pd.DataFrame,
+    training: TrainingSettings,
+    *,
+    rounds: int | None = None,
+    skipped_views: tuple[str, ...] = (),
+    log: Any = print,
+) -> DelayModels:
+    """Fit the four delay models on a delay training set with a ``split`` column.
+
+    The classifier and regressors learn on ``train`` and stop early on ``validation``; the
+    calibrator is fitted on ``validation`` (a later time slice than training). ``test`` is not
+    touched.
+
+    Args:
+        frame: delay_v1 training set with ``split``, ``is_late`` and ``delay_hours``.
+        training: hyper-parameters.
+        rounds: boosting rounds (default ``training.max_rounds``; small for smoke runs).
+        skipped_views: feature views absent from the store, recorded in the spec.
+        log: where progress lines go.
+    """
+    spec = fit_feature_spec(frame[frame["split"] == "train"], skipped_views=skipped_views)
+    parts = {s: frame[frame["split"] == s] for s in ("train", "validation")}
+    x = {s: to_matrix(part, spec) for s, part in parts.items()}
+    rounds = rounds or training.max_rounds
+    stop = training.early_stopping_rounds
+    monotone = (
+        {
+            "monotone_constraints": spec.monotone_constraints(),
+            "monotone_constraints_method": "advanced",
+        }
+        if training.monotone
+        else {}
+    )
+
+    def xy(target: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        return (
+            (x["train"], parts["train"][target].to_numpy(np.float64)),
+            (x["validation"], parts["validation"][target].to_numpy(np.float64)),
+        )
+
+    params = boosting.base_params(training, "binary", **monotone)
+    if training.tune_seconds > 0:
+        params, trials = boosting.random_search(
+            params,
+            spec,
+            *xy("is_late"),
+            rounds=rounds,
+            early_stopping=stop,
+            seconds=training.tune_seconds,
+        )
+        log(f"delay tuning: {len(trials)} trials, best {params}")
+    classifier = boosting.fit(params, spec, *xy("is_late"), rounds=rounds, early_stopping=stop)
+    log(f"delay classifier: {classifier.num_trees()} trees")
+    raw_valid = classifier.predict(x["validation"])
+    stage_index = spec.names.index("trk_stage") if "trk_stage" in spec.names else None
+    calibrator = StageCalibrator(stage_index=stage_index).fit(
+        raw_valid,
+        parts["validation"]["is_late"].to_numpy(np.float64),
+        x["validation"][:, stage_index]
+        if stage_index is not None
+        else np.full(len(raw_valid), np.nan),
+    )
+    hours = boosting.fit(
+        {**params, "objective": "tweedie", "tweedie_variance_power": 1.5},
+        spec,
+        *xy("delay_hours"),
+        rounds=rounds,
+        early_stopping=stop,
+    )
+    # LightGBM refuses monotone constraints with the quantile objective.
+    unconstrained = {k: v for k, v in params.items() if not k.startswith("monotone")}
+    p90 = boosting.fit(
+        {**unconstrained, "objective": "quantile", "alpha": 0.9},
+        spec,
+        *xy("delay_hours"),
+        rounds=rounds,
+        early_stopping=stop,
+    )
+    bias = float(classifier.predict(x["validation"][:1], pred_contrib=True)[0, -1])
+    base = float(calibrator.predict(np.array([1.0 / (1.0 + np.exp(-bias))]))[0])  # pooled map
+    return DelayModels(spec, classifier, calibrator, hours, p90, base, params)

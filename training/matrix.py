@@ -1,0 +1,171 @@
+"""The model matrix: one function turns a training-set or serving frame into LightGBM's input.
+
+Training and serving both call :func:`to_matrix` with the :class:`FeatureSpec` stored beside the
+model, so a category means the same code in both places. Categoricals are encoded with the
+categories fixed at training time (what ``pandas.Categorical(..., categories=...)`` does) into a
+float64 numpy array: LightGBM predicts ≈12× faster from arrays than from 1-row DataFrames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from orderlens.dimensions import DIMENSION_NAMES
+
+CATEGORICAL_KEYS = ("carrier_id", "warehouse_id", "dest_city")
+"""Entity keys that are also features: few levels, each with its own behaviour."""
+
+NOT_FEATURES = frozenset(
+    {
+        "order_id",
+        "customer_id",
+        "lane_id",
+        "carrier_day",
+        "warehouse_day",
+        "city_day",
+        "lane_day",
+        "created_at",
+        "promised_at",
+        "as_of",
+        "event_timestamp",
+        "snapshot_stage",
+        "is_late",
+        "delay_hours",
+        *DIMENSION_NAMES,
+    }
+)
+"""Ids, timestamps, the snapshot stage and labels never enter a model: ids and timestamps do not
+generalise to new orders, the stage is not sent by callers, labels would leak."""
+
+MONOTONE_INCREASING = (
+    "fc_alert_max_24h",
+    "fc_alert_max_72h",
+    "obs_alert_level",
+    "obs_alert_level_max_48h",
+    "carrier_load_ratio",
+    "wh_load_ratio",
+    "wh_unpicked_orders",
+    "trk_exceptions",
+)
+"""Features that must never lower the delay risk when they rise (alerts, backlog, exceptions)."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The columns of a model matrix, in order, and the categories of each categorical one.
+
+    Attributes:
+        names: feature names, the matrix's column order.
+        categories: per categorical feature, its levels (code = position); others are numeric.
+        skipped_views: feature views that were absent when the model was trained.
+    """
+
+    names: tuple[str, ...]
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skipped_views: tuple[str, ...] = ()
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Positions of the categorical columns (LightGBM's ``categorical_feature``)."""
+        return [i for i, name in enumerate(self.names) if name in self.categories]
+
+    def monotone_constraints(self, increasing: Sequence[str] = MONOTONE_INCREASING) -> list[int]:
+        """LightGBM's ``monotone_constraints``: 1 for the features in ``increasing``, else 0."""
+        return [1 if name in increasing else 0 for name in self.names]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (stored with the models)."""
+        return {
+            "names": list(self.names),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "skipped_views": list(self.skipped_views),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """The inverse of :meth:`as_dict`."""
+        return cls(
+            names=tuple(data["names"]),
+            categories={k: tuple(v) for k, v in data["categories"].items()},
+            skipped_views=tuple(data.get("skipped_views", ())),
+        )
+
+
+def fit_feature_spec(
+    frame: pd.DataFrame, *, exclude: Sequence[str] = (), skipped_views: Sequence[str] = ()
+) -> FeatureSpec:
+    """The feature spec of a training frame: every column that is a feature, with the levels of
+    each string column as seen in training (sorted, so the same data gives the same codes).
+
+    Args:
+        frame: a training set (entity keys, timestamps, labels and features).
+        exclude: further columns to leave out.
+        skipped_views: views absent from this feature store build (recorded, not used).
+    """
+    names: list[str] = []
+    categories: dict[str, tuple[str, ...]] = {}
+    for column in frame.columns:
+        if column in NOT_FEATURES or column in exclude:
+            continue
+        values = frame[column]
+        is_text = values.dtype == object or isinstance(
+            values.dtype, pd.CategoricalDtype | pd.StringDtype
+        )
+        if is_text or column in CATEGORICAL_KEYS:
+            categories[column] = tuple(sorted(str(v) for v in values.dropna().unique()))
+        elif not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            continue  # e.g. a stray timestamp column: not a feature
+        names.append(column)
+    return FeatureSpec(tuple(names), categories, tuple(skipped_views))
+
+
+def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
+    """The model matrix of ``frame``: shape ``(rows, len(spec.names))``, float64.
+
+    Numeric columns are cast to float (missing → NaN); categoricals become the code of their
+    training level (unseen or missing → NaN, which LightGBM routes like a missing value).
+
+    Args:
+        frame: a DataFrame or a mapping of column name → sequence (serving can skip building a
+            DataFrame); extra columns are ignored.
+        spec: the spec stored with the model.
+
+    Raises:
+        KeyError: naming every feature column that is absent (send it as missing instead).
+    """
+    missing = [name for name in spec.names if name not in frame]
+    if missing:
+        raise KeyError(f"feature columns missing from the frame: {', '.join(missing)}")
+    first = frame[spec.names[0]]
+    rows = len(first) if hasattr(first, "__len__") else 1
+    matrix = np.empty((rows, len(spec.names)), dtype=np.float64)
+    for j, name in enumerate(spec.names):
+        values = frame[name]
+        levels = spec.categories.get(name)
+        if levels is None:
+            matrix[:, j] = _as_float(values)
+        else:
+            codes = pd.Index(levels).get_indexer(_as_text(values)).astype(np.float64)
+            codes[codes < 0] = np.nan
+            matrix[:, j] = codes
+    return matrix
+
+
+def _as_float(values: Any) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    array = np.asarray(values)
+    if array.dtype == object:
+        return pd.to_numeric(pd.Series(array), errors="coerce").to_numpy(np.float64)
+    return array.astype(np.float64)
+
+
+def _as_text(values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=object)
+    # Serving may send categories as non-str scalars; codes are looked up by their text.
+    return np.array([v if isinstance(v, str) or v is None else str(v) for v in array], object)
