@@ -1,0 +1,98 @@
+"""Feature-store benchmark: training-set build, materialization rate, online reads.
+
+    .venv/bin/python bench/bench_features.py --orders 170000 --snapshots 1000000
+
+Builds the views from a fresh synthetic world in a temporary home, then prints:
+- the point-in-time training-set build for ``--snapshots`` order snapshots (wall time and the
+  peak memory of the process that built it; targets: ≤ 2 min and ≤ 8 GB for 1 M);
+- the materialization rate (feature rows per second into the SQLite online store);
+- online reads of one order's full ``delay_v1`` feature set and of 100 orders, p50 and p99
+  (target: p99 ≤ 3 ms for one order on SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _build_training_set(home: str, snapshots: int, queue) -> None:
+    from features.snapshots import labelled_snapshots
+    from features.store import FeatureRepo, load_sources
+    from orderlens.settings import load_settings
+
+    settings = load_settings(home=Path(home))
+    tables = load_sources(settings)
+    entities = labelled_snapshots(
+        "delay_v1", tables["orders"], tables["outcomes"], tables["tracking"]
+    )
+    entities = entities.sort_values("event_timestamp").head(snapshots)
+    began = time.perf_counter()
+    frame = FeatureRepo(settings).training_set("delay_v1", entities)
+    queue.put((time.perf_counter() - began, len(frame), frame.shape[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=170_000)
+    parser.add_argument("--snapshots", type=int, default=1_000_000)
+    parser.add_argument("--reads", type=int, default=1000)
+    args = parser.parse_args()
+
+    from features.ingest import ingest_sources
+    from features.snapshots import entity_rows
+    from features.store import FeatureRepo
+    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from orderlens.settings import load_settings
+
+    home = Path(tempfile.mkdtemp(prefix="bench-features-"))
+    settings = load_settings(home=home)
+    world = simulate_world(WorldConfig(n_orders=args.orders, seed=11))
+    write_world(world, settings.sources_dir)
+    ingest_sources(settings.sources_dir, settings)
+    repo = FeatureRepo(settings)
+    report = repo.build()
+    print(f"views built from {args.orders:,} orders in {report.seconds:.1f} s")
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_build_training_set, args=(str(home), args.snapshots, queue))
+    child.start()
+    seconds, rows, columns = queue.get()
+    child.join()
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    print(
+        f"training set: {rows:,} snapshots x {columns} columns in {seconds:.1f} s "
+        f"({rows / seconds:,.0f} rows/s), peak memory {peak_gb:.2f} GB"
+    )
+
+    result = repo.materialize()
+    feature_rows = sum(report.views.values())
+    print(
+        f"materialize: {feature_rows:,} feature rows in {result['seconds']:.1f} s "
+        f"({feature_rows / result['seconds']:,.0f} rows/s)"
+    )
+
+    orders = world["orders"].sample(100, random_state=1)
+    rows = entity_rows(orders).assign(as_of=orders["created_at"].max())
+    for size, reads in ((1, args.reads), (100, max(args.reads // 10, 10))):
+        timings = []
+        for i in range(reads):
+            batch = rows.iloc[[i % 100]] if size == 1 else rows
+            began = time.perf_counter()
+            repo.online_features("delay_v1", batch)
+            timings.append((time.perf_counter() - began) * 1000)
+        p50, p99 = np.percentile(timings, [50, 99])
+        print(
+            f"online read, {size:>3} order(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms ({reads} reads)"
+        )
+
+
+if __name__ == "__main__":
+    main()
