@@ -34,13 +34,15 @@ NOT_FEATURES = frozenset(
         "as_of",
         "event_timestamp",
         "snapshot_stage",
+        "split",
         "is_late",
         "delay_hours",
         *DIMENSION_NAMES,
     }
 )
 """Ids, timestamps, the snapshot stage and labels never enter a model: ids and timestamps do not
-generalise to new orders, the stage is not sent by callers, labels would leak."""
+generalise to new orders, the stage is not sent by callers, labels would leak; ``split`` is
+training bookkeeping."""
 
 MONOTONE_INCREASING = (
     "fc_alert_max_24h",
@@ -110,8 +112,8 @@ def fit_feature_spec(
     names: list[str] = []
     categories: dict[str, tuple[str, ...]] = {}
     for column in frame.columns:
-        if column in NOT_FEATURES or column in exclude:
-            continue
+        if column in NOT_FEATURES or column in exclude or column.startswith("oracle"):
+            continue  # oracle columns never enter a model (they are the Bayes limit)
         values = frame[column]
         is_text = values.dtype == object or isinstance(
             values.dtype, pd.CategoricalDtype | pd.StringDtype

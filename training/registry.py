@@ -103,7 +103,7 @@ def register(
         model = bentoml.lightgbm.save_model(
             f"{names[key]}:{version}",
             booster,
-            metadata={**common, "features": list(spec.names), "metrics": _jsonable(metrics)},
+            metadata=_metadata({**common, "features": list(spec.names), "metrics": metrics}),
             labels={"model_set": version, "kind": key},
             custom_objects={"spec": spec.as_dict(), **extra},
         )
@@ -117,7 +117,7 @@ def register(
     calibrator = bentoml.picklable_model.save_model(
         f"{names['delay_calibrator']}:{version}",
         delay.calibrator,
-        metadata={**common, "metrics": _jsonable(delay_metrics)},
+        metadata=_metadata({**common, "metrics": delay_metrics}),
         labels={"model_set": version, "kind": "delay_calibrator"},
     )
     tags["delay_calibrator"] = str(calibrator.tag)
@@ -285,7 +285,18 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _jsonable(value: Any) -> Any:
-    """Round-trip through JSON (numpy scalars → floats) so BentoML metadata accepts it."""
+    """Round-trip through JSON (numpy scalars → floats) for manifests and records."""
     return json.loads(
         json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
     )
+
+
+def _metadata(value: Any) -> Any:
+    """JSON-ready and without ``None`` (BentoML metadata refuses it): missing entries are left
+    out, so a metric the data could not give (no oracle) is simply absent."""
+    value = _jsonable(value)
+    if isinstance(value, dict):
+        return {k: _metadata(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_metadata(v) for v in value if v is not None]
+    return value
