@@ -45,17 +45,20 @@ def main() -> None:
     version, pipelines = load_pipelines(settings, args.version)
     tickets = synthetic_tickets(args.tickets, seed=11)
     extract_signals(tickets.head(500), pipelines, version=version)  # warm-up (jieba dictionary)
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(args.repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         signals = extract_signals(tickets, pipelines, version=version)
         best = min(best, time.perf_counter() - began)
-    rate = len(signals) / best
+        best_cpu = min(best_cpu, time.process_time() - began_cpu)
     mean_chars = tickets["text"].str.len().mean()
+    # Wall time counts the time other processes hold the core; CPU time is this job's own cost.
     print(
         f"nlp extract: {len(signals):,} tickets (mean {mean_chars:.0f} chars, "
-        f"{(tickets['language'] == 'zh').mean():.0%} zh) in {best:.2f} s on 1 core "
-        f"= {rate:,.0f} tickets/s (target 5,000) [pipeline {version}]"
+        f"{(tickets['language'] == 'zh').mean():.0%} zh) on 1 core: "
+        f"{len(signals) / best:,.0f} tickets/s wall ({best:.2f} s), "
+        f"{len(signals) / best_cpu:,.0f} tickets/s CPU ({best_cpu:.2f} s) "
+        f"(target 5,000) [pipeline {version}]"
     )
 
 

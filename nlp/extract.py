@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from nlp.signals import doc_to_signals
 from orderlens.intents import INTENT_NAMES
 
+ENTITIES = "ticket_entities"
+"""Name of the entity component in the ticket pipelines (nlp/config.cfg)."""
 MAX_CHARS = 5_000
 """Text beyond this many characters is not read (``text_truncated`` says so): tickets are short,
 and a pasted log must not stall the batch."""
@@ -73,7 +77,7 @@ def extract_signals(
         positions = (language == lang).to_numpy().nonzero()[0]
         pipeline = pipelines.get(lang) or pipelines["en"]
         texts = text.iloc[positions].tolist()
-        docs = pipeline.pipe(texts, batch_size=batch_size)
+        docs = _pipe(pipeline, texts, batch_size)
         for position, raw, doc in zip(positions, texts, docs, strict=True):
             rows[position] = doc_to_signals(doc, threshold=threshold, text=raw)
     signals = pd.DataFrame(rows, index=tickets.index, columns=_DOC_COLUMNS)
@@ -88,6 +92,18 @@ def extract_signals(
     out["text_truncated"] = truncated.to_numpy()
     out["pipeline_version"] = version
     return out[[*KEY_COLUMNS, *SIGNAL_COLUMNS]].reset_index(drop=True)
+
+
+def _pipe(pipeline: Language, texts: list[str], batch_size: int) -> Iterator[Doc]:
+    """``pipeline.pipe`` with the entity component fed the raw text (``Doc.text`` would rebuild
+    it token by token, a sixth of the extraction time)."""
+    entities = pipeline.get_pipe(ENTITIES) if ENTITIES in pipeline.pipe_names else None
+    if entities is None:
+        yield from pipeline.pipe(texts, batch_size=batch_size)
+        return
+    docs = pipeline.pipe(texts, batch_size=batch_size, disable=[ENTITIES])
+    for raw, doc in zip(texts, docs, strict=True):
+        yield entities.set_entities(doc, raw)
 
 
 _DOC_COLUMNS = [c for c in SIGNAL_COLUMNS if c not in {

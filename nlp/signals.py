@@ -32,6 +32,8 @@ NEGATIVE_WORDS: dict[str, tuple[str, ...]] = {
 NEGATIVE_EMOJI = ("😡", "😤", "😭")
 POSITIVE_EMOJI = ("😊", "👍", "🙂")
 _LETTER = re.compile(r"[^\W\d_]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_ASCII_UPPER = re.compile(r"[A-Z]")
 _REPEATED_PUNCT = re.compile(r"[!?！？]{2,}")
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "seven": 7, "eight": 8, "nine": 9, "ten": 10, "few": 3, "several": 3,
@@ -84,8 +86,8 @@ def urgency_score(text: str, lang: str, cats: dict[str, float], duration_hours: 
     strongest complaint intent (× 0.4).
     """
     hits = len(set(_lexicon(lang, "urgency").findall(text.lower())))
-    letters = [c for c in text if c.isascii() and c.isalpha()]
-    shouting = len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) > 0.7
+    letters = len(_ASCII_LETTER.findall(text))
+    shouting = letters >= 8 and len(_ASCII_UPPER.findall(text)) / letters > 0.7
     days = 0.0 if math.isnan(duration_hours) else duration_hours / 24
     evidence = [
         0.35 * min(hits, 2),

@@ -88,10 +88,11 @@ def version_path(settings: Settings, version: str | None = None) -> Path:
 
 
 def register_components() -> None:
-    """Register the pipeline's own functions (entity component, pattern table, architectures)
-    with spaCy's registry; needed before building or loading a ticket pipeline."""
+    """Register the pipeline's own functions (entity component, pattern table, architectures,
+    tokenizers) with spaCy's registry; needed before building or loading a ticket pipeline."""
     import nlp.architectures  # noqa: F401
     import nlp.patterns  # noqa: F401
+    import nlp.tokenizers  # noqa: F401
 
 
 def load_pipelines(settings: Settings, version: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -116,3 +116,17 @@ def test_evaluate_cli_prints_json(trained, smoke_settings, monkeypatch):
     report = json.loads(result.output)
     assert set(report) == {"en", "zh"}
     assert set(report["en"]["labels"]["praise"]) >= {"precision", "recall", "f1"}
+
+
+def test_saved_model_is_trained(trained, pipelines, smoke_tickets):
+    """The saved pipeline is the trained one, not an untrained (step-0) model: on tickets of the
+    templates it trained on it must separate the intents."""
+    from nlp.evaluate import evaluate_pipeline
+
+    _, nlps = pipelines
+    heldout = pd.read_parquet(trained.path / "heldout.parquet")
+    seen = smoke_tickets[~smoke_tickets["ticket_id"].isin(heldout["ticket_id"])]
+    for lang in ("en", "zh"):
+        tickets = seen[seen["language"] == lang]
+        assert len(tickets) > 50
+        assert evaluate_pipeline(nlps[lang], tickets)["macro_f1"] >= 0.6, lang
