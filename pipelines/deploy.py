@@ -75,7 +75,6 @@ def register(settings: Settings) -> list[UUID]:
         RuntimeError: no Prefect server is configured (an ephemeral one would vanish with this
             process, taking the deployments with it).
     """
-    import prefect
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
@@ -85,16 +84,9 @@ def register(settings: Settings) -> list[UUID]:
         )
     pool = settings.pipelines.work_pool
     ensure_work_pool(pool)
-    return list(
-        prefect.deploy(
-            *deployments(settings),
-            work_pool_name=pool,
-            build=False,
-            push=False,
-            print_next_steps_message=False,
-            ignore_warnings=True,
-        )
-    )
+    # One `apply` per deployment rather than `prefect.deploy(...)`: in Prefect 3.8.8 the latter
+    # first lists the pool's workers with limit=None, which the server rejects (422).
+    return [deployment.apply(work_pool_name=pool) for deployment in deployments(settings)]
 
 
 def serve_deployments(settings: Settings) -> None:
