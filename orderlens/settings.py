@@ -73,7 +73,9 @@ class TrainingSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     learning_rate: float = Field(0.08, gt=0)
-    num_leaves: int = Field(31, ge=2, description="leaves per tree; explanation cost grows with it")
+    num_leaves: int = Field(
+        15, ge=2, description="leaves per tree; 15: TreeSHAP 2x faster than 31 for -0.004 AUC"
+    )
     min_child_samples: int = Field(50, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
@@ -86,7 +88,9 @@ class TrainingSettings(BaseModel):
     monotone: bool = Field(True, description="risk never falls with alerts, backlog, exceptions")
     tune_seconds: float = Field(0.0, ge=0, description="random-search budget; 0: no tuning")
     threads: int = Field(
-        1, ge=1, description="LightGBM threads; >1 only on an idle machine (oversubscribed: 4x slower)"
+        1,
+        ge=1,
+        description="LightGBM threads; >1 only on an idle machine (oversubscribed: 4x slower)",
     )
     value_weights: dict[str, float] = Field(
         default_factory=lambda: {"gross_margin": 2.0, "ltv_uplift": 2.0, "satisfaction": 1.5},
