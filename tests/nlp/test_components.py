@@ -31,8 +31,8 @@ def test_char_tokenizer_keeps_the_text(zh_blank, text):
 
 
 def test_char_tokenizer_splits_characters_and_keeps_latin_runs(zh_blank):
-    words = [t.text for t in zh_blank("退款199元refund")]
-    assert words == ["退", "款", "199", "元", "refund"]
+    words = [t.text for t in zh_blank("退款19元refund")]
+    assert words == ["退", "款", "1", "9", "元", "refund"]
 
 
 def test_batched_ngrams_equal_per_doc_unique():
