@@ -49,6 +49,17 @@ def repo(world, tmp_path_factory):
     return repo
 
 
+@pytest.fixture(scope="module")
+def delay_training_set(world, repo):
+    tables = {k: v for k, v in world.items() if k != "oracle"}
+    entities = labelled_snapshots(
+        "delay_v1", tables["orders"], tables["outcomes"], tables["tracking"]
+    )
+    frame = repo.training_set("delay_v1", entities)
+    assert len(frame) == len(entities), "no entity row dropped or duplicated"
+    return frame
+
+
 def cut_at(world: dict[str, pd.DataFrame], moment: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """The sources as they stood at ``moment``: only rows that had happened by then."""
     return {
@@ -84,13 +95,11 @@ def test_views_use_only_the_past(world, view):
         ("tracking_progress", "trk_hours_behind_plan"),
     ],
 )
-def test_training_set_values_are_the_latest_known_at_each_snapshot(world, repo, view, column):
+def test_training_set_values_are_the_latest_known_at_each_snapshot(
+    world, delay_training_set, view, column
+):
     tables = {k: v for k, v in world.items() if k != "oracle"}
-    entities = labelled_snapshots(
-        "delay_v1", tables["orders"], tables["outcomes"], tables["tracking"]
-    )
-    frame = repo.training_set("delay_v1", entities)
-    assert len(frame) == len(entities), "no entity row dropped or duplicated"
+    frame = delay_training_set
 
     spec = VIEW_BY_NAME[view]
     rows = VIEW_BUILDERS[view](tables)
