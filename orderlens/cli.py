@@ -111,6 +111,10 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(promote)
 
+from serving.cli import serve  # noqa: E402
+
+app.command()(serve)
+
 from pipelines.cli import flow_app  # noqa: E402
 
 app.add_typer(flow_app, name="flow")

@@ -65,6 +65,13 @@ class ServingSettings(BaseModel):
     breaker_cooldown_seconds: float = Field(10.0, gt=0)
     log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
     log_flush_seconds: float = Field(5.0, gt=0)
+    reload_seconds: float = Field(5.0, gt=0, description="how often the champion is checked")
+    explain_all_up_to: int = Field(
+        10, ge=0, description="batches of at most this many orders get reasons for every order"
+    )
+    debug_faults: bool = Field(
+        False, description="debug only: POST /admin/fault may slow the online store (fault tests)"
+    )
 
 
 class TrainingSettings(BaseModel):

@@ -138,17 +138,25 @@ class CircuitBreaker:
 
     # ---- calls -------------------------------------------------------------------------------
 
-    def call(self, fn: Callable[..., T], *args: object, fallback: Callable[[], T]) -> Guarded[T]:
+    def call(
+        self,
+        fn: Callable[..., T],
+        *args: object,
+        fallback: Callable[[], T],
+        timeout_s: float | None | Literal["default"] = "default",
+    ) -> Guarded[T]:
         """Run ``fn(*args)`` under the timeout; on open breaker, timeout or error return
         ``fallback()`` with a degraded reason (``"<name>:circuit_open"``, ``":timeout"``,
-        ``":error:<ExceptionType>"``)."""
+        ``":error:<ExceptionType>"``). ``timeout_s`` overrides the breaker's budget for this
+        call (a batch of many orders may take longer than one order); ``None``: no timeout."""
         if not self.allow():
             return Guarded(fallback(), f"{self.name}:circuit_open")
+        budget = self.timeout_s if timeout_s == "default" else timeout_s
         try:
-            if self.timeout_s is None:
+            if budget is None:
                 value = fn(*args)
             else:
-                value = self._pool().submit(fn, *args).result(timeout=self.timeout_s)
+                value = self._pool().submit(fn, *args).result(timeout=budget)
         except FutureTimeout:
             self.record_failure()
             return Guarded(fallback(), f"{self.name}:timeout")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,44 +39,88 @@ def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
         categorical fields as strings, money amounts and ratios, the promise window in hours,
         destination coordinates, flags as 0/1, hour/day of creation and the promotion calendar.
     """
-    created = orders["created_at"]
-    value = orders["order_value"].astype("float64")
     features = pd.DataFrame(
         {
             "order_id": orders["order_id"].to_numpy(),
-            "event_timestamp": created.to_numpy(),
-            **{name: orders[name].astype(str).to_numpy() for name in CATEGORICAL_ORDER_FEATURES},
-            "n_items": orders["n_items"].astype("int64").to_numpy(),
-            "order_value": value.to_numpy(),
-            "discount_rate": (orders["discount"] / value).to_numpy(),
-            "freight_cost": orders["freight_cost"].astype("float64").to_numpy(),
-            "margin_rate": ((value - orders["discount"] - orders["cogs"]) / value).to_numpy(),
-            "promised_hours": ((orders["promised_at"] - created) / HOUR).to_numpy(),
-            "dest_lat": orders["dest_lat"].astype("float64").to_numpy(),
-            "dest_lon": orders["dest_lon"].astype("float64").to_numpy(),
-            **{flag: orders[flag].astype("int64").to_numpy() for flag in ORDER_FLAGS},
-            "created_hour": created.dt.hour.to_numpy(),
-            "created_dow": created.dt.dayofweek.to_numpy(),
-            "days_to_promotion_peak": days_to_promotion_peak(created).to_numpy(),
+            "event_timestamp": orders["created_at"].to_numpy(),
+            **order_feature_columns(orders),
         }
     )
     features["event_timestamp"] = features["event_timestamp"].astype("datetime64[us, UTC]")
     return features
 
 
+def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The order features of :func:`order_attributes` as numpy columns, without pandas.
+
+    The prediction service calls this on the columns of a request (a pandas frame costs
+    milliseconds per request there); :func:`order_attributes` calls it on the lake's frame.
+
+    Args:
+        orders: a DataFrame or a mapping of column → sequence with the orders-contract fields;
+            ``created_at``/``promised_at`` as UTC ``datetime64`` columns or timezone-aware
+            ``datetime`` objects.
+
+    Returns:
+        Feature name → array (one value per order), in :func:`order_attributes`'s column order.
+    """
+    created = _epoch_seconds(orders["created_at"])
+    promised = _epoch_seconds(orders["promised_at"])
+    value = np.asarray(orders["order_value"], dtype=np.float64)
+    discount = np.asarray(orders["discount"], dtype=np.float64)
+    cogs = np.asarray(orders["cogs"], dtype=np.float64)
+    days = np.floor_divide(created, 86_400.0)
+    return {
+        **{name: _text(orders[name]) for name in CATEGORICAL_ORDER_FEATURES},
+        "n_items": np.asarray(orders["n_items"], dtype=np.int64),
+        "order_value": value,
+        "discount_rate": discount / value,
+        "freight_cost": np.asarray(orders["freight_cost"], dtype=np.float64),
+        "margin_rate": (value - discount - cogs) / value,
+        "promised_hours": (promised - created) / 3600.0,
+        "dest_lat": np.asarray(orders["dest_lat"], dtype=np.float64),
+        "dest_lon": np.asarray(orders["dest_lon"], dtype=np.float64),
+        **{flag: np.asarray(orders[flag], dtype=np.int64) for flag in ORDER_FLAGS},
+        "created_hour": (np.floor_divide(created, 3600.0) % 24).astype(np.int32),
+        "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
+        "days_to_promotion_peak": _days_to_peak(created),
+    }
+
+
 def days_to_promotion_peak(when: pd.Series) -> pd.Series:
     """Days until the next promotion peak (618, Double 11, Double 12), negative just after it;
     clipped to [-7, 30] because only the run-up and the aftermath change fulfilment."""
-    best = pd.Series(np.inf, index=when.index)
+    return pd.Series(_days_to_peak(_epoch_seconds(when)), index=when.index)
+
+
+def _days_to_peak(seconds: np.ndarray) -> np.ndarray:
+    """:func:`days_to_promotion_peak` on UTC epoch seconds: the nearest peak (midnight UTC) of
+    last, this or next year; the first of equally near peaks wins."""
+    years = seconds.astype("datetime64[s]").astype("datetime64[Y]")
+    candidates = []
     for month, day, _ in PROMOTIONS:
         for year_offset in (-1, 0, 1):
-            peak = pd.to_datetime(
-                {"year": when.dt.year + year_offset, "month": month, "day": day}
-            ).dt.tz_localize("UTC")
-            days = (peak - when) / pd.Timedelta(days=1)
-            closer = days.abs() < best.abs()
-            best = best.where(~closer, days)
-    return best.clip(-7, 30)
+            month_start = (years + year_offset).astype("datetime64[M]") + (month - 1)
+            peak = (month_start.astype("datetime64[D]") + (day - 1)).astype("datetime64[s]")
+            candidates.append((peak.astype(np.int64) - seconds) / 86_400.0)
+    stacked = np.stack(candidates, axis=1) if len(seconds) else np.zeros((0, 1))
+    nearest = stacked[np.arange(len(seconds)), np.argmin(np.abs(stacked), axis=1)]
+    return np.clip(nearest, -7.0, 30.0)
+
+
+def _epoch_seconds(values: Any) -> np.ndarray:
+    """UTC epoch seconds (float) of a datetime64 column or a sequence of aware datetimes."""
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        if values.dt.tz is not None:  # naive columns are already UTC
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.to_numpy("datetime64[us]").astype(np.int64) / 1e6
+    return np.array([v.timestamp() for v in values], dtype=np.float64)
+
+
+def _text(values: Any) -> np.ndarray:
+    if isinstance(values, pd.Series):
+        return values.astype(str).to_numpy()
+    return np.array([str(v) for v in values], dtype=object)
 
 
 def request_time_features(

@@ -1,0 +1,348 @@
+"""The prediction hot path, vectorised over a batch: request columns + online features → one
+matrix per model family → one predict call per model → reasons where they are needed → the
+action policy → JSON-ready predictions.
+
+HTTP, the ledger and the prediction log live in :mod:`serving.service`; this module is plain
+Python and numpy so it can be called (and benchmarked) in-process. A :class:`Scorer` holds one
+model set; a promotion builds a new one and the service swaps the reference.
+
+Reasons cost far more than predictions (exact TreeSHAP), so delay reasons are computed only for
+orders whose score may trigger an action — risk at or above the policy's ``high`` level, or any
+action chosen without reasons — and for every order of a small batch, so a one-order call always
+explains itself. Value-dimension reasons are computed only for orders with ``explain_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import numpy as np
+
+from features.transforms.orders import order_feature_columns, request_time_features
+from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
+from serving.policy import Action, Policy, ScoredOrder, evaluate_policy
+from serving.reasons import render_reason
+from serving.schemas import Order
+from training.explain import group_matrix, reason_context, top_reasons
+from training.registry import ModelSet
+from training.value import percentile
+
+ENTITY_FIELDS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_city")
+ORDER_FIELDS = (
+    *ENTITY_FIELDS,
+    "channel",
+    "category",
+    "service_level",
+    "payment_method",
+    "n_items",
+    "order_value",
+    "discount",
+    "freight_cost",
+    "cogs",
+    "dest_lat",
+    "dest_lon",
+    "is_presale",
+    "needs_customization",
+    "cold_chain",
+    "has_gift",
+    "is_b2b",
+)
+# trk_stage (0 created … 6 delivered) → the policy's order state; 2 = departed the origin.
+_DELIVERED_STAGE, _SHIPPED_STAGE = 6, 2
+TOP_REASONS = 3
+
+
+def request_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
+    """The request as columns: order fields, ``lane_id`` and the three times in UTC.
+
+    Times are converted to UTC because the day-keyed views and the request-time features were
+    built from UTC timestamps (a +08:00 ``as_of`` would otherwise read the wrong day's row).
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in ORDER_FIELDS}
+    for order in orders:
+        fields = order.__dict__  # cheaper than model_dump on the hot path
+        for name, column in columns.items():
+            column.append(fields[name])
+    for name in ("created_at", "promised_at", "as_of"):
+        columns[name] = [getattr(o, name).astimezone(UTC) for o in orders]
+    columns["lane_id"] = [
+        f"{c}|{d}" for c, d in zip(columns["carrier_id"], columns["dest_city"], strict=True)
+    ]
+    return columns
+
+
+def request_only_features(columns: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """What the online read adds that the request alone can give: the request-time features
+    (the degraded answer when the store is slow or down)."""
+    return request_time_features(columns["as_of"], columns["created_at"], columns["promised_at"])
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Predictions (JSON-ready dicts in the :class:`~serving.schemas.Prediction` shape, ``fired``
+    still unset) and, per prediction, the policy's actions in the same order as its
+    ``actions`` list."""
+
+    predictions: list[dict[str, Any]]
+    actions: list[list[Action]]
+    explained: int
+
+
+class Scorer:
+    """Scores batches with one model set and one action policy.
+
+    Args:
+        models: the loaded model set.
+        policy: the compiled action policy.
+        explain_all_up_to: batches of at most this many orders get delay reasons for every order.
+    """
+
+    def __init__(self, models: ModelSet, policy: Policy, *, explain_all_up_to: int = 10) -> None:
+        self.models = models
+        self.policy = policy
+        self.explain_all_up_to = explain_all_up_to
+        self.version = models.version
+        self.model_versions = {
+            k: str(v)
+            for k, v in {
+                "model_set": models.version,
+                "code": models.manifest.get("code_version"),
+                "nlp": models.manifest.get("nlp_version"),
+            }.items()
+            if v is not None
+        }
+        self.delay_names = models.delay.spec.names
+        self.value_names = models.value.spec.names
+        self._categorical = {*models.delay.spec.categories, *models.value.spec.categories}
+        self._high = next(t for t, level in policy.risk_thresholds if level == "high")
+        self._value_groups = group_matrix(self.value_names)
+        self._value_base = self._value_base_scores()
+        self._missing_dimensions = [d for d in DIMENSION_NAMES if d not in models.value.models]
+
+    # ---- the batch ----------------------------------------------------------------------------
+
+    def score(
+        self,
+        orders: Sequence[Order],
+        columns: Mapping[str, list[Any]],
+        online: Mapping[str, list[Any]],
+        ages: Mapping[str, list[float | None]],
+        degraded: Sequence[str] = (),
+    ) -> BatchResult:
+        """Score one batch.
+
+        Args:
+            orders: the validated orders.
+            columns: :func:`request_columns` of ``orders``.
+            online: online feature values (``{feature: [value per order]}``), with the
+                request-time features; from :func:`request_only_features` when degraded.
+            ages: per feature view, the age in seconds of each order's values (None: no value).
+            degraded: why this answer is degraded (each prediction carries the list).
+        """
+        n = len(orders)
+        features = self._feature_columns(columns, online, n)
+        delay_x = self.models.delay_matrix(features)
+        value_x = self.models.value_matrix(features)
+        delay = self.models.predict_delay(delay_x)
+        value = self.models.predict_value(value_x)
+        p_late, hours, p90 = delay["p_late"], delay["hours"], delay["hours_p90"]
+        tiers, index = value["tier"], value["index"]
+        stages = self._stages(orders, online, degraded)
+
+        def scored(i: int, groups: tuple[str, ...] = ()) -> ScoredOrder:
+            order = orders[i]
+            return ScoredOrder(
+                order_id=order.order_id,
+                p_late=float(p_late[i]),
+                expected_hours=float(hours[i]),
+                p90_hours=float(p90[i]),
+                reason_groups=groups,
+                stage=stages[i],
+                tier=str(tiers[i]),
+                value_index=float(index[i]),
+                push_dismissals=order.push_dismissals or 0,
+                contact_preferences=order.contact_preferences or (),
+            )
+
+        # Pass 1 without reasons decides who needs them; pass 2 re-evaluates those with them.
+        actions = [evaluate_policy(self.policy, scored(i)) for i in range(n)]
+        if n <= self.explain_all_up_to:
+            explain = np.arange(n)
+        else:
+            busy = np.fromiter((bool(a) for a in actions), dtype=bool, count=n)
+            explain = np.flatnonzero(busy | (p_late >= self._high))
+        reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        if len(explain):
+            points = self.models.explain_delay(delay_x[explain])
+            for i, top in zip(explain.tolist(), top_reasons(points, top=TOP_REASONS), strict=True):
+                context = reason_context(_Row(features, i))
+                reasons[i] = [
+                    {
+                        "group": g,
+                        "text": render_reason(g, pts, context),
+                        "contribution": round(pts, 2),
+                    }
+                    for g, pts in top
+                ]
+                actions[i] = evaluate_policy(self.policy, scored(i, tuple(g for g, _ in top)))
+        value_reasons = self._value_reasons(orders, value_x, value["scores"], features)
+
+        freshness = _freshness(ages, n)
+        quadrants = {q: np.round(value["quadrants"][q].to_numpy(), 2).tolist() for q in QUADRANTS}
+        scores = {
+            d: np.round(value["scores"][d].to_numpy(), 2).tolist() for d in value["scores"].columns
+        }
+        p_list = np.round(p_late, 4).tolist()
+        hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
+        index_list = np.round(index, 2).tolist()
+        predictions = []
+        for i, order in enumerate(orders):
+            dims = {d: {"score": scores[d][i]} for d in scores}
+            for d in self._missing_dimensions:
+                dims[d] = {"score": 50.0}  # never trained (no outcome data): the neutral score
+            for d, dim_reasons in value_reasons.get(i, {}).items():
+                dims[d]["reasons"] = dim_reasons
+            predictions.append(
+                {
+                    "order_id": order.order_id,
+                    "delay": {
+                        "probability": p_list[i],
+                        "expected_hours": hours_list[i],
+                        "p90_hours": p90_list[i],
+                        "risk_level": self.policy.risk_level(p_list[i]),
+                        "reasons": reasons[i],
+                    },
+                    "value": {
+                        "index": index_list[i],
+                        "tier": str(tiers[i]),
+                        "quadrants": {q: quadrants[q][i] for q in QUADRANTS},
+                        "dimensions": dims,
+                    },
+                    "actions": [],
+                    "model_versions": self.model_versions,
+                    "feature_freshness": freshness[i],
+                    "degraded": list(degraded),
+                }
+            )
+        return BatchResult(predictions, actions, len(explain))
+
+    # ---- pieces -------------------------------------------------------------------------------
+
+    def _feature_columns(
+        self, columns: Mapping[str, list[Any]], online: Mapping[str, list[Any]], n: int
+    ) -> dict[str, Any]:
+        """Every model feature as a column: request fields win over the store; a feature
+        neither has is missing (NaN), which LightGBM routes like a missing value."""
+        order = order_feature_columns(columns)
+        features: dict[str, Any] = {}
+        for name in dict.fromkeys((*self.delay_names, *self.value_names)):
+            if name in order:
+                features[name] = order[name]
+            elif name in online:
+                values = online[name]
+                features[name] = (
+                    values if name in self._categorical else np.array(values, dtype=np.float64)
+                )
+            else:
+                features[name] = np.full(n, np.nan)
+        # Reason texts name a few non-feature values (alert type, last exception, ...).
+        for name, values in online.items():
+            features.setdefault(name, values)
+        return features
+
+    def _stages(
+        self, orders: Sequence[Order], online: Mapping[str, list[Any]], degraded: Sequence[str]
+    ) -> list[str | None]:
+        """The order state: the request's, else from tracking; unknown when the store did not
+        answer. An order the store has no scan for has not been shipped yet."""
+        tracked = online.get("trk_stage")
+        stages: list[str | None] = []
+        for i, order in enumerate(orders):
+            if order.stage is not None:
+                stages.append(order.stage)
+            elif tracked is None:
+                stages.append(None if degraded else "not_shipped")
+            else:
+                stage = tracked[i]
+                stages.append(
+                    "not_shipped"
+                    if stage is None or stage < _SHIPPED_STAGE
+                    else "delivered"
+                    if stage >= _DELIVERED_STAGE
+                    else "in_transit"
+                )
+        return stages
+
+    def _value_base_scores(self) -> dict[str, float]:
+        """Each dimension's score at its model's expected prediction (the SHAP base value)."""
+        if not self.value_names:
+            return {}
+        probe = np.full((1, len(self.value_names)), np.nan)
+        base = {}
+        for name, model in self.models.value.models.items():
+            bias = float(model.predict(probe, pred_contrib=True)[0, -1])
+            pct = float(percentile(np.array([bias]), self.models.value.reference[name])[0])
+            base[name] = pct if BY_NAME[name].higher_is_better else 100.0 - pct
+        return base
+
+    def _value_reasons(
+        self,
+        orders: Sequence[Order],
+        value_x: np.ndarray,
+        scores: Any,
+        features: Mapping[str, Any],
+    ) -> dict[int, dict[str, list[dict[str, Any]]]]:
+        """Top reasons per value dimension for the orders that asked (``explain_value``).
+
+        TreeSHAP explains a dimension's raw prediction; each order's contributions are rescaled
+        to add up to its score minus the base score, so they read as points of the 0–100 score
+        (sign included: a feature raising fulfilment cost lowers that dimension's score).
+        """
+        rows = [i for i, o in enumerate(orders) if o.explain_value]
+        if not rows:
+            return {}
+        x = value_x[rows]
+        out: dict[int, dict[str, list[dict[str, Any]]]] = {i: {} for i in rows}
+        for name, model in self.models.value.models.items():
+            contrib = model.predict(x, pred_contrib=True)[:, :-1]
+            grouped = contrib @ self._value_groups
+            total = grouped.sum(axis=1)
+            delta = scores[name].to_numpy()[rows] - self._value_base[name]
+            safe = np.abs(total) > 1e-12
+            scale = np.where(safe, delta / np.where(safe, total, 1.0), 0.0)
+            points = grouped * scale[:, None]
+            for i, top in zip(rows, top_reasons(points, top=TOP_REASONS), strict=True):
+                context = reason_context(_Row(features, i))
+                out[i][name] = [
+                    {"group": g, "text": render_reason(g, p, context), "contribution": round(p, 2)}
+                    for g, p in top
+                ]
+        return out
+
+
+class _Row(Mapping[str, Any]):
+    """One order's values across feature columns, read lazily (reason texts need a handful)."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: Mapping[str, Any], i: int) -> None:
+        self._columns, self._i = columns, i
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns[name][self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+
+def _freshness(ages: Mapping[str, list[float | None]], n: int) -> list[dict[str, float | None]]:
+    rounded = {
+        view: [None if a is None else round(a, 1) for a in values] for view, values in ages.items()
+    }
+    return [{view: values[i] for view, values in rounded.items()} for i in range(n)]

@@ -1,0 +1,329 @@
+"""The orderlens prediction service (BentoML): ``bentoml serve serving.service:OrderLens``.
+
+Routes (all JSON; every error has the one shape of :mod:`serving.http`):
+
+- ``POST /predict`` ``{"orders": [...]}`` → ``{"predictions": [...]}``: delay probability, hours,
+  P90, risk level and reasons; value index, tier, quadrant and dimension scores; actions (after
+  the action ledger: ``fired`` is false when the same action already fired in its window); model
+  versions; feature freshness; ``degraded`` reasons.
+- ``GET /metadata``: model versions, training metrics, feature lists, limits.
+- ``POST /admin/reload``: check the champion now (the service also checks every
+  ``serving.reload_seconds``); behind the API key when keys are configured.
+- ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and online store reachable),
+  ``GET /docs.json`` (OpenAPI with examples), ``GET /metrics`` (Prometheus) from BentoML.
+
+The routes live on a FastAPI app mounted into the BentoML service: ``/predict`` reads the raw
+body and validates it once with :func:`serving.schemas.parse_request` (BentoML's own validation
+would answer in another error shape). Nothing is loaded at import; ``__init__`` loads settings,
+the champion model set, the feature store, the policy, the ledger and the prediction log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import bentoml
+import orjson
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
+from serving.schemas import EXAMPLE_INPUT, RequestError, error_body, parse_request
+
+logger = logging.getLogger("orderlens.serving")
+
+app = FastAPI(title="orderlens", openapi_url=None, docs_url=None, redoc_url=None)
+"""The routes; BentoML mounts them and merges them into its OpenAPI document."""
+
+BYTES_PER_ORDER = 4_096
+"""Bodies larger than this × the order limit are refused (413) before they are parsed."""
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's own errors (405 on a known route, ...) in the service's error shape."""
+    return Response(error_response_body(exc.status_code), exc.status_code, media_type=JSON)
+
+
+def _json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers=headers, media_type=JSON)
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> Response:
+    return _json_response(error_body(code, message).model_dump(), status, headers)
+
+
+@bentoml.service(name="orderlens", traffic={"timeout": 60})
+@bentoml.asgi_app(app, path="/")
+class OrderLens:
+    """Delay risk, value scores and proactive actions for orders, over HTTP."""
+
+    def __init__(self) -> None:
+        # LightGBM's OpenMP threads fight the server's own threads (and other processes) for
+        # the cores: one thread per predict call measured 10-25x faster on a busy 2-core box.
+        # Must be set before lightgbm loads; `orderlens serve` also sets it for the workers.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        from features.store import FeatureRepo
+        from orderlens.settings import load_settings
+        from serving.ledger import open_ledger
+        from serving.policy import load_policy
+        from serving.prediction_log import PredictionLog
+        from serving.resilience import api_keys, feature_store_breaker, rate_limiter
+
+        self.settings = load_settings()
+        cfg = self.settings.serving
+        self.policy = load_policy(cfg.policy_file)
+        self.repo = FeatureRepo(self.settings)
+        self.breaker = feature_store_breaker(self.settings)
+        self.ledger = open_ledger(self.settings)
+        self.log = PredictionLog.from_settings(self.settings)
+        self.limiter = rate_limiter(self.settings)
+        self.keys = api_keys(self.settings)
+        self.fault_delay_s = 0.0
+        self._reload_lock = threading.Lock()
+        self.scorer = self._load_scorer()
+        self._example_response = self._predict_payload(EXAMPLE_INPUT, record=False)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch_champion, daemon=True)
+        self._watcher.start()
+
+    # ---- models -------------------------------------------------------------------------------
+
+    def _load_scorer(self, version: str | None = None):
+        from serving.scoring import Scorer
+        from training.registry import champion_version, load_model_set
+
+        version = version or champion_version(self.settings)
+        if version is None:
+            raise RuntimeError("no champion model set: run `orderlens train --promote` first")
+        models = load_model_set(self.settings, version)
+        return Scorer(
+            models, self.policy, explain_all_up_to=self.settings.serving.explain_all_up_to
+        )
+
+    def reload(self) -> bool:
+        """Load the champion if it changed and swap it in; requests in flight finish on the
+        model set they started with (they hold their own reference). Returns whether it swapped."""
+        from training.registry import champion_version
+
+        with self._reload_lock:
+            version = champion_version(self.settings)
+            if version is None or version == self.scorer.version:
+                return False
+            scorer = self._load_scorer(version)
+            self.scorer = scorer  # one reference assignment: atomic for readers
+            logger.info("serving model set %s", version)
+            return True
+
+    def _watch_champion(self) -> None:
+        while not self._stop.wait(self.settings.serving.reload_seconds):
+            try:
+                self.reload()
+            except Exception:  # keep serving the current models; try again next round
+                logger.exception(
+                    "loading the new champion failed; still serving %s", self.scorer.version
+                )
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.log.close()
+        self.ledger.close()
+        self.breaker.close()
+
+    # ---- health -------------------------------------------------------------------------------
+
+    def __is_ready__(self) -> bool:
+        """Ready when models are loaded and the online store answers one read in budget."""
+        from serving.scoring import request_columns
+
+        if getattr(self, "scorer", None) is None:
+            return False
+        orders = parse_request(EXAMPLE_INPUT).orders
+        guarded = self.breaker.call(
+            self._online_read, request_columns(orders), fallback=lambda: None
+        )
+        return guarded.degraded is None
+
+    # ---- the hot path -------------------------------------------------------------------------
+
+    def _online_read(self, columns: dict[str, list]) -> tuple[dict, dict]:
+        if self.fault_delay_s:
+            time.sleep(self.fault_delay_s)  # debug only (serving.debug_faults)
+        return self.repo.online_feature_values(
+            "delay_v1", columns, skip_views=("order_attributes",)
+        )
+
+    def _predict_payload(self, payload: Any, *, record: bool = True) -> dict[str, Any]:
+        """Score a decoded request; raises :class:`RequestError` for bad input."""
+        from serving.scoring import request_columns, request_only_features
+
+        began = time.perf_counter()
+        received_at = datetime.now(UTC)
+        cfg = self.settings.serving
+        request = parse_request(payload, max_orders=cfg.max_orders_per_request)
+        orders = request.orders
+        scorer = self.scorer  # one model set for the whole request, even if a reload swaps
+        columns = request_columns(orders)
+        budget = (cfg.feature_timeout_ms + len(orders)) / 1000.0  # + 1 ms per order
+        guarded = self.breaker.call(
+            self._online_read, columns, fallback=lambda: None, timeout_s=budget
+        )
+        if guarded.degraded is None:
+            online, ages = guarded.value
+            degraded: list[str] = []
+        else:
+            online, ages = request_only_features(columns), {}
+            degraded = [guarded.degraded]
+        result = scorer.score(orders, columns, online, ages, degraded)
+        flat = [a for actions in result.actions for a in actions]
+        fired = iter(self.ledger.claim(flat, received_at) if record else [True] * len(flat))
+        for prediction, actions in zip(result.predictions, result.actions, strict=True):
+            prediction["actions"] = [
+                {
+                    "action": a.action,
+                    "rule": a.rule,
+                    "params": a.params,
+                    "reason": a.reason,
+                    "fired": next(fired),
+                }
+                for a in actions
+            ]
+        if record:
+            self.log.log(
+                request_id=uuid.uuid4().hex,
+                received_at=received_at,
+                orders=orders,
+                predictions=result.predictions,
+                model_versions=scorer.model_versions,
+                latency_ms=(time.perf_counter() - began) * 1000.0,
+            )
+        return {"predictions": result.predictions}
+
+    def _admit(self, request: Request) -> Response | None:
+        """API key and rate limit: an error response, or None to go on."""
+        presented = request.headers.get("x-api-key")
+        if not self.keys.check(presented):
+            return _error(401, "unauthorized", "missing or unknown X-API-Key header")
+        remote = request.client.host if request.client else "unknown"
+        decision = self.limiter.allow(self.keys.client_id(presented, remote))
+        if not decision.allowed:
+            retry = max(1, round(decision.retry_after_s + 0.5))
+            return _error(
+                429,
+                "rate_limited",
+                f"rate limit exceeded; retry after {decision.retry_after_s:.1f} s",
+                {"Retry-After": str(retry)},
+            )
+        return None
+
+    def _predict_body(self, body: bytes) -> Response:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        try:
+            return _json_response(self._predict_payload(payload))
+        except RequestError as exc:
+            return _json_response(exc.body.model_dump(), exc.status)
+
+    # ---- routes -------------------------------------------------------------------------------
+
+    @app.post("/predict", summary="Predict delay risk, value and actions for 1..N orders")
+    async def predict(self, request: Request) -> Response:
+        """Score orders: ``{"orders": [Order, ...]}`` → ``{"predictions": [...]}``."""
+        import anyio
+
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        limit = self.settings.serving.max_orders_per_request * BYTES_PER_ORDER
+        if int(request.headers.get("content-length") or 0) > limit:
+            return _error(413, "too_large", f"request body over {limit} bytes")
+        body = await request.body()
+        if len(body) > limit:
+            return _error(413, "too_large", f"request body over {limit} bytes")
+        try:
+            # CPU-bound and blocking (feature store, ledger): off the event loop.
+            return await anyio.to_thread.run_sync(self._predict_body, body)
+        except Exception:
+            logger.exception("predict failed")
+            return Response(error_response_body(500), 500, media_type=JSON)
+
+    @app.get("/metadata", summary="Model versions, training metrics, feature lists")
+    def metadata(self) -> Response:
+        return _json_response(self.metadata_dict())
+
+    def metadata_dict(self) -> dict[str, Any]:
+        scorer = self.scorer
+        models = scorer.models
+        manifest = models.manifest
+        cfg = self.settings.serving
+        return {
+            "service": "orderlens",
+            "model_set": scorer.version,
+            "versions": models.versions,
+            "promoted_from": manifest.get("data_window"),
+            "metrics": manifest.get("metrics", {}),
+            "features": {
+                "delay": list(models.delay.spec.names),
+                "value": list(models.value.spec.names),
+                "skipped_views": list(models.delay.spec.skipped_views),
+            },
+            "policy": {
+                "source": str(self.policy.source),
+                "rules": [r.name for r in self.policy.rules],
+            },
+            "limits": {
+                "max_orders_per_request": cfg.max_orders_per_request,
+                "rate_limit_per_second": cfg.rate_limit_per_second,
+                "api_key_required": self.keys.required,
+                "feature_timeout_ms": cfg.feature_timeout_ms,
+            },
+        }
+
+    @app.post("/admin/reload", summary="Load the champion model set now if it changed")
+    async def admin_reload(self, request: Request) -> Response:
+        import anyio
+
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        reloaded = await anyio.to_thread.run_sync(self.reload)
+        return _json_response({"reloaded": reloaded, "model_set": self.scorer.version})
+
+    @app.post("/admin/fault", include_in_schema=False)
+    async def admin_fault(self, request: Request) -> Response:
+        """Debug only (``serving.debug_faults``): slow every online read by ``feature_delay_ms``."""
+        if not self.settings.serving.debug_faults:
+            return Response(error_response_body(404), 404, media_type=JSON)
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        try:
+            delay_ms = float(orjson.loads(await request.body())["feature_delay_ms"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return _error(400, "invalid_request", 'expected {"feature_delay_ms": number}')
+        self.fault_delay_s = max(0.0, delay_ms) / 1000.0
+        return _json_response({"feature_delay_ms": delay_ms})
+
+    @app.get("/docs.json", include_in_schema=False)
+    def docs_json(self) -> Response:
+        """BentoML's OpenAPI document with the models and an example for every operation."""
+        return _json_response(
+            openapi_document(
+                OrderLens.openapi_spec.asdict(),
+                example_response=self._example_response,
+                example_metadata=self.metadata_dict(),
+            )
+        )
+
+
+OrderLens.add_asgi_middleware(ErrorShapeMiddleware)
