@@ -1,0 +1,125 @@
+"""A real prediction service for the tests: a smoke-size home with a champion and a spare
+candidate, ``bentoml serve`` in a subprocess on a free loopback port, and order payloads."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from serving.cli import serve_command
+from serving.schemas import Order
+from tests.servers import free_port
+
+SMOKE_ORDERS = 3_000
+SMOKE_SEED = 5
+REQUEST_FIELDS = tuple(name for name in Order.model_fields if name != "explain_value")
+
+
+@dataclass
+class ServingHome:
+    """A home with a promoted champion, a registered candidate and the world's orders."""
+
+    home: Path
+    settings: Any
+    champion: str
+    candidate: str
+    orders: pd.DataFrame
+
+
+def build_home(home: Path) -> ServingHome:
+    """simulate → ingest → features build + materialize → train twice (smoke) → promote one."""
+    from features.ingest import ingest_sources
+    from features.store import FeatureRepo
+    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from orderlens.settings import load_settings
+    from training.data import load_training_data
+    from training.train import promote, train_model_set
+
+    settings = load_settings(home=home)
+    world = simulate_world(WorldConfig(n_orders=SMOKE_ORDERS, seed=SMOKE_SEED, days=120))
+    write_world(world, settings.sources_dir)
+    ingest_sources(settings.sources_dir, settings)
+    repo = FeatureRepo(settings)
+    repo.build()
+    repo.materialize()
+    data = load_training_data(settings)
+    champion = train_model_set(settings, data, smoke=True, log=lambda _: None).version
+    assert promote(settings, champion)["promote"]
+    candidate = train_model_set(settings, data, smoke=True, log=lambda _: None).version
+    return ServingHome(home, settings, champion, candidate, world["orders"])
+
+
+def order_payloads(
+    orders: pd.DataFrame, *, suffix: str = "", hours_after_creation: float = 30.0
+) -> list[dict[str, Any]]:
+    """Orders as request JSON, scored ``hours_after_creation`` after they were placed; a
+    ``suffix`` on the order id keeps tests from sharing ledger entries."""
+    payloads = []
+    for row in orders.to_dict(orient="records"):
+        order = {k: row[k] for k in REQUEST_FIELDS if k in row}
+        order["as_of"] = row["created_at"] + pd.Timedelta(hours=hours_after_creation)
+        for name in ("created_at", "promised_at", "as_of"):
+            order[name] = pd.Timestamp(order[name]).isoformat()
+        for name, value in order.items():
+            if hasattr(value, "item"):  # numpy scalars → JSON scalars
+                order[name] = value.item()
+        order["order_id"] = f"{row['order_id']}{suffix}"
+        payloads.append(order)
+    return payloads
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0, **kwargs)
+
+
+@contextlib.contextmanager
+def running_server(home: Path, log: Path, **env: str) -> Iterator[Server]:
+    """``bentoml serve serving.service:OrderLens`` on a free port with ``ORDERLENS_*`` ``env``;
+    yields once ``/readyz`` answers 200, stops the server afterwards."""
+    port = free_port()
+    command, base_env = serve_command(port, "127.0.0.1", workers=1)
+    full_env = {**base_env, "ORDERLENS_HOME": str(home), **env}
+    full_env.pop("ORDERLENS_SETTINGS", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_ready(server, timeout=180.0)
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+
+def _wait_ready(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited: {server.log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/readyz", timeout=5.0).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"not ready after {timeout} s: {server.log.read_text()[-3000:]}")

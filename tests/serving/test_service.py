@@ -1,0 +1,214 @@
+"""The prediction service over real HTTP: predictions, reasons, actions, the ledger, the one
+error shape, metadata and the OpenAPI document."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from orderlens.dimensions import DIMENSION_NAMES
+from serving.schemas import EXAMPLE_INPUT, ErrorBody, PredictResponse
+from tests.serving.live import order_payloads
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _predict(client, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = client.post("/predict", json={"orders": orders})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    PredictResponse.model_validate(body)  # the documented response model
+    return body["predictions"]
+
+
+def _error(response, status: int) -> ErrorBody:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return ErrorBody.model_validate(response.json())
+
+
+@pytest.fixture(scope="module")
+def batch(serving_home, server) -> tuple[list[dict], list[dict]]:
+    """100 real orders scored 30 h after creation, and their predictions."""
+    orders = order_payloads(serving_home.orders.iloc[2000:2100], suffix="-batch")
+    with server.client() as http:
+        return orders, _predict(http, orders)
+
+
+def test_example_input_gets_a_full_prediction_with_reasons(client, serving_home):
+    (prediction,) = _predict(client, EXAMPLE_INPUT["orders"])
+    assert prediction["order_id"] == EXAMPLE_INPUT["orders"][0]["order_id"]
+    delay = prediction["delay"]
+    assert 0.0 <= delay["probability"] <= 1.0
+    assert delay["p90_hours"] >= 0 and delay["expected_hours"] >= 0
+    # A single order always explains itself: reasons with texts and contributions.
+    assert delay["reasons"], prediction
+    assert all(r["text"] and r["group"] for r in delay["reasons"])
+    assert set(prediction["value"]["dimensions"]) == set(DIMENSION_NAMES)
+    assert prediction["model_versions"]["model_set"] == serving_home.champion
+    assert prediction["degraded"] == []
+
+
+def test_batch_answers_every_order_in_order_with_reasons_where_actions_fire(batch):
+    orders, predictions = batch
+    assert [p["order_id"] for p in predictions] == [o["order_id"] for o in orders]
+    with_actions = [p for p in predictions if p["actions"]]
+    assert with_actions, "a 100-order batch of the smoke world triggers some action"
+    for p in with_actions:
+        assert p["delay"]["reasons"], f"{p['order_id']} has actions but no reasons"
+        assert all(a["fired"] for a in p["actions"])  # first time these orders are scored
+    # Online features were read: the views' freshness is reported for real orders.
+    assert any(v is not None for p in predictions for v in p["feature_freshness"].values())
+
+
+def test_value_reasons_only_when_asked(client, serving_home):
+    (order,) = order_payloads(serving_home.orders.iloc[10:11], suffix="-value")
+    (plain,) = _predict(client, [order])
+    assert all(d.get("reasons") is None for d in plain["value"]["dimensions"].values())
+    (explained,) = _predict(client, [{**order, "explain_value": True}])
+    dims = explained["value"]["dimensions"]
+    assert any(d.get("reasons") for d in dims.values())
+
+
+def test_rescoring_does_not_fire_the_same_action_twice(client, batch):
+    orders, predictions = batch
+    fired_before = {p["order_id"]: p["actions"] for p in predictions if p["actions"]}
+    again = _predict(client, [o for o in orders if o["order_id"] in fired_before])
+    for p in again:
+        before = {(a["action"], a["rule"]) for a in fired_before[p["order_id"]]}
+        now = {(a["action"], a["rule"]): a["fired"] for a in p["actions"]}
+        for key in before & set(now):
+            assert now[key] is False, f"{p['order_id']} {key} fired twice"
+
+
+def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
+    orders, predictions = batch
+    acting = [o for o, p in zip(orders, predictions, strict=True) if p["actions"]][:3]
+    fresh = [{**o, "order_id": o["order_id"] + "-concurrent"} for o in acting]
+    fired: Counter[tuple[str, str, str]] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def hit() -> None:
+        with server.client() as http:
+            start.wait()
+            response = http.post("/predict", json={"orders": fresh})
+        if response.status_code != 200:
+            errors.append(response.text)
+            return
+        with lock:
+            for p in response.json()["predictions"]:
+                for a in p["actions"]:
+                    fired[(p["order_id"], a["action"], a["rule"])] += a["fired"]
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert fired and all(count == 1 for count in fired.values()), fired
+
+
+# ---- one error shape --------------------------------------------------------------------------
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    payload = copy.deepcopy(EXAMPLE_INPUT)
+    payload["orders"][0].update(changes)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (_with(promised_at="2025-06-15T00:00:00+08:00"), "orders[0].promised_at"),
+        (_with(created_at="2025-06-16T09:30:00"), "orders[0].created_at"),  # no timezone
+        (_with(order_value=-5), "orders[0].order_value"),
+        (_with(discount=5000.0), "orders[0].discount"),
+        (_with(channel="carrier_pigeon"), "orders[0].channel"),
+        (_with(n_items="two"), "orders[0].n_items"),
+        (_with(order_id=""), "orders[0].order_id"),
+        (_with(surprise=1), "orders[0].surprise"),
+        (_with(contact_preferences=["push", "push"]), "orders[0].contact_preferences"),
+        ({"orders": []}, "orders"),
+        ({"orders": "many"}, "orders"),
+        ({"order": []}, "orders"),
+        ([1, 2], "(request)"),
+        ({"orders": [EXAMPLE_INPUT["orders"][0]] * 2}, "orders"),  # repeated order id
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(client, payload, field):
+    body = _error(client.post("/predict", json=payload), 400)
+    assert body.error.code == "invalid_request"
+    assert field in {f.field for f in body.error.fields}, body
+
+
+def test_too_many_orders_is_a_413(client):
+    order = EXAMPLE_INPUT["orders"][0]
+    orders = [{**order, "order_id": f"X{i}"} for i in range(501)]  # the test server allows 500
+    body = _error(client.post("/predict", json={"orders": orders}), 413)
+    assert body.error.code == "too_many_orders"
+
+
+@pytest.mark.parametrize("raw", [b"{bad", b"", b"\xff\xfe", b'{"orders": [}'])
+def test_bad_json_is_a_400(client, raw):
+    body = _error(client.post("/predict", content=raw), 400)
+    assert body.error.code == "invalid_json"
+
+
+def test_unknown_route_and_wrong_method_have_the_error_shape(client):
+    assert _error(client.get("/no/such/route"), 404).error.code == "not_found"
+    assert _error(client.post("/nope", json={}), 404).error.code == "not_found"
+    assert _error(client.get("/predict"), 405).error.code == "method_not_allowed"
+    # Debug endpoints are hidden unless enabled; here they are (fault tests), and still shaped.
+    assert _error(client.post("/admin/fault", content=b"[]"), 400).error.code == "invalid_request"
+
+
+# ---- health, metadata, documentation ----------------------------------------------------------
+
+
+def test_health_metadata_and_log(client, serving_home):
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    meta = client.get("/metadata").json()
+    assert meta["model_set"] == serving_home.champion
+    assert meta["metrics"]["delay"]["auc"] > 0.5
+    assert "hours_to_promise" in meta["features"]["delay"]
+    # Predictions reach the prediction log (flushed every second on the test server).
+    from serving.prediction_log import read_prediction_log
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        logged = read_prediction_log(serving_home.settings)
+        if len(logged):
+            break
+        time.sleep(0.5)
+    assert len(logged) and logged["p_late"].notna().all()
+
+
+def test_openapi_has_models_and_an_example_for_every_operation(client):
+    doc = client.get("/docs.json").json()
+    for route in ("/predict", "/metadata", "/healthz", "/readyz", "/admin/reload"):
+        assert route in doc["paths"], route
+    for route, item in doc["paths"].items():
+        for method, op in item.items():
+            examples = [
+                c.get("example")
+                for r in op.get("responses", {}).values()
+                for c in r.get("content", {}).values()
+            ]
+            assert any(e is not None for e in examples), f"{method.upper()} {route}: no example"
+    predict = doc["paths"]["/predict"]["post"]
+    assert predict["requestBody"]["content"]["application/json"]["example"] == EXAMPLE_INPUT
+    example = predict["responses"]["200"]["content"]["application/json"]["example"]
+    PredictResponse.model_validate(example)
+    assert {"PredictRequest", "PredictResponse", "ErrorBody", "Order"} <= set(
+        doc["components"]["schemas"]
+    )
