@@ -85,6 +85,10 @@ ORDERS = TableContract(
         Column("dest_lat", "float", min=-90, max=90),
         Column("dest_lon", "float", min=-180, max=180),
         Column("carrier_id", "str"),
+        # Where the parcel ships from (optional): gives the route distance.
+        Column("origin_city", "str", required=False, nullable=True),
+        Column("origin_lat", "float", required=False, nullable=True, min=-90, max=90),
+        Column("origin_lon", "float", required=False, nullable=True, min=-180, max=180),
         Column("service_level", "str", allowed=vocab.SERVICE_LEVELS),
         Column("promised_at", "timestamp"),
         Column("n_items", "int", min=1, max=10_000),

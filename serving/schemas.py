@@ -82,6 +82,9 @@ class Order(BaseModel):
     dest_city: str = Field(min_length=1, max_length=64)
     dest_lat: float = Field(**_bounds("dest_lat"))
     dest_lon: float = Field(**_bounds("dest_lon"))
+    origin_city: str | None = Field(None, min_length=1, max_length=64)
+    origin_lat: float | None = Field(None, **_bounds("origin_lat"))
+    origin_lon: float | None = Field(None, **_bounds("origin_lon"))
     carrier_id: str = _Id
     service_level: ServiceLevel
     promised_at: AwareDatetime

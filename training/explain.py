@@ -28,6 +28,7 @@ _EXACT_GROUPS: dict[str, str] = {
     "dest_city": "route_distance",
     "dest_lat": "route_distance",
     "dest_lon": "route_distance",
+    "route_km": "route_distance",
     "lane_mean_transit_hours_90d": "route_distance",
     "promised_hours": "promise_tightness",
     "hours_to_promise": "promise_tightness",
@@ -39,6 +40,7 @@ _EXACT_GROUPS: dict[str, str] = {
     "hours_since_last_ticket": "ticket_signals",
 }
 _PREFIX_GROUPS: tuple[tuple[str, str], ...] = (
+    ("cust_tkt_", "ticket_signals"),  # before "cust_": a customer's tickets are ticket signals
     ("obs_", "weather"),
     ("fc_", "weather"),
     ("carrier_", "carrier"),
@@ -57,6 +59,7 @@ _ORDER_PROFILE = frozenset(
         "payment_method",
         "n_items",
         "order_value",
+        "net_order_value",
         "discount_rate",
         "freight_cost",
         "margin_rate",

@@ -259,6 +259,11 @@ def simulate_orders(
     gift = rng.random(n_orders) < 0.04 + 0.12 * in_promo
     del cat
 
+    origin_city = geo.WAREHOUSES["city"].to_numpy()[warehouse]
+    city_lat, city_lon = geo.city_arrays()
+    city_index = {name: i for i, name in enumerate(geo.CITY_NAMES)}
+    origin = np.array([city_index[c] for c in geo.WAREHOUSES["city"]])[warehouse]
+    origin_lat, origin_lon = city_lat[origin].round(5), city_lon[origin].round(5)
     frame = pd.DataFrame(
         {
             "order_id": _ids("OL", n_orders, 9),
@@ -266,6 +271,9 @@ def simulate_orders(
             "created_at": None,  # filled by the world (needs the start timestamp)
             "channel": np.array(vocab.CHANNELS, dtype=object)[channel],
             "warehouse_id": geo.WAREHOUSES["warehouse_id"].to_numpy()[warehouse],
+            "origin_city": origin_city,
+            "origin_lat": origin_lat,
+            "origin_lon": origin_lon,
             "dest_city": np.array(geo.CITY_NAMES, dtype=object)[dest],
             "dest_lat": dest_lat.round(5),
             "dest_lon": dest_lon.round(5),

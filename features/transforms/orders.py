@@ -37,7 +37,8 @@ def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
     Returns:
         ``order_id``, ``event_timestamp`` (= ``created_at``) and the order features: the
         categorical fields as strings, money amounts and ratios, the promise window in hours,
-        destination coordinates, flags as 0/1, hour/day of creation and the promotion calendar.
+        destination coordinates, the route distance (when the origin is known), flags as 0/1,
+        hour/day of creation and the promotion calendar.
     """
     features = pd.DataFrame(
         {
@@ -85,6 +86,26 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
         "days_to_promotion_peak": _days_to_peak(created),
     }
+
+
+def route_km(orders: pd.DataFrame) -> pd.Series:
+    """Great-circle kilometres from the shipping origin to the destination; NaN when the
+    orders carry no origin (it is optional in the contract)."""
+    if "origin_lat" not in orders.columns or "origin_lon" not in orders.columns:
+        return pd.Series(np.nan, index=orders.index)
+    lat1, lon1 = (
+        np.radians(orders["origin_lat"].astype("float64")),
+        np.radians(orders["origin_lon"].astype("float64")),
+    )
+    lat2, lon2 = (
+        np.radians(orders["dest_lat"].astype("float64")),
+        np.radians(orders["dest_lon"].astype("float64")),
+    )
+    a = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
+    return pd.Series(2 * 6371.0 * np.arcsin(np.sqrt(a)), index=orders.index)
 
 
 def days_to_promotion_peak(when: pd.Series) -> pd.Series:
