@@ -78,6 +78,8 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "discount_rate": discount / value,
         "freight_cost": np.asarray(orders["freight_cost"], dtype=np.float64),
         "margin_rate": (value - discount - cogs) / value,
+        "net_order_value": value - discount,
+        "route_km": route_km(orders),
         "promised_hours": (promised - created) / 3600.0,
         "dest_lat": np.asarray(orders["dest_lat"], dtype=np.float64),
         "dest_lon": np.asarray(orders["dest_lon"], dtype=np.float64),
@@ -88,24 +90,28 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def route_km(orders: pd.DataFrame) -> pd.Series:
-    """Great-circle kilometres from the shipping origin to the destination; NaN when the
-    orders carry no origin (it is optional in the contract)."""
-    if "origin_lat" not in orders.columns or "origin_lon" not in orders.columns:
-        return pd.Series(np.nan, index=orders.index)
-    lat1, lon1 = (
-        np.radians(orders["origin_lat"].astype("float64")),
-        np.radians(orders["origin_lon"].astype("float64")),
-    )
-    lat2, lon2 = (
-        np.radians(orders["dest_lat"].astype("float64")),
-        np.radians(orders["dest_lon"].astype("float64")),
-    )
+def route_km(orders: Mapping[str, Any]) -> np.ndarray:
+    """Great-circle kilometres from the shipping origin to the destination; NaN where the order
+    carries no origin (it is optional in the contract)."""
+    n = len(orders["dest_lat"])
+    if "origin_lat" not in orders or "origin_lon" not in orders:
+        return np.full(n, np.nan)
+    lat1 = np.radians(_floats(orders["origin_lat"]))
+    lon1 = np.radians(_floats(orders["origin_lon"]))
+    lat2 = np.radians(_floats(orders["dest_lat"]))
+    lon2 = np.radians(_floats(orders["dest_lon"]))
     a = (
         np.sin((lat2 - lat1) / 2) ** 2
         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     )
-    return pd.Series(2 * 6371.0 * np.arcsin(np.sqrt(a)), index=orders.index)
+    return 2 * 6371.0 * np.arcsin(np.sqrt(a))
+
+
+def _floats(values: Any) -> np.ndarray:
+    """Floats with None → NaN (an optional request field may be absent)."""
+    if isinstance(values, pd.Series | np.ndarray):
+        return np.asarray(values, dtype=np.float64)
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def days_to_promotion_peak(when: pd.Series) -> pd.Series:
