@@ -87,14 +87,22 @@ def ingest(
 @app.command()
 def demo(
     orders: Annotated[int | None, typer.Option(help="orders to simulate on an empty home")] = None,
+    port: Annotated[int, typer.Option(help="port the service answers on")] = 3000,
 ) -> None:
-    """The main job on the embedded default: simulate a world if the home is empty, ingest it,
-    and say what was done and where it is."""
-    settings = _settings()
-    if not (settings.sources_dir / "orders.parquet").exists():
-        simulate(orders=orders, seed=None, out=None, days=None, start=None)
-    ingest(source=None, as_json=False)
-    typer.echo(f"lake: {settings.lake_dir}\nquarantine: {settings.quarantine_dir}")
+    """The main job on the embedded default: the daily flow (simulate on an empty home, ingest,
+    NLP, features, train + promotion gate, monitor, reports), then the prediction service left
+    answering on localhost; prints where the reports are and a sample request."""
+    from orderlens.demo import run_main_job
+
+    run_main_job(_settings(), orders, port)
+
+
+@app.command()
+def stop() -> None:
+    """Stop the prediction service that `orderlens demo` left running."""
+    from orderlens.demo import stop_service
+
+    typer.echo("stopped" if stop_service(_settings()) else "no service of this home was running")
 
 
 from features.cli import features_app  # noqa: E402  (sub-apps register after the core commands)

@@ -1,0 +1,101 @@
+"""The main job on the embedded default: the daily flow on a fresh synthetic world, then the
+prediction service left answering on localhost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import typer
+
+from orderlens.settings import Settings
+
+
+def run_main_job(settings: Settings, orders: int | None, port: int) -> None:
+    """Run the daily flow, start the service in the background and print where things are.
+
+    Args:
+        settings: the run-time settings (home, profile).
+        orders: orders to simulate when the home is empty (default: settings).
+        port: the port the service answers on.
+    """
+    from pipelines.runtime import prefect_environment
+
+    began = time.perf_counter()
+    prefect_environment(settings)  # before Prefect reads its settings
+    from pipelines.flows import FLOWS
+
+    result = FLOWS["daily"](home=str(settings.home), orders=orders, smoke=False)
+    typer.echo(json.dumps(result.get("seconds", {}), indent=2, default=str))
+    flow_seconds = time.perf_counter() - began
+    url = start_service(settings, port)
+    typer.echo(
+        f"\nmain job done in {time.perf_counter() - began:.0f} s "
+        f"(daily flow {flow_seconds:.0f} s); the service answers on {url}"
+    )
+    _print_where_things_are(settings, url)
+
+
+def start_service(settings: Settings, port: int, timeout: float = 180.0) -> str:
+    """Start ``orderlens serve`` detached (stopping one this home started before), wait until
+    ``/readyz`` answers, and return its URL. Its log is ``<home>/logs/serve.log``."""
+    from serving.cli import serve_command
+
+    stop_service(settings)
+    command, env = serve_command(port, "127.0.0.1", 1)
+    env = {**env, "ORDERLENS_HOME": str(settings.home)}
+    log_path = settings.home / "logs" / "serve.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _pid_file(settings).write_text(str(process.pid))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with {process.returncode}; see {log_path}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"the service did not become ready in {timeout:.0f} s; see {log_path}")
+
+
+def stop_service(settings: Settings) -> bool:
+    """Stop the service this home started (if it still runs); True when one was stopped."""
+    pid_file = _pid_file(settings)
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    pid_file.unlink()
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.home / "serve.pid"
+
+
+def _print_where_things_are(settings: Settings, url: str) -> None:
+    from serving.schemas import EXAMPLE_INPUT
+
+    index = settings.reports_dir / "index.html"
+    typer.echo(f"reports: {index if index.exists() else f'{settings.reports_dir} (not built)'}")
+    typer.echo(f"logs: {settings.home / 'logs'}; stop the service: .venv/bin/orderlens stop")
+    typer.echo("a sample request:")
+    typer.echo(
+        f"  curl -s {url}/predict -H 'content-type: application/json' "
+        f"-d '{json.dumps(EXAMPLE_INPUT, default=str)}'"
+    )
