@@ -37,6 +37,25 @@ SMOOTHING_H = 8.0
 SERVICE_QUEUE_FACTOR = np.array([1.0, 1.0, 0.7, 0.4])  # economy, standard, express, next_day
 SERVICE_LAST_MILE_FACTOR = np.array([1.1, 1.0, 0.85, 0.7])
 PROMISE_CUTOFF_LOCAL_H = 22.0
+FAILING_INCIDENT_CAP = 0.6
+"""A failing carrier's incident probability may rise far above the normal 0.2 cap, not to 1."""
+
+
+@dataclass(frozen=True)
+class CarrierFailure:
+    """One carrier failing from an hour of the simulation on (a default-off drift scenario).
+
+    Orders it takes from ``start_h`` on (hours after the simulation start) dwell ``multiplier``
+    times longer at the hub and meet ``multiplier`` times more incidents (hub exception scans).
+    """
+
+    carrier: int  # index into geo.CARRIERS
+    start_h: float
+    multiplier: float
+
+    def affects(self, carrier: np.ndarray, created_h: np.ndarray) -> np.ndarray:
+        """Which orders the failure hits."""
+        return (carrier == self.carrier) & (created_h >= self.start_h)
 
 
 @dataclass(frozen=True)
@@ -175,12 +194,17 @@ def carrier_congestion(orders: OrderDraw, n_days: int, staffing: np.ndarray) -> 
 
 
 def plan_deliveries(
-    orders: OrderDraw, n_days: int, warehouse_staffing: np.ndarray, carrier_staffing: np.ndarray
+    orders: OrderDraw,
+    n_days: int,
+    warehouse_staffing: np.ndarray,
+    carrier_staffing: np.ndarray,
+    failure: CarrierFailure | None = None,
 ) -> Plan:
     """Everything about each order's journey that is known when it is placed.
 
     Args:
         warehouse_staffing, carrier_staffing: capacity factor per simulated day.
+        failure: a carrier failing from some hour on (None: every carrier as usual).
     """
     cat = orders.category
     cats, carriers = geo.CATEGORIES, geo.CARRIERS
@@ -217,6 +241,9 @@ def plan_deliveries(
     leg12 = np.where(two_hubs, d12 / main_speed + 1.0, 0.0)
     leg2 = np.where(two_hubs, d2 / speed, d2 / main_speed) + 1.0
     dwell = carriers["hub_dwell_h"].to_numpy()[c]
+    failing = np.zeros(n, dtype=bool) if failure is None else failure.affects(c, orders.created_h)
+    worse = np.where(failing, failure.multiplier if failure else 1.0, 1.0)
+    dwell = dwell * worse
     tier = np.array([x.tier for x in geo.CITIES])[orders.dest_city]
     bulky = np.isin(
         cat, [vocab.CATEGORIES.index("home_appliances"), vocab.CATEGORIES.index("furniture")]
@@ -235,6 +262,7 @@ def plan_deliveries(
         + 0.04 * (orders.service == 0)
     )
     p_incident = np.minimum(carriers["incident_rate"].to_numpy()[c] * (1 + congestion / 10), 0.2)
+    p_incident = np.where(failing, np.minimum(p_incident * worse, FAILING_INCIDENT_CAP), p_incident)
     p_damage = cats["fragility"].to_numpy()[cat] * carriers["damage_factor"].to_numpy()[c]
 
     release = orders.presale_release_h

@@ -55,6 +55,12 @@ class WorldConfig:
         days: length of the order period; weather and deliveries run a few weeks past it.
         oracle_weather_samples: posterior weather draws per order for ``p_late``.
         oracle_replicas: replicas of the post-creation world for the value dimensions.
+        carrier_failure: default off (None). ``(carrier_id, start day YYYY-MM-DD, multiplier)``
+            makes that carrier fail from that day on: its parcels dwell ``multiplier`` times
+            longer at the hub and meet ``multiplier`` times more incidents (hub exception scans),
+            so more of them are late, and later. A sharp, checkable drift for demos and tests;
+            the oracle knows (it is computed from the same plan). Adds no random draws: the rest
+            of the world is the same as without it.
     """
 
     n_orders: int = 20_000
@@ -63,6 +69,22 @@ class WorldConfig:
     days: int = 365
     oracle_weather_samples: int = 16
     oracle_replicas: int = 6
+    carrier_failure: tuple[str, str, float] | None = None
+
+    def failure(self) -> dl.CarrierFailure | None:
+        """The carrier failure in simulation terms (carrier index, hours after start)."""
+        if self.carrier_failure is None:
+            return None
+        carrier_id, day, multiplier = self.carrier_failure
+        carriers = list(geo.CARRIERS["carrier_id"])
+        if carrier_id not in carriers:
+            raise ValueError(f"carrier_failure: unknown carrier {carrier_id!r} (one of {carriers})")
+        if multiplier < 1:
+            raise ValueError(f"carrier_failure: the multiplier must be >= 1, got {multiplier}")
+        hours = (
+            _naive_utc(pd.Timestamp(day)) - _naive_utc(pd.Timestamp(self.start))
+        ) / pd.Timedelta(hours=1)
+        return dl.CarrierFailure(carriers.index(carrier_id), float(hours), float(multiplier))
 
 
 def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, pd.DataFrame]:
@@ -79,11 +101,10 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
     """
     if config.n_orders < 1 or config.days < 7:
         raise ValueError("a world needs at least 1 order and 7 days")
+    failure = config.failure()
     seeds = np.random.SeedSequence(config.seed).spawn(len(_COMPONENTS))
     rng = {name: np.random.default_rng(s) for name, s in zip(_COMPONENTS, seeds, strict=True)}
-    start = pd.Timestamp(config.start)
-    if start.tzinfo is not None:
-        start = start.tz_convert("UTC").tz_localize(None)
+    start = _naive_utc(pd.Timestamp(config.start))
     start_us = int(start.value // 1000)
 
     with _steps(progress, 8) as step:
@@ -94,7 +115,7 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
 
         step("deliveries")
         warehouse_staff, carrier_staff = staffing(start, config.days)
-        plan = dl.plan_deliveries(orders, config.days, warehouse_staff, carrier_staff)
+        plan = dl.plan_deliveries(orders, config.days, warehouse_staff, carrier_staff, failure)
         frame = orders.frame
         frame["created_at"] = to_timestamp(plan.created, start_us)
         frame["promised_at"] = to_timestamp(plan.promised, start_us)
@@ -159,6 +180,11 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
         "outcomes": outcomes,
         "oracle": oracle,
     }
+
+
+def _naive_utc(moment: pd.Timestamp) -> pd.Timestamp:
+    """``moment`` in UTC without a time zone (the simulator's clock)."""
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo is not None else moment
 
 
 def staffing(start: pd.Timestamp, n_days: int) -> tuple[np.ndarray, np.ndarray]:
