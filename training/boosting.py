@@ -1,16 +1,41 @@
 """LightGBM fitting shared by the delay and value models: parameters from settings, early stopping
-on the validation slice, and an optional random search within a time budget."""
+on the validation slice, and an optional random search within a time budget.
+
+Scale path: :func:`fit` trains on a Dask cluster with ``lightgbm.dask`` when given a
+``distributed.Client`` — explicitly (``dask_client=``) or for a block of code with
+:func:`on_dask`, which is how the ``train`` flow switches every model of a set to the cluster
+without the training code knowing. Either way the result is a plain local ``lgb.Booster``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 
 from orderlens.settings import TrainingSettings
 from training.matrix import FeatureSpec
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+_DASK_CLIENT: ContextVar[Client | None] = ContextVar("orderlens_dask_client", default=None)
+
+
+@contextlib.contextmanager
+def on_dask(client: Client | None) -> Iterator[None]:
+    """Within the block, :func:`fit` trains on ``client``'s cluster (None: locally)."""
+    token = _DASK_CLIENT.set(client)
+    try:
+        yield
+    finally:
+        _DASK_CLIENT.reset(token)
+
 
 SEARCH_SPACE: dict[str, tuple[Any, ...]] = {
     "num_leaves": (15, 31, 63),
@@ -52,12 +77,22 @@ def fit(
     *,
     rounds: int,
     early_stopping: int,
+    dask_client: Client | None = None,
 ) -> lgb.Booster:
     """Train one booster on ``train`` = (X, y), stopping early on ``valid``.
+
+    Args:
+        dask_client: train on this Dask cluster with ``lightgbm.dask`` (default: the client of
+            an enclosing :func:`on_dask`, else locally).
 
     Returns:
         The booster, trimmed to its best iteration.
     """
+    client = dask_client or _DASK_CLIENT.get()
+    if client is not None:
+        return _fit_on_dask(
+            client, params, spec, train, valid, rounds=rounds, early_stopping=early_stopping
+        )
     features = list(spec.names)
     categorical = spec.categorical_indices
     dtrain = lgb.Dataset(
@@ -78,6 +113,78 @@ def fit(
     # Keep only the trees up to the best iteration: smaller model, faster predictions and SHAP.
     best = booster.best_iteration or booster.current_iteration()
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def _fit_on_dask(
+    client: Client,
+    params: dict[str, Any],
+    spec: FeatureSpec,
+    train: tuple[np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray],
+    *,
+    rounds: int,
+    early_stopping: int,
+) -> lgb.Booster:
+    """:func:`fit` on a Dask cluster: data-parallel LightGBM over the cluster's workers.
+
+    ``lightgbm.dask`` has no reliable early stopping (each worker would judge its own slice of the
+    validation set and could stop at a different round), so all ``rounds`` are trained and the
+    booster is trimmed here with LightGBM's own rule: the best validation loss, stopping at the
+    first run of ``early_stopping`` rounds without improvement.
+    """
+    import dask.array as da
+    from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
+
+    workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    x, y = train
+    chunk = max(-(-len(x) // workers), 1)  # one partition per worker
+    dx = da.from_array(x, chunks=(chunk, x.shape[1]))
+    dy = da.from_array(y, chunks=chunk)
+    model_class = DaskLGBMClassifier if params["objective"] == "binary" else DaskLGBMRegressor
+    # The sklearn wrapper takes the round count as n_estimators; threads come from the workers.
+    options = {k: v for k, v in params.items() if k not in {"num_threads", "n_jobs"}}
+    model = model_class(client=client, n_estimators=rounds, **options)
+    model.fit(dx, dy, feature_name=list(spec.names), categorical_feature=spec.categorical_indices)
+    booster = model.to_local().booster_
+    best = _best_iteration(booster, params, valid, early_stopping)
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def _best_iteration(
+    booster: lgb.Booster,
+    params: dict[str, Any],
+    valid: tuple[np.ndarray, np.ndarray],
+    early_stopping: int,
+) -> int:
+    """The iteration LightGBM's early stopping would keep, from validation losses per round."""
+    x, y = valid
+    raw = np.zeros(len(x))
+    best, best_loss = 1, np.inf
+    for i in range(booster.current_iteration()):
+        raw += booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1)
+        loss = _raw_loss(raw, y, params)
+        if loss < best_loss:
+            best, best_loss = i + 1, loss
+        elif i + 1 - best >= early_stopping:
+            break
+    return best
+
+
+def _raw_loss(raw: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> float:
+    """The objective's default validation metric, from raw scores."""
+    objective = params["objective"]
+    if objective == "binary":
+        p = np.clip(1.0 / (1.0 + np.exp(-raw)), 1e-15, 1 - 1e-15)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    if objective == "tweedie":  # negative log-likelihood, as LightGBM's tweedie metric
+        rho = params.get("tweedie_variance_power", 1.5)
+        return float(
+            np.mean(-y * np.exp((1 - rho) * raw) / (1 - rho) + np.exp((2 - rho) * raw) / (2 - rho))
+        )
+    if objective == "quantile":
+        alpha, error = params.get("alpha", 0.9), y - raw
+        return float(np.mean(np.maximum(alpha * error, (alpha - 1) * error)))
+    return float(np.mean((raw - y) ** 2))
 
 
 def random_search(
