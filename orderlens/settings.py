@@ -139,6 +139,15 @@ class PipelineSettings(BaseModel):
     monitor_cron: str = Field("0 * * * *", description="when the drift monitor runs")
     timezone: str = "UTC"
     work_pool: str = Field("orderlens", description="process work pool of `orderlens flow deploy`")
+    task_runner: Literal["thread", "dask"] = Field(
+        "thread",
+        description="dask: the train flow runs on Prefect's DaskTaskRunner and LightGBM on the "
+        "cluster (lightgbm.dask)",
+    )
+    dask_address: str | None = Field(
+        None, description="scheduler of an existing Dask cluster; None: a local cluster per run"
+    )
+    dask_workers: int = Field(2, ge=1, description="workers of the local cluster (no address)")
 
 
 class Settings(BaseSettings):

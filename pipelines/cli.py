@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 
 flow_app = typer.Typer(
-    help="Prefect flows: ingest, nlp, features, train, monitor and daily (the main job).",
+    help="Prefect flows: ingest, nlp, features, train, monitor, report and daily (the main job).",
     no_args_is_help=True,
 )
 
-FLOW_NAMES = ("ingest", "nlp", "features", "train", "monitor", "daily")
+FLOW_NAMES = ("ingest", "nlp", "features", "train", "monitor", "report", "daily")
 
 
 @flow_app.command("run")

@@ -1,17 +1,14 @@
 """The ``daily`` flow: the main job, composing the stage flows in the order data flows through.
 
 On an empty home it first simulates a synthetic world of ``orders`` orders (the embedded
-default), then: ingest → nlp → features → train (+ promotion gate) → monitor. Steps that cannot
-run yet are skipped with the reason, in the result and in the summary artifact:
-
-- ``train``: when ``training/`` is not installed (see :mod:`pipelines.train`);
-- ``report``: ``reports/`` does not exist yet, so there is no report flow to run (deliberately no
-  placeholder — a report that reports nothing would read as "all fine").
+default), then: ingest → nlp → features → train (+ promotion gate) → monitor → report. A step
+that cannot run yet is skipped with the reason, in the result and in the summary artifact:
+``train`` when ``training/`` is not installed (see :mod:`pipelines.train`). Report pages the data
+does not allow yet are listed on the index page with the reason (see :mod:`reports.build`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from typing import Any
 
@@ -22,6 +19,7 @@ from orderlens.settings import Settings
 from pipelines.data import features_flow, ingest_flow, simulate_world_task
 from pipelines.monitor import monitor_flow
 from pipelines.nlp import nlp_flow
+from pipelines.report import report_flow
 from pipelines.runtime import flow_settings, run_logger, run_name
 from pipelines.train import missing_training, train_flow
 
@@ -32,13 +30,6 @@ def home_is_empty(settings: Settings) -> bool:
         not (settings.sources_dir / "orders.parquet").is_file()
         and not (settings.lake_dir / "orders").is_dir()
     )
-
-
-def missing_reports() -> str | None:
-    """Why the report step cannot run yet, or None when it can."""
-    if importlib.util.find_spec("reports") is None:
-        return "reports/ does not exist yet"
-    return "reports/ exists but the report flow is not wired yet"
 
 
 @flow(name="daily", flow_run_name=run_name("daily"))
@@ -81,7 +72,7 @@ def daily_flow(
     else:
         step("train", train_flow, home=home, smoke=smoke, reason="daily")
     step("monitor", monitor_flow, home=home, retrain=False)  # daily just trained
-    steps["report"] = {"skipped": missing_reports()}
+    step("report", report_flow, home=home)
     create_markdown_artifact(key="daily-summary", markdown=_summary(home, steps, seconds))
     return {"steps": steps, "seconds": seconds}
 
@@ -95,6 +86,8 @@ def _summary(home: str, steps: dict[str, Any], seconds: dict[str, float]) -> str
             outcome = f"drift share {result['drift_share']:.2f}: {result['decision']}"
         elif name == "features":
             outcome = f"{len(result['views'])} views built, {len(result['skipped'])} skipped"
+        elif name == "report":
+            outcome = f"{len(result['pages'])} pages, index {result['index']}"
         elif name == "nlp":
             outcome = f"ticket pipelines {result['version']}, {result['signals']} tickets"
         else:

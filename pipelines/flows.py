@@ -10,6 +10,7 @@ from pipelines.daily import daily_flow
 from pipelines.data import features_flow, ingest_flow
 from pipelines.monitor import monitor_flow
 from pipelines.nlp import nlp_flow
+from pipelines.report import report_flow
 from pipelines.train import train_flow
 
 FLOWS: dict[str, Flow[..., Any]] = {
@@ -18,5 +19,6 @@ FLOWS: dict[str, Flow[..., Any]] = {
     "features": features_flow,
     "train": train_flow,
     "monitor": monitor_flow,
+    "report": report_flow,
     "daily": daily_flow,
 }

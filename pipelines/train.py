@@ -67,14 +67,46 @@ def train_task(settings: Settings, data: TrainingData, smoke: bool) -> dict[str,
     Returns:
         ``version``, ``summary`` (headline metrics) and ``seconds``.
     """
+    from training import boosting
     from training.train import train_model_set
 
-    result = train_model_set(settings, data, smoke=smoke, log=run_logger().info)
+    with boosting.on_dask(dask_client(settings)):
+        result = train_model_set(settings, data, smoke=smoke, log=run_logger().info)
     return {
         "version": result.version,
         "summary": result.report.get("summary", {}),
         "seconds": round(result.seconds, 1),
     }
+
+
+def dask_client(settings: Settings) -> Any:
+    """The Dask client of the flow's ``DaskTaskRunner`` when ``pipelines.task_runner`` is
+    ``dask`` (LightGBM then trains on its cluster), else None."""
+    if settings.pipelines.task_runner != "dask":
+        return None
+    from distributed import get_client
+
+    return get_client()
+
+
+def task_runner(settings: Settings) -> Any:
+    """Prefect's ``DaskTaskRunner`` for ``pipelines.task_runner == "dask"`` (the cluster at
+    ``dask_address``, else a local one of ``dask_workers`` single-threaded workers), else None."""
+    config = settings.pipelines
+    if config.task_runner != "dask":
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if config.dask_address:
+        return DaskTaskRunner(address=config.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": config.dask_workers,
+            "threads_per_worker": 1,
+            "processes": False,  # LightGBM releases the GIL; no copies of the data per process
+            "dashboard_address": None,
+        }
+    )
 
 
 @task(**RESILIENT)
@@ -144,6 +176,26 @@ def train_flow(
     if why_not:
         raise TrainingUnavailable(why_not)
     settings = flow_settings(home)
+    runner = task_runner(settings)
+    if runner is not None:  # the task runner is a flow's: the steps run as a flow of their own
+        home = str(settings.home)
+        return train_on_dask.with_options(task_runner=runner)(home, smoke, reason, limit)
+    return _train_steps(settings, smoke, reason, limit)
+
+
+@flow(name="train-on-dask", flow_run_name=run_name("train-on-dask"))
+def train_on_dask(
+    home: str | None = None,
+    smoke: bool = False,
+    reason: str = "on demand",
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The train flow's steps on Prefect's ``DaskTaskRunner`` (``pipelines.task_runner: dask``):
+    LightGBM trains on the runner's cluster. Started by :func:`train_flow`."""
+    return _train_steps(flow_settings(home), smoke, reason, limit)
+
+
+def _train_steps(settings: Settings, smoke: bool, reason: str, limit: int | None) -> dict[str, Any]:
     run_logger().info("training in %s because %s (smoke=%s)", settings.home, reason, smoke)
     data = training_data_task(settings, limit)
     trained = train_task(settings, data, smoke)

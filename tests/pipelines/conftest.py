@@ -35,13 +35,22 @@ def prefect_harness(tmp_path_factory):
 
 
 def smoke_world(
-    *, seed: int, start: str, prefix: str = "", n_orders: int = SMOKE_ORDERS
+    *,
+    seed: int,
+    start: str,
+    prefix: str = "",
+    n_orders: int = SMOKE_ORDERS,
+    carrier_failure: tuple[str, str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """A synthetic world at smoke size. ``prefix`` re-keys its orders, customers and tickets so a
-    second world can be ingested into the same lake (the simulator numbers them from 1)."""
+    second world can be ingested into the same lake (the simulator numbers them from 1);
+    ``carrier_failure`` makes one carrier fail from a day (see ``WorldConfig``)."""
     from features.synthetic.world import WorldConfig, simulate_world
 
-    world = simulate_world(WorldConfig(n_orders=n_orders, seed=seed, start=start, days=SMOKE_DAYS))
+    config = WorldConfig(
+        n_orders=n_orders, seed=seed, start=start, days=SMOKE_DAYS, carrier_failure=carrier_failure
+    )
+    world = simulate_world(config)
     if prefix:
         for frame in world.values():
             for column in ("order_id", "customer_id", "ticket_id"):

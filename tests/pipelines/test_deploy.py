@@ -91,7 +91,7 @@ def test_deploy_registers_schedules_and_a_worker_runs_a_deployment(prefect_serve
         [BIN / "orderlens", "flow", "deploy"], env=env, capture_output=True, text=True, timeout=300
     )
     assert deployed.returncode == 0, deployed.stderr[-3000:]
-    assert "registered 6 deployments in work pool 'orderlens'" in deployed.stdout
+    assert "registered 7 deployments in work pool 'orderlens'" in deployed.stdout
 
     # Read the schedules and trigger the ingest deployment through the API, as a user would.
     script = f"""
@@ -101,11 +101,13 @@ with get_client(sync_client=True) as client:
     daily = client.read_deployment_by_name("daily/daily")
     monitor = client.read_deployment_by_name("monitor/monitor")
     ingest = client.read_deployment_by_name("ingest/ingest")
+    report = client.read_deployment_by_name("report/report")
     run = client.create_flow_run_from_deployment(ingest.id, parameters={{"home": {str(home)!r}}})
     print(json.dumps({{
         "daily": [s.schedule.cron for s in daily.schedules],
         "monitor": [s.schedule.cron for s in monitor.schedules],
         "ingest": [s.schedule.cron for s in ingest.schedules],
+        "report": [s.schedule.cron for s in report.schedules],
         "pool": ingest.work_pool_name, "entrypoint": ingest.entrypoint, "run": str(run.id),
     }}))
 """
@@ -115,7 +117,7 @@ with get_client(sync_client=True) as client:
     assert created.returncode == 0, created.stderr[-3000:]
     info = __import__("json").loads(created.stdout.strip().splitlines()[-1])
     assert info["daily"] == ["0 3 * * *"] and info["monitor"] == ["0 * * * *"]
-    assert info["ingest"] == [] and info["pool"] == "orderlens"
+    assert info["ingest"] == [] and info["report"] == [] and info["pool"] == "orderlens"
     assert info["entrypoint"] == "pipelines.data.ingest_flow"
 
     worker = subprocess.run(

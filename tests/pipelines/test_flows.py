@@ -89,7 +89,10 @@ def test_daily_runs_every_stage_that_exists(daily_home):
     assert steps["nlp"]["signals"] > 0 and (home / "nlp" / "signals.parquet").is_file()
     assert steps["features"]["views"] and not steps["features"]["skipped"]
     assert steps["features"]["materialized_until"]
-    assert steps["report"]["skipped"].startswith("reports/")  # not wired until reports/ lands
+    report = steps["report"]
+    assert Path(report["index"]) == home / "reports" / "index.html"
+    assert list(report["pages"])[0] == "index" and "model_card" in report["pages"]
+    assert all(Path(p).stat().st_size == report["bytes"][n] for n, p in report["pages"].items())
     train = steps["train"]
     assert train["promotion"]["promote"], "the first model set becomes the champion"
     assert Path(train["reference"]).is_file(), "the champion's features become the reference"
@@ -101,16 +104,34 @@ def test_daily_runs_every_stage_that_exists(daily_home):
 
 
 @pytest.mark.slow
+def test_report_flow_on_demand_lists_its_pages(daily_home, tmp_path):
+    from prefect.artifacts import Artifact
+
+    from pipelines.report import report_flow
+
+    home, _ = daily_home
+    result = report_flow(home=str(home), rows=100)
+    assert result["pages"]["index"] == result["index"] and len(result["pages"]) > 3
+    assert all(size > 1000 for size in result["bytes"].values())
+    artifact = Artifact.get("reports")
+    assert artifact is not None
+    assert {row["page"] for row in json.loads(artifact.data)} == set(result["pages"])
+
+
+@pytest.mark.slow
 def test_drift_demo_typhoon_season(daily_home):
     """A second world, simulated for July–August (typhoon season on the south-east coast, heat,
-    summer promotions) is ingested after the winter one: the monitor must see the drift, retrain,
-    run the promotion gate and record why. No simulator knob is needed: the season is one."""
+    summer promotions) with carrier ZTO failing from its first day (4x hub dwell and incidents:
+    the ``carrier_failure`` knob), is ingested after the winter one: the monitor must see the
+    drift, retrain, and the candidate, which has seen the failure, must be promoted."""
     from pipelines.data import features_flow, ingest_flow
     from pipelines.monitor import monitor_flow
 
     home, daily = daily_home
     winter_share = daily["steps"]["monitor"]["drift_share"]  # recent winter orders vs reference
-    summer = smoke_world(seed=8, start="2025-07-01", prefix="S")
+    summer = smoke_world(
+        seed=8, start="2025-07-01", prefix="S", carrier_failure=("ZTO", "2025-07-01", 4.0)
+    )
     source = write_world_to(summer, home / "sources-summer")
     added = ingest_flow(home=str(home), source=str(source))
     assert added["orders"]["added"] == SMOKE_ORDERS
@@ -120,12 +141,15 @@ def test_drift_demo_typhoon_season(daily_home):
         patch.setenv("ORDERLENS_MONITORING__DRIFT_SHARE_THRESHOLD", "0.5")
         record = monitor_flow(home=str(home), smoke=True)
     assert record["drifted"], record["reason"]
-    assert record["drift_share"] >= record["threshold"]
+    assert record["drift_share"] >= record["threshold"] + 0.1, "well over the threshold"
     assert record["drift_share"] > winter_share, "summer drifts further than recent winter"
     assert "obs_temp_c" in record["drifted_columns"]
     assert record["decision"] == "retrain", record["reason"]
     gate = record["retrain"]["promotion"]  # the promotion gate ran on the new candidate
-    assert gate["version"] == record["retrain"]["version"] and "promote" in gate
+    assert gate["version"] == record["retrain"]["version"]
+    assert gate["promote"], gate  # trained on the failure, it beats the winter champion
+    assert gate["champion_before"] == daily["steps"]["train"]["version"]
+    assert Path(record["retrain"]["reference"]).is_file(), "the new champion's reference"
     assert record["retrain"]["reason"].startswith("drift: ")
     assert "scoring-time features of the latest 300 orders" in record["current_source"]
     saved = json.loads(Path(record["record"]).read_text())
