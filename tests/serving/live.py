@@ -16,12 +16,11 @@ import httpx
 import pandas as pd
 
 from serving.cli import serve_command
-from serving.schemas import Order
+from serving.examples import order_payloads
 from tests.servers import free_port
 
 SMOKE_ORDERS = 3_000
 SMOKE_SEED = 5
-REQUEST_FIELDS = tuple(name for name in Order.model_fields if name != "explain_value")
 
 
 @dataclass
@@ -56,25 +55,6 @@ def build_home(home: Path) -> ServingHome:
     assert promote(settings, champion)["promote"]
     candidate = train_model_set(settings, data, smoke=True, log=lambda _: None).version
     return ServingHome(home, settings, champion, candidate, world["orders"])
-
-
-def order_payloads(
-    orders: pd.DataFrame, *, suffix: str = "", hours_after_creation: float = 30.0
-) -> list[dict[str, Any]]:
-    """Orders as request JSON, scored ``hours_after_creation`` after they were placed; a
-    ``suffix`` on the order id keeps tests from sharing ledger entries."""
-    payloads = []
-    for row in orders.to_dict(orient="records"):
-        order = {k: row[k] for k in REQUEST_FIELDS if k in row}
-        order["as_of"] = row["created_at"] + pd.Timedelta(hours=hours_after_creation)
-        for name in ("created_at", "promised_at", "as_of"):
-            order[name] = pd.Timestamp(order[name]).isoformat()
-        for name, value in order.items():
-            if hasattr(value, "item"):  # numpy scalars → JSON scalars
-                order[name] = value.item()
-        order["order_id"] = f"{row['order_id']}{suffix}"
-        payloads.append(order)
-    return payloads
 
 
 @dataclass
@@ -123,3 +103,6 @@ def _wait_ready(server: Server, timeout: float) -> None:
                 return
         time.sleep(0.5)
     raise TimeoutError(f"not ready after {timeout} s: {server.log.read_text()[-3000:]}")
+
+
+__all__ = ["ServingHome", "Server", "build_home", "order_payloads", "running_server"]

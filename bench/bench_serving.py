@@ -1,0 +1,294 @@
+"""Prediction-service benchmark over loopback HTTP, beside the same models called in-process.
+
+    .venv/bin/python bench/bench_serving.py [--home DIR] [--workers 2] [--soak 60]
+
+The service runs on a *copy* of the home's feature store and models (the bench must not write
+into a real ledger or prediction log); without ``--home`` (or a home without a champion) a
+smoke-size home is built in a temporary folder first. Prints:
+
+- one order end to end, sequential requests: p50 / p99 latency (target p99 ≤ 20 ms);
+- 1,000-order batches from ``--workers`` concurrent clients: orders per second (target
+  ≥ 10,000/s, with reasons for every order that triggers an action — checked), and that figure
+  as a ratio to the same model set scoring the same batches in-process (online read + scoring,
+  one thread, no HTTP);
+- ``--soak SECONDS``: a run at 80 % of the measured saturation, with the error count, the share
+  of degraded answers and the server's memory growth (RSS of all its processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the service does; before lightgbm loads
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+
+BATCH = 1_000
+COPIED = ("feature_repo", "models", "bentoml", "nlp")
+
+
+def build_smoke_home(home: Path, orders: int) -> None:
+    """simulate → ingest → features build + materialize → smoke train → promote."""
+    from features.ingest import ingest_sources
+    from features.store import FeatureRepo
+    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from orderlens.settings import load_settings
+    from training.data import load_training_data
+    from training.train import promote, train_model_set
+
+    settings = load_settings(home=home)
+    write_world(
+        simulate_world(WorldConfig(n_orders=orders, seed=5, days=120)), settings.sources_dir
+    )
+    ingest_sources(settings.sources_dir, settings)
+    repo = FeatureRepo(settings)
+    repo.build()
+    repo.materialize()
+    version = train_model_set(settings, load_training_data(settings), smoke=True).version
+    promote(settings, version)
+
+
+def copy_home(source: Path, target: Path) -> None:
+    """The parts of a home the service reads; the ledger and prediction log start empty."""
+    for name in COPIED:
+        if (source / name).exists():
+            shutil.copytree(source / name, target / name, symlinks=True)
+
+
+def load_orders(home: Path) -> list[dict[str, Any]]:
+    from features import lake
+    from orderlens.settings import load_settings
+    from serving.examples import order_payloads
+
+    orders = lake.read_lake(load_settings(home=home), "orders")
+    return order_payloads(orders.sort_values("created_at").tail(20_000))
+
+
+@contextlib.contextmanager
+def server(home: Path, workers: int, log: Path):
+    from serving.cli import serve_command
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command, env = serve_command(port, "127.0.0.1", workers)
+    env.update(
+        ORDERLENS_HOME=str(home),
+        ORDERLENS_SERVING__RATE_LIMIT_PER_SECOND="0",  # the bench is one client
+        ORDERLENS_SERVING__MAX_ORDERS_PER_REQUEST=str(BATCH),
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text()[-3000:])
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.5)
+        else:
+            raise TimeoutError("server not ready")
+        yield url, process
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def rss_mb(process: subprocess.Popen) -> float:
+    root = psutil.Process(process.pid)
+    procs = [root, *root.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+
+
+def one_order_latency(url: str, orders: list[dict], n: int) -> dict[str, float]:
+    times = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(n + 20):
+            began = time.perf_counter()
+            response = http.post("/predict", json={"orders": [orders[i % len(orders)]]})
+            elapsed = time.perf_counter() - began
+            response.raise_for_status()
+            if i >= 20:  # warm-up excluded
+                times.append(elapsed * 1000)
+    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
+
+
+def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -> dict[str, Any]:
+    """Orders/s over ``batches`` 1,000-order requests from ``clients`` threads; also checks that
+    every order with actions came back with reasons, and counts degraded answers."""
+    chunks = [orders[i : i + BATCH] for i in range(0, len(orders) - BATCH + 1, BATCH)]
+    lock = threading.Lock()
+    stats = {"orders": 0, "acting": 0, "acting_without_reasons": 0, "degraded": 0, "errors": 0}
+    todo = iter(range(batches))
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while True:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                response = http.post("/predict", json={"orders": chunks[i % len(chunks)]})
+                with lock:
+                    if response.status_code != 200:
+                        stats["errors"] += 1
+                        continue
+                    for p in response.json()["predictions"]:
+                        stats["orders"] += 1
+                        stats["degraded"] += bool(p["degraded"])
+                        if p["actions"]:
+                            stats["acting"] += 1
+                            stats["acting_without_reasons"] += not p["delay"]["reasons"]
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - began
+    return {**stats, "seconds": seconds, "orders_per_s": stats["orders"] / seconds}
+
+
+def in_process_throughput(home: Path, orders: list[dict], batches: int) -> dict[str, float]:
+    """The same model set on the same batches without HTTP: parse, online read, score."""
+    from features.store import FeatureRepo
+    from orderlens.settings import load_settings
+    from serving.policy import load_policy
+    from serving.schemas import parse_request
+    from serving.scoring import Scorer, request_columns
+    from training.registry import load_champion
+
+    settings = load_settings(home=home)
+    scorer = Scorer(load_champion(settings), load_policy())
+    repo = FeatureRepo(settings)
+    chunks = [orders[i : i + BATCH] for i in range(0, len(orders) - BATCH + 1, BATCH)]
+    parts = {"parse": 0.0, "online": 0.0, "score": 0.0}
+    for i in range(batches + 1):
+        t0 = time.perf_counter()
+        request = parse_request({"orders": chunks[i % len(chunks)]})
+        columns = request_columns(request.orders)
+        t1 = time.perf_counter()
+        online, ages = repo.online_feature_values(
+            "delay_v1", columns, skip_views=("order_attributes",)
+        )
+        t2 = time.perf_counter()
+        scorer.score(request.orders, columns, online, ages)
+        t3 = time.perf_counter()
+        if i:  # the first batch warms caches
+            for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                parts[name] += dt
+    total = sum(parts.values())
+    return {
+        "orders_per_s": batches * BATCH / total,
+        **{k: v / batches * 1000 for k, v in parts.items()},
+    }
+
+
+def soak(url: str, process, orders: list[dict], seconds: float, rate: float) -> dict[str, Any]:
+    """Batches of 100 orders at ``rate`` orders/s for ``seconds``; errors and memory growth."""
+    size = 100
+    interval = size / rate
+    stats = {"requests": 0, "errors": 0, "degraded": 0}
+    rss_start = rss_mb(process)
+    deadline = time.monotonic() + seconds
+    next_at = time.monotonic()
+    samples = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        i = 0
+        while time.monotonic() < deadline:
+            chunk = [orders[(i * size + k) % len(orders)] for k in range(size)]
+            try:
+                response = http.post("/predict", json={"orders": chunk})
+                ok = response.status_code == 200
+                if ok:
+                    stats["degraded"] += any(p["degraded"] for p in response.json()["predictions"])
+            except httpx.HTTPError:
+                ok = False
+            stats["requests"] += 1
+            stats["errors"] += not ok
+            i += 1
+            if i % 50 == 0:
+                samples.append(rss_mb(process))
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    rss_end = rss_mb(process)
+    return {**stats, "rss_start_mb": rss_start, "rss_end_mb": rss_end, "rss_samples": samples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, help="a home with a champion (default: build one)")
+    parser.add_argument("--orders", type=int, default=3_000, help="world size when building")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--single", type=int, default=300, help="one-order requests timed")
+    parser.add_argument("--batches", type=int, default=20, help="1,000-order batches timed")
+    parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: skip)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
+        work = Path(tmp) / "home"
+        source = args.home
+        if source is None or not (source / "models" / "champion.json").exists():
+            source = Path(tmp) / "built"
+            print(f"building a smoke home ({args.orders:,} orders) ...", flush=True)
+            build_smoke_home(source, args.orders)
+        copy_home(source, work)
+        orders = load_orders(source)
+        print(f"home {source} (copied to {work}); {len(orders):,} orders to send")
+
+        local = in_process_throughput(work, orders, max(3, args.batches // 4))
+        print(
+            f"in-process, 1,000-order batches: {local['orders_per_s']:,.0f} orders/s "
+            f"(per batch: parse {local['parse']:.0f} ms, online read {local['online']:.0f} ms, "
+            f"score {local['score']:.0f} ms)"
+        )
+        with server(work, args.workers, Path(tmp) / "server.log") as (url, process):
+            single = one_order_latency(url, orders, args.single)
+            print(
+                f"one order over HTTP: p50 {single['p50']:.1f} ms, p99 {single['p99']:.1f} ms "
+                f"(target p99 <= 20 ms)"
+            )
+            batch = batch_throughput(url, orders, args.workers, args.batches)
+            print(
+                f"1,000-order batches over HTTP ({args.workers} workers, {args.workers} clients): "
+                f"{batch['orders_per_s']:,.0f} orders/s (target >= 10,000); "
+                f"ratio to in-process {batch['orders_per_s'] / local['orders_per_s']:.2f}; "
+                f"{batch['acting']:,} orders with actions, "
+                f"{batch['acting_without_reasons']} of them without reasons; "
+                f"degraded {batch['degraded']:,}/{batch['orders']:,}; errors {batch['errors']}"
+            )
+            if args.soak > 0:
+                rate = 0.8 * batch["orders_per_s"]
+                result = soak(url, process, orders, args.soak, rate)
+                growth = result["rss_end_mb"] - result["rss_start_mb"]
+                print(
+                    f"soak {args.soak:.0f} s at {rate:,.0f} orders/s (80% of saturation): "
+                    f"{result['requests']:,} requests, errors {result['errors']}, "
+                    f"degraded {result['degraded']}; server RSS {result['rss_start_mb']:.0f} -> "
+                    f"{result['rss_end_mb']:.0f} MB ({growth:+.0f} MB); "
+                    f"samples {[round(s) for s in result['rss_samples'][-5:]]}"
+                )
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
+
+
+if __name__ == "__main__":
+    main()
