@@ -43,26 +43,45 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=170_000)
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--reads", type=int, default=1000)
+    parser.add_argument(
+        "--home", type=Path, help="reuse a home this script built (skips the build)"
+    )
+    parser.add_argument(
+        "--skip-training-set", action="store_true", help="only materialization and online reads"
+    )
     args = parser.parse_args()
 
     from features.ingest import ingest_sources
-    from features.snapshots import entity_rows
     from features.store import FeatureRepo
     from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
 
-    home = Path(tempfile.mkdtemp(prefix="bench-features-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench-features-"))
     settings = load_settings(home=home)
-    world = simulate_world(WorldConfig(n_orders=args.orders, seed=11))
-    write_world(world, settings.sources_dir)
-    ingest_sources(settings.sources_dir, settings)
     repo = FeatureRepo(settings)
-    report = repo.build()
-    print(f"views built from {args.orders:,} orders in {report.seconds:.1f} s")
+    if args.home is None:
+        world = simulate_world(WorldConfig(n_orders=args.orders, seed=11))
+        write_world(world, settings.sources_dir)
+        ingest_sources(settings.sources_dir, settings)
+        report = repo.build()
+        print(f"views built from {args.orders:,} orders in {report.seconds:.1f} s ({home})")
+    feature_rows = sum(repo.manifest()["views"].values())
 
+    if not args.skip_training_set:
+        _training_set_figures(home, args.snapshots)
+    if args.home is None:
+        result = repo.materialize()
+        print(
+            f"online store load: {feature_rows:,} feature rows in {result['seconds']:.1f} s "
+            f"({feature_rows / result['seconds']:,.0f} rows/s)"
+        )
+    _online_read_figures(repo, settings, args.reads)
+
+
+def _training_set_figures(home: Path, snapshots: int) -> None:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_build_training_set, args=(str(home), args.snapshots, queue))
+    child = context.Process(target=_build_training_set, args=(str(home), snapshots, queue))
     child.start()
     seconds, rows, columns = queue.get()
     child.join()
@@ -72,25 +91,30 @@ def main() -> None:
         f"({rows / seconds:,.0f} rows/s), peak memory {peak_gb:.2f} GB"
     )
 
-    result = repo.materialize()
-    feature_rows = sum(report.views.values())
-    print(
-        f"materialize: {feature_rows:,} feature rows in {result['seconds']:.1f} s "
-        f"({feature_rows / result['seconds']:,.0f} rows/s)"
-    )
 
-    orders = world["orders"].sample(100, random_state=1)
+def _online_read_figures(repo, settings, reads: int) -> None:
+    """One order's full delay_v1 feature set, and 100 orders, through the serving hot path."""
+    import pandas as pd
+
+    from features.snapshots import entity_rows
+
+    orders = pd.read_parquet(settings.sources_dir / "orders.parquet").sample(100, random_state=1)
     rows = entity_rows(orders).assign(as_of=orders["created_at"].max())
-    for size, reads in ((1, args.reads), (100, max(args.reads // 10, 10))):
+    columns = {name: rows[name].tolist() for name in rows.columns}
+    for name in ("as_of", "created_at", "promised_at"):
+        columns[name] = [pd.Timestamp(t).to_pydatetime() for t in columns[name]]
+    singles = [{name: [values[i]] for name, values in columns.items()} for i in range(100)]
+    repo.online_feature_values("delay_v1", singles[0])  # warm the registry and connection
+    for size, count in ((1, reads), (100, max(reads // 10, 10))):
         timings = []
-        for i in range(reads):
-            batch = rows.iloc[[i % 100]] if size == 1 else rows
+        for i in range(count):
+            batch = singles[i % 100] if size == 1 else columns
             began = time.perf_counter()
-            repo.online_features("delay_v1", batch)
+            repo.online_feature_values("delay_v1", batch)
             timings.append((time.perf_counter() - began) * 1000)
         p50, p99 = np.percentile(timings, [50, 99])
         print(
-            f"online read, {size:>3} order(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms ({reads} reads)"
+            f"online read, {size:>3} order(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count} reads)"
         )
 
 
