@@ -44,6 +44,9 @@ ORDER_FIELDS = (
     "cogs",
     "dest_lat",
     "dest_lon",
+    "origin_city",
+    "origin_lat",
+    "origin_lon",
     "is_presale",
     "needs_customization",
     "cold_chain",
@@ -191,10 +194,18 @@ class Scorer:
         value_reasons = self._value_reasons(orders, value_x, value["scores"], features)
 
         freshness = _freshness(ages, n)
-        quadrants = {q: np.round(value["quadrants"][q].to_numpy(), 2).tolist() for q in QUADRANTS}
-        scores = {
-            d: np.round(value["scores"][d].to_numpy(), 2).tolist() for d in value["scores"].columns
-        }
+        quadrant_frame = value["quadrants"]
+        quadrants = dict(
+            zip(
+                quadrant_frame.columns,
+                np.round(quadrant_frame.to_numpy(), 2).T.tolist(),
+                strict=True,
+            )
+        )
+        score_frame = value["scores"]
+        scores = dict(
+            zip(score_frame.columns, np.round(score_frame.to_numpy(), 2).T.tolist(), strict=True)
+        )
         p_list = np.round(p_late, 4).tolist()
         hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
         index_list = np.round(index, 2).tolist()

@@ -8,6 +8,7 @@ float64 numpy array: LightGBM predicts ≈12× faster from arrays than from 1-ro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,10 +153,16 @@ def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.
         if levels is None:
             matrix[:, j] = _as_float(values)
         else:
-            codes = pd.Index(levels).get_indexer(_as_text(values)).astype(np.float64)
-            codes[codes < 0] = np.nan
-            matrix[:, j] = codes
+            lookup = _level_codes(levels)
+            matrix[:, j] = [lookup.get(v, np.nan) for v in _as_text(values)]
     return matrix
+
+
+@functools.lru_cache(maxsize=256)
+def _level_codes(levels: tuple[str, ...]) -> dict[str, float]:
+    """Level → code of a categorical, built once per level list: a pandas index per column and
+    call was the largest share of a one-order request (≈0.5 ms a column)."""
+    return {level: float(code) for code, level in enumerate(levels)}
 
 
 def _as_float(values: Any) -> np.ndarray:
