@@ -136,7 +136,14 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
     every order with actions came back with reasons, and counts degraded answers."""
     chunks = [orders[i : i + BATCH] for i in range(0, len(orders) - BATCH + 1, BATCH)]
     lock = threading.Lock()
-    stats = {"orders": 0, "acting": 0, "acting_without_reasons": 0, "degraded": 0, "errors": 0}
+    stats = {
+        "orders": 0,
+        "acting": 0,
+        "risky_acting": 0,
+        "acting_without_reasons": 0,
+        "degraded": 0,
+        "errors": 0,
+    }
     todo = iter(range(batches))
 
     def worker() -> None:
@@ -156,6 +163,10 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
                         stats["degraded"] += bool(p["degraded"])
                         if p["actions"]:
                             stats["acting"] += 1
+                        # Risk-driven actions need reasons; a low-risk order may act on its
+                        # value tier alone, with nothing raising its risk to explain.
+                        if p["actions"] and p["delay"]["risk_level"] in ("high", "critical"):
+                            stats["risky_acting"] += 1
                             stats["acting_without_reasons"] += not p["delay"]["reasons"]
 
     began = time.perf_counter()
@@ -272,8 +283,8 @@ def main() -> None:
                 f"1,000-order batches over HTTP ({args.workers} workers, {args.workers} clients): "
                 f"{batch['orders_per_s']:,.0f} orders/s (target >= 10,000); "
                 f"ratio to in-process {batch['orders_per_s'] / local['orders_per_s']:.2f}; "
-                f"{batch['acting']:,} orders with actions, "
-                f"{batch['acting_without_reasons']} of them without reasons; "
+                f"{batch['acting']:,} orders with actions, {batch['risky_acting']:,} risk-driven, "
+                f"{batch['acting_without_reasons']} of those without reasons; "
                 f"degraded {batch['degraded']:,}/{batch['orders']:,}; errors {batch['errors']}"
             )
             if args.soak > 0:

@@ -60,6 +60,9 @@ class ServingSettings(BaseModel):
     rate_limit_per_second: float = Field(50.0, ge=0, description="per client; 0 turns it off")
     rate_limit_burst: int = Field(100, ge=1)
     feature_timeout_ms: float = Field(80.0, gt=0, description="online-store call budget")
+    feature_timeout_ms_per_order: float = Field(
+        2.0, ge=0, description="added to the budget per order of a batch (reads grow with it)"
+    )
     breaker_failures: int = Field(5, ge=1, description="failures in the window that open it")
     breaker_window_seconds: float = Field(30.0, gt=0)
     breaker_cooldown_seconds: float = Field(10.0, gt=0)

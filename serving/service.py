@@ -172,7 +172,7 @@ class OrderLens:
         orders = request.orders
         scorer = self.scorer  # one model set for the whole request, even if a reload swaps
         columns = request_columns(orders)
-        budget = (cfg.feature_timeout_ms + len(orders)) / 1000.0  # + 1 ms per order
+        budget = (cfg.feature_timeout_ms + cfg.feature_timeout_ms_per_order * len(orders)) / 1e3
         guarded = self.breaker.call(
             self._online_read, columns, fallback=lambda: None, timeout_s=budget
         )
