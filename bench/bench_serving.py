@@ -74,7 +74,13 @@ def load_orders(home: Path) -> list[dict[str, Any]]:
     from serving.examples import order_payloads
 
     orders = lake.read_lake(load_settings(home=home), "orders")
-    return order_payloads(orders.sort_values("created_at").tail(20_000))
+    payloads = order_payloads(orders.sort_values("created_at").tail(20_000))
+    # The caller states the order's stage, as an order system would: replayed history would
+    # otherwise read "delivered" from the online store's latest tracking row, and a delivered
+    # order triggers no action — the bench must exercise the action and reason path.
+    for i, order in enumerate(payloads):
+        order["stage"] = ("not_shipped", "in_transit")[i % 2]
+    return payloads
 
 
 @contextlib.contextmanager
