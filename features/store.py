@@ -146,16 +146,19 @@ class FeatureRepo:
     def materialize(self, end: datetime | None = None) -> dict[str, Any]:
         """Load the latest feature values into the online store, incrementally.
 
-        The first run covers each view's whole history; later runs continue from where the last
-        one ended (Feast keeps the intervals). ``end`` defaults to just after the newest row.
+        The first run of a view loads only the window its TTL can still serve (older values would
+        be blanked at read time anyway: a year of hourly carrier rows is 2 days' worth online);
+        later runs continue from where the last one ended (Feast keeps the intervals). ``end``
+        defaults to just after the newest row.
         """
         began = time.perf_counter()
         views = list(self.manifest()["views"])
         end = end or self._newest_timestamp(views) + pd.Timedelta(seconds=1)
         fresh = [v for v in views if not self.store.get_feature_view(v).materialization_intervals]
-        if fresh:
-            start = self._oldest_timestamp(fresh)
-            self.store.materialize(start_date=start, end_date=end, feature_views=fresh)
+        for view in fresh:
+            servable_from = end - VIEW_BY_NAME[view].ttl
+            start = max(self._oldest_timestamp([view]), servable_from)
+            self.store.materialize(start_date=start, end_date=end, feature_views=[view])
         stale = [v for v in views if v not in fresh]
         if stale:
             self.store.materialize_incremental(end_date=end, feature_views=stale)
