@@ -10,8 +10,8 @@ Its n-gram extraction also accepts empty documents: spaCy's own ``extract_ngrams
 from __future__ import annotations
 
 from functools import partial
-from itertools import chain as chain_iter
 
+import numpy as np
 from spacy.attrs import LOWER
 from spacy.ml.models.textcat import resize_and_set_ref
 from spacy.strings import hash_string
@@ -58,8 +58,13 @@ def build_lower_bow_text_classifier(
 
 def extract_ngrams(ngram_size: int, attr: int = LOWER, subwords: tuple[int, int] = (0, 0)) -> Model:
     """Hash keys and counts of the 1..n-grams of each doc (spaCy's layer, safe on empty docs),
-    plus the character n-gram sizes ``subwords`` (min, max; (0, 0) = none) of each token."""
-    cache: dict[int, tuple[int, ...]] = {}  # lower-case word hash -> its subword hashes
+    plus the character n-gram sizes ``subwords`` (min, max; (0, 0) = none) of each token.
+
+    A key that occurs k times in a doc comes out k times with value 1 (spaCy's layer: once with
+    value k): the sparse linear layer sums ``weight × value`` over a doc's entries, so its output
+    and gradients are the same, and skipping the per-doc de-duplication (a sort of every key of
+    the batch) makes the layer ~4x faster on English subwords."""
+    cache: dict[int, np.ndarray] = {}  # lower-case word hash -> its subword hashes
 
     def forward(model: Model, docs, is_train: bool):
         return _extract_ngrams_forward(model, docs, is_train, cache)
@@ -71,16 +76,16 @@ def extract_ngrams(ngram_size: int, attr: int = LOWER, subwords: tuple[int, int]
     )
 
 
-def _subword_keys(word: str, low: int, high: int) -> tuple[int, ...]:
+def _subword_keys(word: str, low: int, high: int) -> np.ndarray:
     padded = f"<{word}>"
     grams = {padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)}
     # A prefix keeps subword hashes apart from the word hashes of the same strings.
-    return tuple(sorted(hash_string("\x1f" + gram) for gram in grams))
+    return np.asarray(sorted(hash_string("\x1f" + gram) for gram in grams), dtype="uint64")
 
 
 def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: dict):
-    # The whole batch at once (a handful of numpy calls instead of four per doc, ~3x faster on
-    # short tickets); the same keys and counts as spaCy's per-doc ``unique``, keys sorted per doc.
+    # The whole batch at once: a handful of numpy calls instead of four per doc; each word's
+    # subword keys are computed once per process (the cache) and gathered with one concatenate.
     xp = model.ops.xp
     attr, ngram_size = model.attrs["attr"], model.attrs["ngram_size"]
     unigrams = [doc.to_array(attr) for doc in docs]
@@ -104,16 +109,11 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: dict):
             if grams is None:
                 grams = cache[key] = _subword_keys(strings[key], low, high)
             per_token.append(grams)
-        counts = xp.asarray([len(g) for g in per_token], dtype="int64")
-        keys.append(xp.fromiter(chain_iter.from_iterable(per_token), "uint64", int(counts.sum())))
+        counts = xp.fromiter(map(len, per_token), dtype="int64", count=len(per_token))
+        keys.append(xp.concatenate(per_token))
         owners.append(xp.repeat(owner, counts))
     keys, owner = xp.concatenate(keys), xp.concatenate(owners)
-    order = xp.lexsort((keys, owner))
-    keys, owner = keys[order], owner[order]
-    first = xp.ones(len(keys), dtype=bool)
-    first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
-    starts = xp.flatnonzero(first)
-    counts = xp.diff(xp.append(starts, len(keys)))
-    lengths = xp.bincount(owner[starts], minlength=len(unigrams)).astype("int32")
-    vals = model.ops.asarray(counts, dtype="f")
-    return (keys[starts], vals, lengths), lambda d_output: []
+    order = xp.argsort(owner, kind="stable")  # each doc's entries together, docs in order
+    lengths = xp.bincount(owner, minlength=len(unigrams)).astype("int32")
+    vals = model.ops.alloc1f(len(keys)) + 1
+    return (keys[order], vals, lengths), lambda d_output: []

@@ -127,8 +127,9 @@ class TicketEntities:
         for pattern in self.patterns:
             if not has_digit and pattern.label in _NEEDS_DIGIT:
                 continue
+            group = "ent" if "ent" in pattern.regex.groupindex else 0
             for match in pattern.regex.finditer(text):
-                start, end = match.span("ent" if "ent" in match.groupdict() else 0)
+                start, end = match.span(group)
                 if start < 0:
                     start, end = match.span()
                 if start == end or any(taken[start:end]):

@@ -43,6 +43,7 @@ _UNIT_HOURS = (("小时", 1), ("钟头", 1), ("hour", 1), ("hr", 1), ("个月", 
                ("周", 168), ("星期", 168), ("礼拜", 168), ("week", 168), ("天", 24), ("day", 24))  # fmt: skip
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|[a-z]+|[一二两三四五六七八九十半几]+", re.I)
 _DIGITS = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?")
+_INTENT_COLUMNS = tuple(f"intent_{name}" for name in INTENT_NAMES)
 
 
 def doc_to_signals(doc: Doc, *, threshold: float = 0.5, text: str | None = None) -> dict[str, Any]:
@@ -61,20 +62,22 @@ def doc_to_signals(doc: Doc, *, threshold: float = 0.5, text: str | None = None)
     """
     text = doc.text if text is None else text
     has_words = _LETTER.search(text) is not None
-    cats = {name: float(doc.cats.get(name, 0.0)) if has_words else 0.0 for name in INTENT_NAMES}
+    scores, lang = doc.cats, doc.lang_  # read once: both are Python-level lookups on the Doc
+    cats = {name: float(scores.get(name, 0.0)) if has_words else 0.0 for name in INTENT_NAMES}
     entities: dict[str, str] = {}
     for ent in doc.ents:
-        entities.setdefault(ent.label_, ent.text)
+        if ent.label_ not in entities:  # the first mention; sliced from the raw text
+            entities[ent.label_] = text[ent.start_char : ent.end_char]
     duration_hours = parse_duration_hours(entities.get("DURATION"))
-    signals: dict[str, Any] = {f"intent_{name}": p for name, p in cats.items()}
+    signals: dict[str, Any] = dict(zip(_INTENT_COLUMNS, cats.values(), strict=True))
     signals["intents"] = "|".join(name for name, p in cats.items() if p >= threshold)
     signals["order_ref"] = entities.get("ORDER_REF")
     signals["amount"] = parse_amount(entities.get("MONEY"))
     signals["duration_hours"] = duration_hours
     signals["date"] = entities.get("DATE")
     signals["product"] = entities.get("PRODUCT")
-    signals["urgency"] = urgency_score(text, doc.lang_, cats, duration_hours) if has_words else 0.0
-    signals["sentiment"] = sentiment_score(text, doc.lang_, cats) if has_words else 0.0
+    signals["urgency"] = urgency_score(text, lang, cats, duration_hours) if has_words else 0.0
+    signals["sentiment"] = sentiment_score(text, lang, cats) if has_words else 0.0
     return signals
 
 

@@ -35,7 +35,15 @@ def test_char_tokenizer_splits_characters_and_keeps_latin_runs(zh_blank):
     assert words == ["退", "款", "1", "9", "元", "refund"]
 
 
+def _bag(keys: np.ndarray, vals: np.ndarray) -> dict[int, float]:
+    bag: dict[int, float] = {}
+    for key, val in zip(keys.tolist(), vals.tolist(), strict=True):
+        bag[key] = bag.get(key, 0.0) + val
+    return bag
+
+
 def test_batched_ngrams_equal_per_doc_unique():
+    # Same bag (key -> summed value) per doc as spaCy's per-doc unique: what the linear layer sees.
     pipeline = spacy.blank("en")
     texts = ["", "a", "a a b a b", "Where is my order?", "", "x y z x y z"]
     docs = list(pipeline.pipe(texts))
@@ -49,10 +57,24 @@ def test_batched_ngrams_equal_per_doc_unique():
                 ops.ngrams(n, unigrams) for n in range(2, size + 1) if len(unigrams) >= n
             ]
             expected, counts = np.unique(np.concatenate(grams), return_counts=True)
-            assert (keys[offset : offset + length] == expected).all()
-            assert (vals[offset : offset + length] == counts).all()
+            got = _bag(keys[offset : offset + length], vals[offset : offset + length])
+            assert got == dict(zip(expected.tolist(), counts.astype(float).tolist(), strict=True))
             offset += length
         assert offset == len(keys)
+
+
+def test_subword_ngrams_are_grouped_per_doc():
+    pipeline = spacy.blank("en")
+    docs = list(pipeline.pipe(["refund", "", "refund refund", "late"]))
+    keys, vals, lengths = extract_ngrams(1, subwords=(2, 3)).predict(docs)
+    bags, offset = [], 0
+    for length in lengths.tolist():
+        bags.append(_bag(keys[offset : offset + length], vals[offset : offset + length]))
+        offset += length
+    assert bags[1] == {}
+    assert bags[2] == {key: 2 * val for key, val in bags[0].items()}  # twice the same word
+    assert not set(bags[3]) & set(bags[0])  # "late" and "refund" share no 2-3-gram
+    assert len(bags[0]) == 1 + 7 + 6  # the word, "<r".."d>" (7 bigrams), 6 trigrams
 
 
 def test_trie_regex_matches_like_a_longest_first_alternation():
