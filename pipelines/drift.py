@@ -66,7 +66,9 @@ def features_from_prediction_log(log: pd.DataFrame) -> pd.DataFrame:
     """
     from features.transforms import order_attributes
 
-    orders = log[[c.name for c in ORDERS.columns]].drop_duplicates("order_id", keep="last")
+    # Optional contract columns (the order's origin) are present only when requests carried them.
+    columns = [c.name for c in ORDERS.columns if c.required or c.name in log.columns]
+    orders = log[columns].drop_duplicates("order_id", keep="last")
     return order_attributes(orders.reset_index(drop=True))
 
 

@@ -100,7 +100,8 @@ def feature_frames(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame, st
     log = inputs.log
     if log.empty:
         raise NotBuilt("the prediction log is empty: no served requests to compare")
-    requested = log[[c.name for c in ORDERS.columns]].drop_duplicates("order_id", keep="last")
+    columns = [c.name for c in ORDERS.columns if c.required or c.name in log.columns]
+    requested = log[columns].drop_duplicates("order_id", keep="last")
     current = order_attributes(requested.reset_index(drop=True))
     recorded = inputs.settings.monitoring_dir / TRAINING_REFERENCE
     if recorded.is_file():
