@@ -15,7 +15,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from orderlens.vocab import ALERT_LEVEL_NAMES
 
@@ -30,17 +30,7 @@ ReasonGroup = Literal[
     "order_profile",
     "ticket_signals",
 ]
-REASON_GROUPS: tuple[ReasonGroup, ...] = (
-    "weather",
-    "carrier",
-    "warehouse_backlog",
-    "route_distance",
-    "promise_tightness",
-    "customer_address",
-    "tracking_exception",
-    "order_profile",
-    "ticket_signals",
-)
+REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 
 # Templates per group, most specific first. Context keys (all optional):
 #   city, origin_city, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
