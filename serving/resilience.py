@@ -158,11 +158,9 @@ class CircuitBreaker:
             else:
                 value = self._pool().submit(fn, *args).result(timeout=budget)
         except FutureTimeout:
-            self.record_failure()
-            return Guarded(fallback(), f"{self.name}:timeout")
+            return self._failed(fallback, "timeout")
         except Exception as exc:
-            self.record_failure()
-            return Guarded(fallback(), f"{self.name}:error:{type(exc).__name__}")
+            return self._failed(fallback, f"error:{type(exc).__name__}")
         self.record_success()
         return Guarded(value)
 
@@ -175,13 +173,16 @@ class CircuitBreaker:
         try:
             value = await asyncio.wait_for(fn(*args), timeout=self.timeout_s)
         except TimeoutError:
-            self.record_failure()
-            return Guarded(fallback(), f"{self.name}:timeout")
+            return self._failed(fallback, "timeout")
         except Exception as exc:
-            self.record_failure()
-            return Guarded(fallback(), f"{self.name}:error:{type(exc).__name__}")
+            return self._failed(fallback, f"error:{type(exc).__name__}")
         self.record_success()
         return Guarded(value)
+
+    def _failed(self, fallback: Callable[[], T], reason: str) -> Guarded[T]:
+        """Count a failure and answer from the fallback, flagged ``<name>:<reason>``."""
+        self.record_failure()
+        return Guarded(fallback(), f"{self.name}:{reason}")
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
