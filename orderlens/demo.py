@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from orderlens.settings import Settings
 
 
 def run_main_job(settings: Settings, orders: int | None, port: int) -> None:
-    """Run the daily flow, start the service in the background and print where things are.
+    """Run the daily flow and leave the service answering, then print where things are.
+
+    The service starts as soon as a champion model set exists — right after the promotion gate
+    on a fresh home — so it boots while the monitor and the reports still run (on a home that
+    already has a champion it answers on that one during the run and reloads the new champion
+    by itself).
 
     Args:
         settings: the run-time settings (home, profile).
@@ -30,15 +36,67 @@ def run_main_job(settings: Settings, orders: int | None, port: int) -> None:
     prefect_environment(settings)  # before Prefect reads its settings
     from pipelines.flows import FLOWS
 
-    result = FLOWS["daily"](home=str(settings.home), orders=orders, smoke=False)
-    typer.echo(json.dumps(result.get("seconds", {}), indent=2, default=str))
-    flow_seconds = time.perf_counter() - began
-    url = start_service(settings, port)
+    starter = ServiceStarter(settings, port)
+    starter.start()
+    try:
+        result = FLOWS["daily"](home=str(settings.home), orders=orders, smoke=False)
+        typer.echo(json.dumps(result.get("seconds", {}), indent=2, default=str))
+        flow_seconds = time.perf_counter() - began
+        url = starter.wait_ready()
+    except BaseException:
+        starter.cancel()
+        raise
     typer.echo(
-        f"\nmain job done in {time.perf_counter() - began:.0f} s "
-        f"(daily flow {flow_seconds:.0f} s); the service answers on {url}"
+        f"\nmain job done in {time.perf_counter() - began:.0f} s (daily flow "
+        f"{flow_seconds:.0f} s); the service answers on {url} (ready "
+        f"{starter.ready_after:.0f} s after the start)"
     )
     _print_where_things_are(settings, url)
+
+
+class ServiceStarter(threading.Thread):
+    """Starts the service once a champion exists, in the background of the daily flow."""
+
+    def __init__(self, settings: Settings, port: int, poll_seconds: float = 1.0) -> None:
+        super().__init__(name="service-starter", daemon=True)
+        self.settings, self.port, self.poll_seconds = settings, port, poll_seconds
+        self.began = time.perf_counter()
+        self.ready_after: float = float("nan")
+        self._cancelled = threading.Event()
+        self._url: str | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        from training.registry import champion_version
+
+        try:
+            while champion_version(self.settings) is None:
+                if self._cancelled.wait(self.poll_seconds):
+                    return
+            self._url = start_service(self.settings, self.port)
+            self.ready_after = time.perf_counter() - self.began
+        except BaseException as error:  # handed to wait_ready, in the main thread
+            self._error = error
+
+    def wait_ready(self) -> str:
+        """The service's URL once it answers ``/readyz`` (the flow has finished by now, so a
+        champion exists or never will)."""
+        from training.registry import champion_version
+
+        if champion_version(self.settings) is None:
+            self.cancel()
+            raise RuntimeError("no champion model set: the daily flow did not promote one")
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._url is not None
+        return self._url
+
+    def cancel(self) -> None:
+        """Stop waiting and stop the service if it was started."""
+        self._cancelled.set()
+        self.join(timeout=5)
+        stop_service(self.settings)
 
 
 def start_service(settings: Settings, port: int, timeout: float = 180.0) -> str:

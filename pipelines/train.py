@@ -9,6 +9,7 @@ record as "not run, and why" instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
@@ -65,28 +66,43 @@ def train_task(settings: Settings, data: TrainingData, smoke: bool) -> dict[str,
     """Fit, evaluate against the oracle and register the 21 models as a candidate set.
 
     Returns:
-        ``version``, ``summary`` (headline metrics) and ``seconds``.
+        ``version``, ``summary`` (headline metrics), ``seconds`` and ``trained_on`` (``local``,
+        or the Dask scheduler's address and its worker count).
     """
     from training import boosting
     from training.train import train_model_set
 
-    with boosting.on_dask(dask_client(settings)):
+    with dask_client(settings) as client, boosting.on_dask(client):
         result = train_model_set(settings, data, smoke=smoke, log=run_logger().info)
+        trained_on = _cluster(client)
     return {
         "version": result.version,
         "summary": result.report.get("summary", {}),
         "seconds": round(result.seconds, 1),
+        "trained_on": trained_on,
     }
 
 
-def dask_client(settings: Settings) -> Any:
-    """The Dask client of the flow's ``DaskTaskRunner`` when ``pipelines.task_runner`` is
-    ``dask`` (LightGBM then trains on its cluster), else None."""
-    if settings.pipelines.task_runner != "dask":
-        return None
-    from distributed import get_client
+def _cluster(client: Any) -> dict[str, Any] | str:
+    """Where the boosting ran: ``local``, or the Dask scheduler and its workers."""
+    if client is None:
+        return "local"
+    workers = client.scheduler_info().get("workers", {})
+    return {"scheduler": client.scheduler.address, "workers": len(workers)}
 
-    return get_client()
+
+def dask_client(settings: Settings) -> contextlib.AbstractContextManager[Any]:
+    """A client of the cluster this task runs on when ``pipelines.task_runner`` is ``dask``
+    (LightGBM then trains on the whole cluster), else a context of None.
+
+    ``worker_client`` secedes the task from its worker's thread pool while it waits:
+    ``lightgbm.dask`` needs a thread on every worker that holds data, this one's included.
+    """
+    if settings.pipelines.task_runner != "dask":
+        return contextlib.nullcontext(None)
+    from distributed import worker_client
+
+    return worker_client()
 
 
 def task_runner(settings: Settings) -> Any:
@@ -198,7 +214,10 @@ def train_on_dask(
 def _train_steps(settings: Settings, smoke: bool, reason: str, limit: int | None) -> dict[str, Any]:
     run_logger().info("training in %s because %s (smoke=%s)", settings.home, reason, smoke)
     data = training_data_task(settings, limit)
-    trained = train_task(settings, data, smoke)
+    if settings.pipelines.task_runner == "dask":  # run on a worker of the runner's cluster
+        trained = train_task.submit(settings, data, smoke).result()
+    else:
+        trained = train_task(settings, data, smoke)
     promotion = promotion_gate_task(settings, trained["version"])
     result: dict[str, Any] = {"reason": reason, **trained, "promotion": promotion}
     if promotion["promote"]:

@@ -149,3 +149,68 @@ def test_drift_demo_typhoon_season(daily_home):
     assert "scoring-time features of the latest 300 orders" in record["current_source"]
     saved = json.loads(Path(record["record"]).read_text())
     assert saved["reason"] == record["reason"] and saved["decision"] == record["decision"]
+
+
+@pytest.mark.slow
+def test_train_flow_runs_on_a_local_dask_cluster_by_settings_alone(daily_home, tmp_path):
+    """``pipelines.task_runner: dask`` is the only change: the train flow's steps run as the
+    ``train-on-dask`` flow on Prefect's ``DaskTaskRunner`` and every model trains through
+    ``lightgbm.dask`` on the runner's two-worker cluster, then meets the promotion gate."""
+    import shutil
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from pipelines.train import train_flow
+
+    home, _ = daily_home
+    copy = shutil.copytree(home, tmp_path / "home")  # the other tests keep their champion
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORDERLENS_PIPELINES__TASK_RUNNER", "dask")
+        patch.setenv("ORDERLENS_PIPELINES__DASK_WORKERS", "2")
+        result = train_flow(home=str(copy), smoke=True, reason="scale path")
+    assert result["trained_on"]["workers"] == 2, result["trained_on"]
+    assert result["trained_on"]["scheduler"].startswith("inproc://")
+    assert result["summary"]["delay_auc_ratio"] is not None, result["summary"]
+    assert result["promotion"]["version"] == result["version"]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(  # limit and sort explicit: the server refuses nulls
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["train-on-dask"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=10,
+        )
+    assert any(run.state.is_completed() for run in runs), [r.state for r in runs]
+
+
+@pytest.mark.slow
+def test_main_job_starts_the_service_once_a_champion_exists(daily_home, tmp_path):
+    """The main job's service starter waits for the promotion gate, then boots ``orderlens
+    serve`` while the rest of the flow runs, and the service answers a real prediction."""
+    import shutil
+
+    import httpx
+
+    from orderlens.demo import ServiceStarter, stop_service
+    from serving.schemas import EXAMPLE_INPUT
+    from tests.servers import free_port
+
+    home, _ = daily_home
+    copy = shutil.copytree(home, tmp_path / "home", ignore=shutil.ignore_patterns("serve.pid"))
+    settings = load_settings(home=copy)
+    champion = settings.models_dir / "champion.json"
+    saved = champion.rename(tmp_path / "champion.json")  # as before the promotion gate
+    starter = ServiceStarter(settings, free_port(), poll_seconds=0.2)
+    starter.start()
+    try:
+        starter.join(timeout=2)
+        assert starter.is_alive() and not (copy / "serve.pid").exists(), "waits for a champion"
+        saved.rename(champion)  # the gate promotes
+        url = starter.wait_ready()
+        answer = httpx.post(f"{url}/predict", json=EXAMPLE_INPUT, timeout=30)
+        assert answer.status_code == 200, answer.text
+        prediction = answer.json()["predictions"][0]
+        assert prediction["order_id"] == EXAMPLE_INPUT["orders"][0]["order_id"]
+        assert 0 <= prediction["delay"]["probability"] <= 1
+    finally:
+        stop_service(settings)
