@@ -26,13 +26,20 @@ _ZH_NUMBERS = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十半几]+)"
 _AMOUNT = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
 _MONEY = (
     rf"(?:[¥￥]|\b(?:rmb|cny)\s?|人民币){_AMOUNT}(?:\s?元)?"
-    rf"|{_AMOUNT}\s?(?:元|块钱|块|(?:yuan|rmb|cny)\b)"
+    # Bare amounts start at the first digit of a number: the leftmost match is the same, and
+    # the engine no longer re-reads a long order number from each of its digits.
+    rf"|(?<!\d){_AMOUNT}\s?(?:元|块钱|块|(?:yuan|rmb|cny)\b)"
 )
 _ORDER_REF = (
     r"(?<![A-Za-z0-9])(?:#[A-Za-z]{0,4}[-_]?|(?!(?:rmb|cny))[A-Za-z]{1,4}[-_]?)\d{5,}(?!\d)"
     # A bare number is an order reference only right after the word for it.
     r"|(?:订单号?|单号|order\s*(?:no\.?|number|id)?)\s*[:：#]?\s*(?P<ent>\d{6,})(?!\d)"
 )
+# Gates: what a text must contain for a pattern to have any chance (a cheap search that spares
+# most texts the full pattern). Each is implied by its pattern, so matches do not change.
+_MONEY_GATE = r"[¥￥元块]|rmb|cny|yuan"
+_EN_MONTH_GATE = r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_ORDER_REF_GATE = r"\d{5}"
 
 
 @registry.misc("orderlens.ticket_patterns.v1")
@@ -45,25 +52,35 @@ def ticket_patterns_v1(lang: str) -> list[dict[str, str]]:
     Returns:
         Patterns in priority order (see :data:`ENTITY_LABELS`): ``{"label", "pattern"}`` for a
         regex (matched on the lower-cased text) or ``{"label", "phrase"}`` for a catalogue word.
+        A regex may come with a ``gate``: a regex that every text the pattern matches contains
+        (only a speed-up: texts without it are not searched with the pattern).
     """
     if lang == "zh":
-        dates = [r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号]", r"\d{4}-\d{1,2}-\d{1,2}"]
+        dates = [(r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号]", "月"), (r"\d{4}-\d{1,2}-\d{1,2}", "-")]
         durations = [
-            _ZH_NUMBERS + r"\s?(?:个)?(?:小时|钟头|天|周|星期|礼拜)|" + _ZH_NUMBERS + r"个月"
+            (
+                _ZH_NUMBERS + r"\s?(?:个)?(?:小时|钟头|天|周|星期|礼拜)|" + _ZH_NUMBERS + r"个月",
+                "小时|钟头|[天周月]|星期|礼拜",
+            ),
+            (_EN_NUMBERS + r"\s?(?:hours?|days?|weeks?)\b", "hour|day|week"),
         ]
-        durations.append(_EN_NUMBERS + r"\s?(?:hours?|days?|weeks?)\b")
     else:
         dates = [
-            r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _EN_MONTHS + r"(?![a-z])",
-            r"\b" + _EN_MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?\b",
-            r"\b\d{4}-\d{1,2}-\d{1,2}\b",
-            r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b",
+            (r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _EN_MONTHS + r"(?![a-z])", _EN_MONTH_GATE),
+            (r"\b" + _EN_MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?\b", _EN_MONTH_GATE),
+            (r"\b\d{4}-\d{1,2}-\d{1,2}\b", "-"),
+            (r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b", "/"),
         ]
-        durations = [r"\b" + _EN_NUMBERS + r"\s?(?:hours?|hrs?|days?|weeks?|months?)\b"]
-    patterns = [{"label": "MONEY", "pattern": _MONEY}]
-    patterns += [{"label": "DATE", "pattern": p} for p in dates]
-    patterns += [{"label": "DURATION", "pattern": p} for p in durations]
-    patterns.append({"label": "ORDER_REF", "pattern": _ORDER_REF})
+        durations = [
+            (
+                r"\b" + _EN_NUMBERS + r"\s?(?:hours?|hrs?|days?|weeks?|months?)\b",
+                "hour|hr|day|week|month",
+            )
+        ]
+    patterns = [{"label": "MONEY", "pattern": _MONEY, "gate": _MONEY_GATE}]
+    patterns += [{"label": "DATE", "pattern": p, "gate": g} for p, g in dates]
+    patterns += [{"label": "DURATION", "pattern": p, "gate": g} for p, g in durations]
+    patterns.append({"label": "ORDER_REF", "pattern": _ORDER_REF, "gate": _ORDER_REF_GATE})
     patterns += [{"label": "PRODUCT", "phrase": word} for word in _product_words(lang)]
     return patterns
 
@@ -83,6 +100,8 @@ def _product_words(lang: str) -> list[str]:
 class _Pattern:
     label: str
     regex: re.Pattern[str]
+    gate: re.Pattern[str] | None = None
+    group: str | int = 0  # the group that is the entity ("ent" when the pattern names one)
 
 
 _DIGIT = re.compile(r"\d")
@@ -106,7 +125,10 @@ class TicketEntities:
             if "phrase" in p:
                 phrases.setdefault(p["label"], []).append(p["phrase"].lower())
             else:
-                self.patterns.append(_Pattern(p["label"], re.compile(p["pattern"])))
+                regex = re.compile(p["pattern"])
+                gate = re.compile(p["gate"]) if p.get("gate") else None
+                group = "ent" if "ent" in regex.groupindex else 0
+                self.patterns.append(_Pattern(p["label"], regex, gate, group))
         for label, words in phrases.items():
             alternatives = trie_regex(words)
             regex = rf"\b{alternatives}\b" if spaced else alternatives
@@ -127,7 +149,9 @@ class TicketEntities:
         for pattern in self.patterns:
             if not has_digit and pattern.label in _NEEDS_DIGIT:
                 continue
-            group = "ent" if "ent" in pattern.regex.groupindex else 0
+            if pattern.gate is not None and pattern.gate.search(text) is None:
+                continue
+            group = pattern.group
             for match in pattern.regex.finditer(text):
                 start, end = match.span(group)
                 if start < 0:

@@ -35,6 +35,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 _ASCII_UPPER = re.compile(r"[A-Z]")
 _REPEATED_PUNCT = re.compile(r"[!?！？]{2,}")
+_EMOJI = re.compile("|".join(map(re.escape, POSITIVE_EMOJI + NEGATIVE_EMOJI)))
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "seven": 7, "eight": 8, "nine": 9, "ten": 10, "few": 3, "several": 3,
                  "一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
@@ -63,7 +64,10 @@ def doc_to_signals(doc: Doc, *, threshold: float = 0.5, text: str | None = None)
     text = doc.text if text is None else text
     has_words = _LETTER.search(text) is not None
     scores, lang = doc.cats, doc.lang_  # read once: both are Python-level lookups on the Doc
-    cats = {name: float(scores.get(name, 0.0)) if has_words else 0.0 for name in INTENT_NAMES}
+    if has_words:
+        cats = {name: float(scores.get(name, 0.0)) for name in INTENT_NAMES}
+    else:
+        cats = dict.fromkeys(INTENT_NAMES, 0.0)
     entities: dict[str, str] = {}
     for ent in doc.ents:
         if ent.label_ not in entities:  # the first mention; sliced from the raw text
@@ -76,21 +80,39 @@ def doc_to_signals(doc: Doc, *, threshold: float = 0.5, text: str | None = None)
     signals["duration_hours"] = duration_hours
     signals["date"] = entities.get("DATE")
     signals["product"] = entities.get("PRODUCT")
-    signals["urgency"] = urgency_score(text, lang, cats, duration_hours) if has_words else 0.0
-    signals["sentiment"] = sentiment_score(text, lang, cats) if has_words else 0.0
+    if has_words:
+        lowered = text.lower()  # once for both scores
+        signals["urgency"] = urgency_score(text, lang, cats, duration_hours, lowered=lowered)
+        signals["sentiment"] = sentiment_score(text, lang, cats, lowered=lowered)
+    else:
+        signals["urgency"] = signals["sentiment"] = 0.0
     return signals
 
 
-def urgency_score(text: str, lang: str, cats: dict[str, float], duration_hours: float) -> float:
+def urgency_score(
+    text: str,
+    lang: str,
+    cats: dict[str, float],
+    duration_hours: float,
+    *,
+    lowered: str | None = None,
+) -> float:
     """Urgency in [0, 1]: 1 − Π(1 − evidence) over independent pieces of evidence.
 
     Evidence: urgency words (0.35 each, at most two), repeated ``!!``/``？？`` (0.3), shouting in
     capitals (0.3), a waited duration (0.15 per day waited beyond one, at most 0.45) and the
-    strongest complaint intent (× 0.4).
+    strongest complaint intent (× 0.4). ``lowered`` is ``text.lower()`` when the caller has it.
     """
-    hits = len(set(_lexicon(lang, "urgency").findall(text.lower())))
-    letters = len(_ASCII_LETTER.findall(text))
-    shouting = letters >= 8 and len(_ASCII_UPPER.findall(text)) / letters > 0.7
+    lowered = text.lower() if lowered is None else lowered
+    hits = len(set(_lexicon(lang, "urgency").findall(lowered)))
+    # Shouting needs > 70% capitals among >= 8 letters, so at least 6 capitals: most texts have
+    # fewer, and the letters are then not counted at all.
+    upper = len(_ASCII_UPPER.findall(text))
+    if upper >= 6:
+        letters = len(_ASCII_LETTER.findall(text))
+        shouting = letters >= 8 and upper / letters > 0.7
+    else:
+        shouting = False
     days = 0.0 if math.isnan(duration_hours) else duration_hours / 24
     evidence = [
         0.35 * min(hits, 2),
@@ -105,12 +127,21 @@ def urgency_score(text: str, lang: str, cats: dict[str, float], duration_hours: 
     return round(1.0 - calm, 4)
 
 
-def sentiment_score(text: str, lang: str, cats: dict[str, float]) -> float:
+def sentiment_score(
+    text: str, lang: str, cats: dict[str, float], *, lowered: str | None = None
+) -> float:
     """Sentiment in [-1, 1]: lexicon balance (positive − negative words and emoji over their
-    total + 1) blended half-and-half with the praise vs strongest complaint probability."""
-    text = text.lower()
-    positive = len(_lexicon(lang, "positive").findall(text)) + sum(map(text.count, POSITIVE_EMOJI))
-    negative = len(_lexicon(lang, "negative").findall(text)) + sum(map(text.count, NEGATIVE_EMOJI))
+    total + 1) blended half-and-half with the praise vs strongest complaint probability.
+    ``lowered`` is ``text.lower()`` when the caller has it."""
+    text = text.lower() if lowered is None else lowered
+    positive = len(_lexicon(lang, "positive").findall(text))
+    negative = len(_lexicon(lang, "negative").findall(text))
+    if not text.isascii():  # emoji: one scan for all of them, and none in plain ASCII text
+        for emoji in _EMOJI.findall(text):
+            if emoji in POSITIVE_EMOJI:
+                positive += 1
+            else:
+                negative += 1
     lexicon = (positive - negative) / (positive + negative + 1)
     intents = cats["praise"] - max(cats[name] for name in COMPLAINT_INTENTS)
     return round(max(-1.0, min(1.0, 0.5 * lexicon + 0.5 * intents)), 4)

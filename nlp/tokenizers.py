@@ -33,6 +33,9 @@ class ZhCharTokenizer:
         self.vocab = vocab
 
     def __call__(self, text: str) -> Doc:
+        if " " not in text:  # most Chinese tickets: every piece is a token, none has a space
+            words = _TOKEN.findall(text)
+            return Doc(self.vocab, words=words, spaces=[False] * len(words))
         words: list[str] = []
         spaces: list[bool] = []
         for piece in _TOKEN.findall(text):
