@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import spacy
@@ -77,3 +78,24 @@ def test_entity_values():
     assert parse_duration_hours("72小时") == 72
     assert parse_duration_hours("十二天") == 288
     assert math.isnan(parse_duration_hours(None))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_gate_is_implied_by_its_pattern(lang):
+    # A gate only spares texts the search: wherever its pattern matches, the gate must match too.
+    from features.synthetic.ticket_text import synthetic_tickets
+    from nlp.patterns import ticket_patterns_v1
+
+    tickets = synthetic_tickets(3000, seed=5)
+    texts = tickets.loc[tickets["language"] == lang, "text"].str.lower().tolist()
+    texts += ["paid 1,299元", "ol123456789 ¥5", "rmb 88 on 3/4 2024-01-02", "7天 3周 12 hours"]
+    gated = [p for p in ticket_patterns_v1(lang) if p.get("gate")]
+    assert gated
+    matched = 0
+    for pattern in gated:
+        regex, gate = re.compile(pattern["pattern"]), re.compile(pattern["gate"])
+        for text in texts:
+            if regex.search(text):
+                matched += 1
+                assert gate.search(text), (pattern["label"], text)
+    assert matched > 100
