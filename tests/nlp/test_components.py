@@ -83,3 +83,15 @@ def test_trie_regex_matches_like_a_longest_first_alternation():
     flat = re.compile(r"\b(?:" + "|".join(sorted(words, key=len, reverse=True)) + r")\b")
     for text in ["a toy car and toys", "teapot tea t", "toyota", "my toy"]:
         assert [m.span() for m in trie.finditer(text)] == [m.span() for m in flat.finditer(text)]
+
+
+@pytest.mark.parametrize("text", ["订单OL00012345等了3天，退款199元!!", "\n\t退款😡", "", "退 款"])
+def test_char_tokenizer_fast_path_matches_the_spaced_path(zh_blank, text):
+    # Texts without a space take a shortcut; the same text with a trailing space must not differ
+    # in its tokens (the space only attaches to the last token).
+    plain = [(t.text, t.whitespace_) for t in zh_blank(text)]
+    spaced = [(t.text, t.whitespace_) for t in zh_blank(text + " ")]
+    if plain:
+        assert spaced[:-1] == plain[:-1]
+        assert spaced[-1] == (plain[-1][0], " ")
+    assert zh_blank(text).text == text
