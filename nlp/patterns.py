@@ -164,7 +164,8 @@ class TicketEntities:
                 taken[start:end] = b"\x01" * (end - start)
                 spans.append(span)
         if spans:
-            doc.ents = filter_spans(spans)
+            # What the ``doc.ents`` setter does, minus rebuilding every span it is handed.
+            doc.set_ents(filter_spans(spans), default="outside")
         return doc
 
 
