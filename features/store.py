@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import string
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,6 +23,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from features import lake, transforms
+from features.online_sqlite import SqliteOnlineReader
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
 from features.transforms.keys import day_keyed
 from features.transforms.tickets import ticket_signals
@@ -294,35 +295,62 @@ class FeatureRepo:
             if skip_views and spec.name in skip_views:
                 continue
             # Read each distinct key once: a batch of orders shares a handful of carriers,
-            # warehouses, cities and lanes.
+            # warehouses, cities and lanes (and a day key is the same for every order of a day).
             key_values = self._key_values(spec, rows, moments)
-            distinct = list(dict.fromkeys(key_values))
-            found = dict(
-                zip(
-                    distinct,
-                    self._provider.online_read(
-                        self.store.config, view, [_entity_key(spec, v) for v in distinct], names
-                    ),
-                    strict=True,
-                )
-            )
-            columns: dict[str, list[Any]] = {name: [] for name in names}
-            age: list[float | None] = []
+            found = self._read_view(view, spec, list(dict.fromkeys(key_values)), names)
             ttl = spec.ttl.total_seconds()
+            blank = (None,) * len(names)
+            age: list[float | None] = []
+            picked: list[tuple] = []
             for seconds_now, key in zip(now, key_values, strict=True):
-                stamp, values = found[key]
-                seconds = None if stamp is None else seconds_now - _epoch_seconds(stamp)
-                fresh = seconds is not None and seconds <= ttl
+                entry = found.get(key)
+                if entry is None:
+                    age.append(None)
+                    picked.append(blank)
+                    continue
+                seconds = seconds_now - entry[0]
                 age.append(seconds)
-                for name in names:
-                    value = values.get(name) if fresh and values else None
-                    columns[name].append(None if value is None else _python_value(value))
-            features.update(columns)
+                picked.append(entry[1] if seconds <= ttl else blank)
+            columns = zip(*picked, strict=True) if picked else ([] for _ in names)
+            features.update(zip(names, map(list, columns), strict=True))
             ages[spec.name] = age
         for odfv in plan.on_demand:
             inputs = {name: rows[name] for name in odfv_inputs(odfv)}
             features.update(odfv.feature_transformation.udf(inputs))
         return features, ages
+
+    def _read_view(
+        self, view: Any, spec: Any, keys: list[str], names: list[str]
+    ) -> dict[str, tuple[float, Sequence[Any]]]:
+        """``{key: (event time in epoch seconds, values in ``names`` order)}`` for the keys the
+        online store holds: straight from SQLite in the local profile, through Feast's provider
+        otherwise (Redis in production)."""
+        if self._sqlite is not None:
+            return self._sqlite.read(spec.name, spec.entity.join_key, keys, names)
+        rows = self._provider.online_read(
+            self.store.config, view, [_entity_key(spec, k) for k in keys], names
+        )
+        out = {}
+        for key, (stamp, values) in zip(keys, rows, strict=True):
+            if stamp is None or not values:
+                continue
+            out[key] = (
+                _epoch_seconds(stamp),
+                [None if values.get(n) is None else _python_value(values[n]) for n in names],
+            )
+        return out
+
+    @cached_property
+    def _sqlite(self) -> SqliteOnlineReader | None:
+        config = self.store.config
+        if config.online_store.type != "sqlite" or getattr(
+            config.registry, "enable_online_feature_view_versioning", False
+        ):
+            return None
+        path = Path(config.online_store.path)
+        if not path.is_absolute():
+            path = Path(config.repo_path) / path
+        return SqliteOnlineReader(path, config.project)
 
     @cached_property
     def _provider(self) -> Any:

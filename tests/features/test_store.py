@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from features.repo.definitions import VIEW_BY_NAME
 from features.snapshots import entity_rows, labelled_snapshots
 from features.store import FeatureRepo, redis_connection_string, sqlalchemy_url
 from orderlens.settings import load_settings
@@ -84,6 +85,31 @@ def test_online_features_with_freshness(repo):
     assert pd.isna(later.loc[0, "trk_stage"])
     assert pd.isna(later_ages.loc[0, "carrier_performance"])
     assert pd.isna(later.loc[0, "carrier_orders_24h"])
+
+
+def test_direct_sqlite_read_matches_feast(repo):
+    """The local profile reads Feast's SQLite tables directly; it must serve exactly what
+    Feast's own provider serves (same values, types and ages), keys missing included."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+
+    from features.online_sqlite import SqliteOnlineReader, entity_key_bytes
+    from features.store import _entity_key
+
+    repo.materialize()
+    spec = VIEW_BY_NAME["tracking_progress"]
+    assert entity_key_bytes("order_id", "O1") == serialize_entity_key(_entity_key(spec, "O1"), 3)
+    assert isinstance(repo._sqlite, SqliteOnlineReader)
+    rows = entity_rows(good_sources()["orders"]).assign(as_of=hours(100))
+    rows = pd.concat([rows, rows.assign(order_id="nope", customer_id="nobody")])
+    direct = repo.online_features("delay_v1", rows)
+    repo.__dict__["_sqlite"] = None  # Feast's provider path (the production profile's)
+    try:
+        through_feast = repo.online_features("delay_v1", rows)
+    finally:
+        del repo.__dict__["_sqlite"]
+    for mine, feasts in zip(direct, through_feast, strict=True):
+        pd.testing.assert_frame_equal(mine, feasts)
+    assert direct[0]["cust_orders"].notna().sum() == 2
 
 
 def test_production_connection_strings():
