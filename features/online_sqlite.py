@@ -15,9 +15,11 @@ against Feast's provider on a real store so that an upgrade changing the layout 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,8 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 _STRING_TYPE = 2  # feast.protos.feast.types.Value_pb2.ValueType.STRING
 _MAX_CACHED_VALUES = 200_000
 _MAX_CACHED_STAMPS = 100_000
+_LOCAL_IS_UTC = time.timezone == 0 and not time.daylight
+"""Local time is UTC (no offset, no daylight saving): Feast's stored seconds are epoch seconds."""
 
 Found = dict[str, tuple[float, list[Any]]]
 """Per entity key value: (event time in epoch seconds, the values in the order asked for)."""
@@ -36,13 +40,14 @@ Found = dict[str, tuple[float, list[Any]]]
 def entity_key_bytes(join_key: str, value: str) -> bytes:
     """A one-column string entity key as Feast serializes it (version 3): the key count, the
     join-key name (type, length, UTF-8), then the value (type, length, UTF-8)."""
-    name, encoded = join_key.encode("utf8"), value.encode("utf8")
-    return (
-        struct.pack("<III", 1, _STRING_TYPE, len(name))
-        + name
-        + struct.pack("<II", _STRING_TYPE, len(encoded))
-        + encoded
-    )
+    encoded = value.encode("utf8")
+    return _key_prefix(join_key) + struct.pack("<II", _STRING_TYPE, len(encoded)) + encoded
+
+
+@functools.cache
+def _key_prefix(join_key: str) -> bytes:
+    name = join_key.encode("utf8")
+    return struct.pack("<III", 1, _STRING_TYPE, len(name)) + name
 
 
 class SqliteOnlineReader:
@@ -60,7 +65,7 @@ class SqliteOnlineReader:
     """
 
     def __init__(self, path: Path, project: str, *, busy_timeout_s: float = 1.0) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self.project = project
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
@@ -151,6 +156,8 @@ def _epoch_seconds(stamp: int | float | str | bytes | datetime) -> float:
     naive UTC.
     """
     if isinstance(stamp, int | float):
+        if _LOCAL_IS_UTC:
+            return float(stamp)
         return datetime.fromtimestamp(stamp).replace(tzinfo=UTC).timestamp()
     if isinstance(stamp, bytes):
         stamp = stamp.decode()

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import operator
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -246,6 +247,8 @@ class CompiledRule:
     conditions: tuple[Condition, ...]
     actions: tuple[tuple[str, ParamsResolver], ...]
     reason_fields: tuple[str, ...]
+    screens: tuple[tuple[str, str, Any], ...] = ()
+    """The rule's conditions on :data:`SCREENED_FIELDS` as ``(field, operator, operand)``."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,15 @@ def _compile_rule(
     )
     actions = tuple((a.action, _compile_action(a)) for a in rule.then)
     reason_fields = _check_description(rule.description)
+    screens = []
+    for name, raw in rule.when.items():
+        if name in SCREENED_FIELDS:
+            spec = FIELDS[name]
+            if not isinstance(raw, dict):
+                shorthand = "in" if spec.kind == "category" else "contains_any"
+                raw = {shorthand if isinstance(raw, list) else "eq": raw}
+            ((op_name, operand),) = raw.items()
+            screens.append((name, op_name, _check_operand(name, spec, op_name, operand)))
     return CompiledRule(
         rule.name,
         rule.priority,
@@ -361,7 +373,33 @@ def _compile_rule(
         conditions,
         actions,
         reason_fields,
+        tuple(screens),
     )
+
+
+SCREENED_FIELDS = ("p_late", "expected_hours", "p90_hours", "value_index", "tier")
+"""Fields every order of a scored batch has as an array: :func:`may_act` screens on them."""
+
+
+def may_act(policy: Policy, fields: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per order of a batch, whether any rule *may* fire, judged on :data:`SCREENED_FIELDS`
+    alone (arrays, one value per order): a vectorised pre-filter. An order it rules out gets no
+    action from :func:`evaluate_policy` (every rule has a screened condition it fails), so the
+    per-order evaluation runs only for the rest — most orders of a batch act on nothing.
+    """
+    n = len(fields["p_late"])
+    any_rule = np.zeros(n, dtype=bool)
+    for rule in policy.rules:
+        mask = np.ones(n, dtype=bool)
+        for name, op_name, operand in rule.screens:
+            values = np.asarray(fields[name])
+            if op_name in ("in", "not_in"):
+                hit = np.isin(values, list(operand))
+                mask &= ~hit if op_name == "not_in" else hit
+            else:
+                mask &= np.asarray(_OPS_BY_KIND[FIELDS[name].kind][op_name](values, operand))
+        any_rule |= mask
+    return any_rule
 
 
 def _getter(name: str, k: int, thresholds: tuple[tuple[float, str], ...]):

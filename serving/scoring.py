@@ -23,7 +23,7 @@ import numpy as np
 
 from features.transforms.orders import order_feature_columns, request_time_features
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
-from serving.policy import Action, Policy, ScoredOrder, evaluate_policy
+from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.reasons import render_reason
 from serving.schemas import Order
 from training.explain import group_matrix, reason_context, top_reasons
@@ -171,12 +171,28 @@ class Scorer:
             )
 
         # Pass 1 without reasons decides who needs them; pass 2 re-evaluates those with them.
-        actions = [evaluate_policy(self.policy, scored(i)) for i in range(n)]
+        # Pass 1 is skipped where its answer cannot matter: orders explained anyway (a small
+        # batch, risk at or above ``high``) and orders no rule can fire for (screened on the
+        # batch's arrays at once).
+        actions: list[list[Action]] = [[] for _ in range(n)]
+        screened = may_act(
+            self.policy,
+            {
+                "p_late": p_late,
+                "expected_hours": hours,
+                "p90_hours": p90,
+                "value_index": index,
+                "tier": tiers,
+            },
+        )
         if n <= self.explain_all_up_to:
             explain = np.arange(n)
         else:
+            risky = p_late >= self._high
+            for i in np.flatnonzero(screened & ~risky).tolist():
+                actions[i] = evaluate_policy(self.policy, scored(i))
             busy = np.fromiter((bool(a) for a in actions), dtype=bool, count=n)
-            explain = np.flatnonzero(busy | (p_late >= self._high))
+            explain = np.flatnonzero(busy | risky)
         reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         if len(explain):
             points = self.models.explain_delay(delay_x[explain])
@@ -190,30 +206,29 @@ class Scorer:
                     }
                     for g, pts in top
                 ]
-                actions[i] = evaluate_policy(self.policy, scored(i, tuple(g for g, _ in top)))
+                if screened[i]:
+                    actions[i] = evaluate_policy(self.policy, scored(i, tuple(g for g, _ in top)))
         value_reasons = self._value_reasons(orders, value_x, value["scores"], features)
 
         freshness = _freshness(ages, n)
-        quadrant_frame = value["quadrants"]
-        quadrants = dict(
-            zip(
-                quadrant_frame.columns,
-                np.round(quadrant_frame.to_numpy(), 2).T.tolist(),
-                strict=True,
-            )
-        )
+        # Rows of plain floats, rounded in numpy once: per-order work is only dict building.
+        quadrant_rows = np.round(value["quadrants"][list(QUADRANTS)].to_numpy(), 2).tolist()
         score_frame = value["scores"]
-        scores = dict(
-            zip(score_frame.columns, np.round(score_frame.to_numpy(), 2).T.tolist(), strict=True)
-        )
+        score_names = list(score_frame.columns)
+        score_rows = np.round(score_frame.to_numpy(), 2).tolist()
+        neutral = [(d, 50.0) for d in self._missing_dimensions]  # never trained: neutral score
         p_list = np.round(p_late, 4).tolist()
         hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
         index_list = np.round(index, 2).tolist()
+        risk_levels = _risk_levels(self.policy, p_late)
+        tier_list = [str(t) for t in tiers]
         predictions = []
         for i, order in enumerate(orders):
-            dims = {d: {"score": scores[d][i]} for d in scores}
-            for d in self._missing_dimensions:
-                dims[d] = {"score": 50.0}  # never trained (no outcome data): the neutral score
+            dims = {
+                d: {"score": score} for d, score in zip(score_names, score_rows[i], strict=True)
+            }
+            for d, score in neutral:
+                dims[d] = {"score": score}
             for d, dim_reasons in value_reasons.get(i, {}).items():
                 dims[d]["reasons"] = dim_reasons
             predictions.append(
@@ -223,13 +238,13 @@ class Scorer:
                         "probability": p_list[i],
                         "expected_hours": hours_list[i],
                         "p90_hours": p90_list[i],
-                        "risk_level": self.policy.risk_level(p_list[i]),
+                        "risk_level": risk_levels[i],
                         "reasons": reasons[i],
                     },
                     "value": {
                         "index": index_list[i],
-                        "tier": str(tiers[i]),
-                        "quadrants": {q: quadrants[q][i] for q in QUADRANTS},
+                        "tier": tier_list[i],
+                        "quadrants": dict(zip(QUADRANTS, quadrant_rows[i], strict=True)),
                         "dimensions": dims,
                     },
                     "actions": [],
@@ -353,7 +368,21 @@ class _Row(Mapping[str, Any]):
 
 
 def _freshness(ages: Mapping[str, list[float | None]], n: int) -> list[dict[str, float | None]]:
-    rounded = {
-        view: [None if a is None else round(a, 1) for a in values] for view, values in ages.items()
-    }
-    return [{view: values[i] for view, values in rounded.items()} for i in range(n)]
+    """Per order, ``{view: age in seconds rounded to 0.1, or None}``."""
+    if not ages:
+        return [{} for _ in range(n)]
+    views = list(ages)
+    rounded = [np.round(np.array(values, dtype=np.float64), 1).tolist() for values in ages.values()]
+    # NaN (no value) → None; NaN is the one float unequal to itself.
+    return [
+        {view: (age if age == age else None) for view, age in zip(views, row, strict=True)}
+        for row in zip(*rounded, strict=True)
+    ]
+
+
+def _risk_levels(policy: Policy, p_late: np.ndarray) -> list[str]:
+    """:meth:`Policy.risk_level` of every order at once (thresholds are few, orders many)."""
+    levels = np.full(len(p_late), "low", dtype=object)
+    for threshold, level in sorted(policy.risk_thresholds):  # ascending: the highest wins
+        levels[np.round(p_late, 4) >= threshold] = level
+    return levels.tolist()

@@ -6,6 +6,7 @@ import dataclasses
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from serving.policy import (
@@ -16,6 +17,7 @@ from serving.policy import (
     compile_policy,
     evaluate_policy,
     load_policy,
+    may_act,
 )
 
 
@@ -267,3 +269,37 @@ def test_not_yaml_and_bad_risk_levels_are_refused(tmp_path: Path):
                 **_doc(_rule("r", 1, {}, [{"action": "expedite"}])),
             }
         )
+
+
+def test_batch_screen_never_rules_out_an_order_that_acts(policy):
+    """may_act is a pre-filter: every order evaluate_policy gives an action to passes it, and
+    calm orders are screened out (the point of it)."""
+    rng = np.random.default_rng(3)
+    n = 3_000
+    fields = {
+        "p_late": rng.uniform(0, 1, n),
+        "expected_hours": rng.uniform(0, 20, n),
+        "p90_hours": rng.uniform(0, 40, n),
+        "value_index": rng.uniform(0, 100, n),
+        "tier": rng.choice(["platinum", "gold", "silver", "standard"], n),
+    }
+    groups = ("weather", "carrier", "promise_tightness", "tracking_exception", "route_distance")
+    screened = may_act(policy, fields)
+    acting = 0
+    for i in range(n):
+        scored = _scored(
+            p_late=float(fields["p_late"][i]),
+            expected_hours=float(fields["expected_hours"][i]),
+            p90_hours=float(fields["p90_hours"][i]),
+            value_index=float(fields["value_index"][i]),
+            tier=str(fields["tier"][i]),
+            reason_groups=tuple(rng.permutation(groups)[:2]),
+            stage=("not_shipped", "in_transit", "delivered", None)[i % 4],
+            push_dismissals=int(i % 5),
+        )
+        if evaluate_policy(policy, scored):
+            acting += 1
+            assert screened[i], scored
+    assert 0 < acting < screened.sum() < n
+    calm = {k: v[:1] for k, v in fields.items()} | {"p_late": np.array([0.1])}
+    assert not may_act(policy, calm | {"tier": np.array(["standard"])})[0]
