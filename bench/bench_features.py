@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def _build_training_set(home: str, snapshots: int, queue) -> None:
@@ -56,7 +57,7 @@ def main() -> None:
     from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="bench-features-"))
+    home = (args.home or Path(tempfile.mkdtemp(prefix="bench-features-"))).resolve()
     settings = load_settings(home=home)
     repo = FeatureRepo(settings)
     if args.home is None:
@@ -93,29 +94,60 @@ def _training_set_figures(home: Path, snapshots: int) -> None:
 
 
 def _online_read_figures(repo, settings, reads: int) -> None:
-    """One order's full delay_v1 feature set, and 100 orders, through the serving hot path."""
-    import pandas as pd
+    """One order's full delay_v1 feature set, and 100 orders, through the serving hot path; then
+    the same reads through Feast's provider (``online_read`` per view, what the production
+    profile's Redis store uses) as an in-process ratio that the machine's load cancels out of."""
+    import os
 
+    from features import lake
     from features.snapshots import entity_rows
 
-    orders = pd.read_parquet(settings.sources_dir / "orders.parquet").sample(100, random_state=1)
+    orders = lake.read_lake(settings, "orders").sample(100, random_state=1)
     rows = entity_rows(orders).assign(as_of=orders["created_at"].max())
     columns = {name: rows[name].tolist() for name in rows.columns}
     for name in ("as_of", "created_at", "promised_at"):
         columns[name] = [pd.Timestamp(t).to_pydatetime() for t in columns[name]]
     singles = [{name: [values[i]] for name, values in columns.items()} for i in range(100)]
-    repo.online_feature_values("delay_v1", singles[0])  # warm the registry and connection
-    for size, count in ((1, reads), (100, max(reads // 10, 10))):
-        timings = []
-        for i in range(count):
-            batch = singles[i % 100] if size == 1 else columns
-            began = time.perf_counter()
-            repo.online_feature_values("delay_v1", batch)
-            timings.append((time.perf_counter() - began) * 1000)
-        p50, p99 = np.percentile(timings, [50, 99])
-        print(
-            f"online read, {size:>3} order(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count} reads)"
-        )
+    views = len(repo.online_feature_values("delay_v1", columns)[1])
+    print(f"online store: {_online_store_rows(repo):,} rows; {views} views read per order")
+    paths = {"direct": None}
+    if repo._sqlite is not None:
+        paths["feast provider"] = "feast"
+    medians = {}
+    for label, path in paths.items():
+        if path == "feast":
+            repo.__dict__["_sqlite"] = None
+        repo.online_feature_values("delay_v1", singles[0])  # warm the registry and connection
+        for size, count in ((1, reads), (100, max(reads // 10, 10))):
+            timings = []
+            for i in range(count):
+                batch = singles[i % 100] if size == 1 else columns
+                began = time.perf_counter()
+                repo.online_feature_values("delay_v1", batch)
+                timings.append((time.perf_counter() - began) * 1000)
+            p50, p99 = np.percentile(timings, [50, 99])
+            medians[label, size] = p50
+            print(
+                f"online read ({label}), {size:>3} order(s): p50 {p50:.2f} ms, "
+                f"p99 {p99:.2f} ms ({count} reads)"
+            )
+    repo.__dict__.pop("_sqlite", None)
+    if len(paths) > 1:
+        for size in (1, 100):
+            ratio = medians["feast provider", size] / medians["direct", size]
+            print(f"direct read vs Feast's provider, {size:>3} order(s): {ratio:.1f}x faster (p50)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
+
+
+def _online_store_rows(repo) -> int:
+    import sqlite3
+
+    path = repo.settings.feature_repo_dir / "online_store.db"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables)
 
 
 if __name__ == "__main__":
