@@ -7,6 +7,7 @@ day still finds the latest values known. A prediction at time t looks up ``<key>
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.repo.definitions import DAY_KEYS
@@ -15,8 +16,13 @@ DAY = pd.Timedelta(days=1)
 
 
 def day_key(key: pd.Series, when: pd.Series) -> pd.Series:
-    """``<key>|<YYYY-MM-DD of when (UTC)>``."""
-    return key.astype(str) + "|" + when.dt.strftime("%Y-%m-%d")
+    """``<key>|<YYYY-MM-DD of when (UTC)>`` (missing when ``when`` is)."""
+    # Format each distinct day once: strftime per row cost ~1 s per million rows.
+    utc = when.dt.tz_convert("UTC") if when.dt.tz is not None else when
+    codes, days = pd.factorize(utc.dt.floor("D"))
+    labels = np.append(days.strftime("%Y-%m-%d").to_numpy(object), np.nan)
+    dates = pd.Series(labels[codes], index=key.index)  # code -1 (NaT) picks the NaN at the end
+    return key.astype(str) + "|" + dates
 
 
 def add_day_keys(rows: pd.DataFrame, when: str = "as_of") -> pd.DataFrame:
