@@ -147,38 +147,38 @@ class FeatureRepo:
     def materialize(self, end: datetime | None = None) -> dict[str, Any]:
         """Load the latest feature values into the online store, incrementally.
 
-        The first run of a view loads only the window its TTL can still serve (older values would
-        be blanked at read time anyway: a year of hourly carrier rows is 2 days' worth online);
-        later runs continue from where the last one ended (Feast keeps the intervals). ``end``
-        defaults to just after the newest row.
+        The first run of a view loads only the last TTL window of its own rows (older values
+        would be blanked at read time anyway: a year of hourly carrier rows is 2 days' worth
+        online); later runs continue from where the last one ended (Feast keeps the intervals).
+        ``end`` defaults to just after the newest row of any view.
         """
         began = time.perf_counter()
         views = list(self.manifest()["views"])
-        end = end or self._newest_timestamp(views) + pd.Timedelta(seconds=1)
+        stamps = self._view_timestamps(views)
+        end = end or stamps.loc["max"].max().to_pydatetime() + pd.Timedelta(seconds=1)
         fresh = [v for v in views if not self.store.get_feature_view(v).materialization_intervals]
         for view in fresh:
-            servable_from = end - VIEW_BY_NAME[view].ttl
-            start = max(self._oldest_timestamp([view]), servable_from)
-            self.store.materialize(start_date=start, end_date=end, feature_views=[view])
+            # Each view's window ends at its own newest row: weather runs weeks past the last
+            # order, and a window anchored there would leave carrier and warehouse views empty.
+            oldest, newest = (stamps.loc[k, view].to_pydatetime() for k in ("min", "max"))
+            servable_from = min(end, newest + pd.Timedelta(seconds=1)) - VIEW_BY_NAME[view].ttl
+            self.store.materialize(
+                start_date=max(oldest, servable_from), end_date=end, feature_views=[view]
+            )
         stale = [v for v in views if v not in fresh]
         if stale:
             self.store.materialize_incremental(end_date=end, feature_views=stale)
         return {"views": views, "end": str(end), "seconds": time.perf_counter() - began}
 
-    def _view_timestamps(self, views: list[str]) -> pd.Series:
-        stamps = [
-            pd.read_parquet(self.data_dir / f"{v}.parquet", columns=["event_timestamp"])[
+    def _view_timestamps(self, views: list[str]) -> pd.DataFrame:
+        """Oldest and newest ``event_timestamp`` (rows ``min``/``max``) of each view (columns)."""
+        stamps = {
+            v: pd.read_parquet(self.data_dir / f"{v}.parquet", columns=["event_timestamp"])[
                 "event_timestamp"
             ].agg(["min", "max"])
             for v in views
-        ]
-        return pd.concat(stamps, axis=1)
-
-    def _newest_timestamp(self, views: list[str]) -> datetime:
-        return self._view_timestamps(views).loc["max"].max().to_pydatetime()
-
-    def _oldest_timestamp(self, views: list[str]) -> datetime:
-        return self._view_timestamps(views).loc["min"].min().to_pydatetime()
+        }
+        return pd.DataFrame(stamps)
 
     # --- read ----------------------------------------------------------------------------
     def feature_service(self, name: str) -> Any:

@@ -117,3 +117,25 @@ def test_production_connection_strings():
         redis_connection_string("redis://:pw@10.0.0.5:6380/2") == "10.0.0.5:6380,db=2,password=pw"
     )
     assert sqlalchemy_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
+
+
+def test_first_materialization_serves_every_view_its_own_latest_window(tmp_path):
+    """Weather (observations and forecast days) runs weeks past the last order. Each view's
+    first load ends at its own newest row, so carriers and warehouses are still served online
+    for the last orders' days, not left empty by a window anchored on the weather."""
+    tables = good_sources()
+    weather = tables["weather"]
+    tables["weather"] = pd.concat(
+        [weather, weather.assign(observed_at=hours(24 * 45))], ignore_index=True
+    )
+    repo = FeatureRepo(load_settings(home=tmp_path))
+    repo.build(tables)
+    repo.materialize()
+    for view in ("carrier_performance", "warehouse_backlog", "lane_performance"):
+        # Each view's own last day (not the weather's): the online store holds the latest
+        # window of each view.
+        offline = pd.read_parquet(repo.data_dir / f"{view}.parquet", columns=["event_timestamp"])
+        newest = offline["event_timestamp"].max()
+        rows = entity_rows(tables["orders"]).assign(as_of=newest + pd.Timedelta(hours=1))
+        _, ages = repo.online_features("delay_v1", rows)
+        assert ages[view].notna().all(), f"{view} has nothing online on its last day"
