@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -173,6 +173,13 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     pipelines: PipelineSettings = PipelineSettings()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        # Feast resolves its SQLite path against the repo folder: a relative home would be
+        # joined twice (var/x/feature_repo/var/x/feature_repo) and `feast apply` would fail.
+        return home.expanduser().absolute()
 
     @classmethod
     def settings_customise_sources(
