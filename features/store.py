@@ -44,6 +44,10 @@ VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
     "warehouse_backlog": lambda t: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
     "weather_observed": lambda t: transforms.weather_observed(t["weather"]),
     "weather_forecast": lambda t: transforms.weather_forecast(t["forecasts"]),
+    "weather_outlook": lambda t: transforms.destination_outlook(t["weather"], t["forecasts"]),
+    "origin_weather": lambda t: transforms.origin_outlook(
+        t["orders"], t["weather"], t["forecasts"]
+    ),
     "tracking_progress": lambda t: transforms.tracking_progress(t["orders"], t["tracking"]),
     "order_tickets": lambda t: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
     "customer_tickets": lambda t: ticket_signals(t["ticket_signals"], "customer_id", "cust_tkt_"),
@@ -108,6 +112,9 @@ class FeatureRepo:
                 report.skipped[spec.name] = f"no {', '.join(missing)} data"
                 continue
             frame = VIEW_BUILDERS[spec.name](tables)
+            if frame.empty:  # e.g. origin weather when the orders carry no origin
+                report.skipped[spec.name] = "no rows from its sources"
+                continue
             if spec.entity.join_key != spec.natural_key:
                 frame = day_keyed(frame, spec.natural_key)
             frame.to_parquet(self.data_dir / f"{spec.name}.parquet", index=False)

@@ -53,7 +53,11 @@ MONOTONE_INCREASING = (
     "carrier_load_ratio",
     "wh_load_ratio",
     "wh_unpicked_orders",
+    "wh_queue_orders",
+    "wh_queue_hours",
     "trk_exceptions",
+    *(f"fc_dest_d{k}_{kind}" for k in range(4) for kind in ("alert", "alert_max")),
+    *(f"fc_origin_d{k}_{kind}" for k in range(3) for kind in ("alert", "alert_max")),
 )
 """Features that must never lower the delay risk when they rise (alerts, backlog, exceptions)."""
 

@@ -145,6 +145,20 @@ VIEWS: tuple[ViewSpec, ...] = (
         "forecasts and alerts for the destination, as of their issue",
     ),
     ViewSpec(
+        "weather_outlook",
+        city_day,
+        timedelta(days=2),
+        ("weather", "forecasts"),
+        "alert known for each of the next four days at the destination (observed, else forecast)",
+    ),
+    ViewSpec(
+        "origin_weather",
+        warehouse_day,
+        timedelta(days=2),
+        ("orders", "weather", "forecasts"),
+        "alert known for each of the next three days at the warehouse's city (origin and first hub)",
+    ),
+    ViewSpec(
         "order_tickets",
         order,
         timedelta(days=60),

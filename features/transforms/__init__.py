@@ -14,13 +14,20 @@ from features.transforms.performance import (
     warehouse_backlog,
 )
 from features.transforms.progress import tracking_progress
-from features.transforms.weather import weather_forecast, weather_observed
+from features.transforms.weather import (
+    destination_outlook,
+    origin_outlook,
+    weather_forecast,
+    weather_observed,
+)
 
 __all__ = [
     "carrier_performance",
     "customer_history",
+    "destination_outlook",
     "lane_performance",
     "order_attributes",
+    "origin_outlook",
     "request_time_features",
     "tracking_progress",
     "warehouse_backlog",

@@ -163,7 +163,9 @@ def warehouse_backlog(orders: pd.DataFrame, tracking: pd.DataFrame | None) -> pd
     Returns:
         ``warehouse_id``, ``event_timestamp`` (end of the hour), ``wh_orders_24h``,
         ``wh_load_ratio`` and, with tracking, ``wh_unpicked_orders`` (created but not picked by
-        then) and ``wh_pick_hours_24h`` (mean hours from order to pick over the last day).
+        then), ``wh_queue_orders`` (the same without presales, which wait for their goods),
+        ``wh_queue_hours`` (that queue at the picking pace of the last week's working hours) and
+        ``wh_pick_hours_24h`` (mean hours from order to pick over the last day).
     """
     grid = _hour_grid(orders, None)
     created = _hourly(orders, "warehouse_id", "created_at", grid)
@@ -184,6 +186,20 @@ def warehouse_backlog(orders: pd.DataFrame, tracking: pd.DataFrame | None) -> pd
             columns=created.columns, fill_value=0
         )
         frame["wh_unpicked_orders"] = (created.cumsum() - picked.cumsum()).clip(lower=0)
+        # The FIFO queue an order joins: presales wait for their goods, not for the pickers, so
+        # they are left out; in hours of work at the pace the warehouse kept in its working hours
+        # of the last week (a queue of 300 is an hour at one site and a shift at another).
+        regular = ~picks["order_id"].isin(orders.loc[orders["is_presale"].astype(bool), "order_id"])
+        queue = _hourly(
+            orders[~orders["is_presale"].astype(bool)], "warehouse_id", "created_at", grid
+        )
+        queue = queue.reindex(columns=created.columns, fill_value=0).cumsum()
+        picked_regular = _hourly(picks[regular], "warehouse_id", "event_time", grid)
+        picked_regular = picked_regular.reindex(columns=created.columns, fill_value=0)
+        frame["wh_queue_orders"] = (queue - picked_regular.cumsum()).clip(lower=0)
+        working = (picked > 0).astype("float64").rolling(24 * 7, min_periods=1).sum()
+        pace = picked.rolling(24 * 7, min_periods=1).sum() / working.replace(0, np.nan)
+        frame["wh_queue_hours"] = frame["wh_queue_orders"] / pace
         pick_hours = _hourly(picks, "warehouse_id", "event_time", grid, "pick_hours")
         pick_hours = pick_hours.reindex(columns=created.columns, fill_value=0)
         frame["wh_pick_hours_24h"] = pick_hours.rolling(24, min_periods=1).sum() / picked.rolling(

@@ -91,7 +91,10 @@ def test_views_use_only_the_past(world, view):
         ("customer_history", "cust_late_share"),
         ("carrier_performance", "carrier_on_time_rate_30d"),
         ("warehouse_backlog", "wh_unpicked_orders"),
+        ("warehouse_backlog", "wh_queue_hours"),
         ("weather_forecast", "fc_alert_max_72h"),
+        ("weather_outlook", "fc_dest_d1_alert"),
+        ("origin_weather", "fc_origin_d0_alert_max"),
         ("tracking_progress", "trk_hours_behind_plan"),
     ],
 )

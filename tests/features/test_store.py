@@ -29,10 +29,13 @@ def repo(tmp_path_factory):
         "warehouse_backlog",
         "weather_observed",
         "weather_forecast",
+        "weather_outlook",
         "tracking_progress",
         "order_tickets",
         "customer_tickets",
     }
+    # These orders carry no origin: the origin's weather is skipped, and said so.
+    assert report.skipped == {"origin_weather": "no rows from its sources"}
     return repo
 
 
