@@ -69,6 +69,9 @@ def main() -> None:
         one = per_second(lambda b=booster: b.predict(batch[:1], pred_contrib=True), 1, repeat=20)
         explainer = shap.TreeExplainer(booster)
         shap_rate = per_second(lambda e=explainer: e.shap_values(batch[:200]), 200, repeat=1)
+        exact = booster.predict(batch[:200], pred_contrib=True)[:, :-1]
+        shap_diff = float(np.abs(np.asarray(explainer.shap_values(batch[:200])) - exact).max())
+        fast = _fasttreeshap(booster, batch[:200], exact)
 
         def serve(b=booster, n_explain=int(len(batch) * args.trigger_share)) -> None:
             p = b.predict(batch)
@@ -85,10 +88,33 @@ def main() -> None:
             "pred_contrib_ms_per_order": round(1000 / contrib, 3),
             "pred_contrib_one_row_ms": round(1000 / one, 3),
             "shap_treeexplainer_rows_per_s": round(shap_rate),
+            "shap_max_abs_diff_vs_pred_contrib": shap_diff,
+            **fast,
             f"batch_1000_explain_{args.trigger_share:.0%}_orders_per_s": round(overall),
         }
         print(leaves, json.dumps(results[leaves]), flush=True)
     print(json.dumps(results, indent=1))
+
+
+def _fasttreeshap(booster, rows: np.ndarray, exact: np.ndarray) -> dict[str, float]:
+    """FastTreeSHAP's exact algorithms (v1, v2) when the package is importable: rows per second
+    and the largest difference from ``pred_contrib`` (not a project dependency; install it
+    beside the bench, e.g. ``uv pip install --target DIR fasttreeshap-fixed`` and PYTHONPATH)."""
+    try:
+        import fasttreeshap_fixed as fasttreeshap
+    except ImportError:
+        try:
+            import fasttreeshap
+        except ImportError:
+            return {}
+    out: dict[str, float] = {}
+    for algorithm in ("v1", "v2"):
+        explainer = fasttreeshap.TreeExplainer(booster, algorithm=algorithm, n_jobs=1)
+        rate = per_second(lambda e=explainer: e.shap_values(rows), len(rows), repeat=1)
+        values = np.asarray(explainer.shap_values(rows))
+        out[f"fasttreeshap_{algorithm}_rows_per_s"] = round(rate)
+        out[f"fasttreeshap_{algorithm}_max_abs_diff"] = float(np.abs(values - exact).max())
+    return out
 
 
 if __name__ == "__main__":
