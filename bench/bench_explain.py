@@ -110,7 +110,11 @@ def _fasttreeshap(booster, rows: np.ndarray, exact: np.ndarray) -> dict[str, flo
     out: dict[str, float] = {}
     for algorithm in ("v1", "v2"):
         explainer = fasttreeshap.TreeExplainer(booster, algorithm=algorithm, n_jobs=1)
-        rate = per_second(lambda e=explainer: e.shap_values(rows), len(rows), repeat=1)
+        try:
+            rate = per_second(lambda e=explainer: e.shap_values(rows), len(rows), repeat=1)
+        except Exception as error:  # noqa: BLE001 - an unsupported model is a finding, not a crash
+            out[f"fasttreeshap_{algorithm}_error"] = f"{type(error).__name__}: {error}"
+            continue
         values = np.asarray(explainer.shap_values(rows))
         out[f"fasttreeshap_{algorithm}_rows_per_s"] = round(rate)
         out[f"fasttreeshap_{algorithm}_max_abs_diff"] = float(np.abs(values - exact).max())
