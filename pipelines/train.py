@@ -1,4 +1,4 @@
-"""The ``train`` flow: historical features → 21 models → evaluation → promotion gate.
+"""The ``train`` flow: historical features → delay + value models → evaluation → promotion gate.
 
 Each task is one call into ``training/`` (:func:`training.data.load_training_data`,
 :func:`training.train.train_model_set`, :func:`training.train.promote`). After a promotion the
@@ -63,7 +63,7 @@ def training_data_task(settings: Settings, limit: int | None = None) -> Training
 
 @task(**FRAMES)
 def train_task(settings: Settings, data: TrainingData, smoke: bool) -> dict[str, Any]:
-    """Fit, evaluate against the oracle and register the 21 models as a candidate set.
+    """Fit, evaluate against the oracle and register the delay and value models as a candidate set.
 
     Returns:
         ``version``, ``summary`` (headline metrics), ``seconds`` and ``trained_on`` (``local``,

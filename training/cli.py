@@ -40,7 +40,8 @@ def train(
         bool, typer.Option("--promote", help="promote if not worse than the champion")
     ] = False,
 ) -> None:
-    """Train the 21 models (delay classifier + calibrator, hours, P90, 19 value dimensions) on
+    """Train the models (delay: classifiers at creation and after a scan, calibrator, hours,
+    P90; 19 value dimensions) on
     the feature store's training sets, evaluate them against the oracle on the test window and
     register them as a candidate model set in the BentoML store."""
     from orderlens.settings import load_settings

@@ -1,5 +1,6 @@
-"""The model registry: 21 models in BentoML's model store, tied by a model-set version, and an
-atomically replaced champion pointer the service reloads from.
+"""The model registry: the delay models (2 classifiers, calibrator, hours, P90) and the 19 value
+models in BentoML's model store, tied by a model-set version, and an atomically replaced champion
+pointer the service reloads from.
 
 Layout under ``<home>``::
 
@@ -24,7 +25,7 @@ import pandas as pd
 from orderlens.settings import Settings
 from training.delay import DelayModels
 from training.matrix import FeatureSpec, to_matrix
-from training.value import ValueModels
+from training.value import ScaledBooster, ValueModels
 
 PREFIX = "orderlens"
 FEATURE_SERVICES = {"delay": "delay_v1", "value": "value_v1"}
@@ -59,6 +60,7 @@ def new_version(now: datetime | None = None) -> str:
 def _model_names(value_dims: list[str]) -> dict[str, str]:
     names = {
         "delay_classifier": f"{PREFIX}_delay_classifier",
+        "delay_classifier_at_creation": f"{PREFIX}_delay_classifier_at_creation",
         "delay_calibrator": f"{PREFIX}_delay_calibrator",
         "delay_hours": f"{PREFIX}_delay_hours",
         "delay_p90": f"{PREFIX}_delay_p90",
@@ -112,6 +114,14 @@ def register(
     delay_metrics = {k: v for k, v in report["delay"].items() if k != "by_stage"}
     base = {"base_probability": delay.base_probability, "params": delay.params}
     save_booster("delay_classifier", delay.classifier, delay.spec, delay_metrics, base)
+    if delay.creation_classifier is not None:
+        save_booster(
+            "delay_classifier_at_creation",
+            delay.creation_classifier,
+            delay.spec,
+            delay_metrics,
+            {"base_probability": delay.creation_base_probability},
+        )
     save_booster("delay_hours", delay.hours, delay.spec, delay_metrics, {})
     save_booster("delay_p90", delay.p90, delay.spec, delay_metrics, {})
     calibrator = bentoml.picklable_model.save_model(
@@ -122,12 +132,13 @@ def register(
     )
     tags["delay_calibrator"] = str(calibrator.tag)
     for dim, booster in value.models.items():
+        scaled = isinstance(booster, ScaledBooster)
         save_booster(
             f"value_{dim}",
-            booster,
+            booster.booster if scaled else booster,
             value.spec,
             report["value"].get(dim, {}),
-            {"reference": value.reference[dim]},
+            {"reference": value.reference[dim], **({"scale": booster.as_dict()} if scaled else {})},
         )
 
     folder = sets_dir(settings) / version
@@ -158,7 +169,7 @@ class ModelSet:
 
     Attributes:
         version: the model-set version.
-        delay: the delay models (classifier, calibrator, hours, P90).
+        delay: the delay models (classifiers, calibrator, hours, P90).
         value: the 19 (or fewer, without their outcomes) value models and scoring references.
         manifest: the set's manifest (metrics, window, versions).
     """
@@ -224,11 +235,19 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
         base_probability=float(extra["base_probability"]),
         params=extra.get("params", {}),
     )
+    if "delay_classifier_at_creation" in tags:  # sets trained with one classifier have none
+        creation_model = bentoml.models.get(tags["delay_classifier_at_creation"])
+        delay.creation_classifier = bentoml.lightgbm.load_model(creation_model)
+        delay.creation_base_probability = float(creation_model.custom_objects["base_probability"])
     value_keys = [k for k in tags if k.startswith("value_")]
     models, reference = {}, {}
     for key in value_keys:
         model = bentoml.models.get(tags[key])
-        models[key.removeprefix("value_")] = bentoml.lightgbm.load_model(model)
+        booster = bentoml.lightgbm.load_model(model)
+        scale = model.custom_objects.get("scale")
+        models[key.removeprefix("value_")] = (
+            booster if scale is None else ScaledBooster(booster, **scale)
+        )
         reference[key.removeprefix("value_")] = np.asarray(model.custom_objects["reference"])
     scoring = manifest["value_scoring"]
     value = ValueModels(

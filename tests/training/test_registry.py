@@ -19,7 +19,9 @@ def test_model_set_round_trip(trained):
     settings = trained.settings
     assert registry.champion_version(settings) == trained.result.version
     champion = registry.load_champion(settings)
-    assert len(champion.manifest["models"]) == 4 + 19, "21 models: 4 delay + 19 value"
+    # 5 delay models (classifier, classifier at creation, calibrator, hours, P90) + 19 value.
+    assert len(champion.manifest["models"]) == 5 + 19
+    assert champion.delay.creation_classifier is not None
     bentoml = registry.use_model_store(settings)
     stored = bentoml.models.get(champion.manifest["models"]["delay_classifier"])
     assert str(stored.path).startswith(str(settings.home / "bentoml"))
