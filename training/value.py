@@ -28,13 +28,61 @@ def percentile(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return 100.0 * (lo + hi) / (2.0 * len(reference))
 
 
+SCALED_DIMENSIONS: dict[str, str] = {
+    "net_revenue": "net_order_value",
+    "gross_margin": "net_order_value",
+    "partner_share": "net_order_value",
+    "carbon_kg": "route_km",
+}
+"""Heavy-tailed dimensions modelled per unit of a feature, then multiplied back: trees cannot
+extrapolate. On 20k orders (test R², plain → scaled, oracle): net revenue 0.66 → 0.98 (0.98;
+net order value alone explains 0.98), gross margin 0.33 → 0.58 (0.56), partner share
+0.76 → 0.84 (0.91), carbon per route km 0.41 → 0.56 (0.98). Fulfilment cost and service attach
+do not scale with the order's value (per unit of it they got far worse) and stay plain."""
+
+
+class ScaledBooster:
+    """A booster of ``target / scale`` that answers in the target's units, like a plain booster.
+
+    ``predict`` multiplies by the row's scale feature (at least 1; a missing one counts as the
+    training median), ``pred_contrib`` multiplies each row's contributions and bias by it — still
+    exact and additive (they sum to the prediction), so reasons and model cards need no special
+    case.
+    """
+
+    def __init__(self, booster: lgb.Booster, *, index: int, typical: float) -> None:
+        self.booster = booster
+        self.index = index
+        self.typical = typical
+
+    def predict(self, matrix: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """As :meth:`lightgbm.Booster.predict`, in the target's units."""
+        out = self.booster.predict(matrix, **kwargs)
+        scale = row_scale(matrix, self.index, self.typical)
+        return out * (scale[:, None] if out.ndim == 2 else scale)
+
+    def as_dict(self) -> dict[str, float]:
+        """What the registry stores beside the booster to rebuild this wrapper."""
+        return {"index": self.index, "typical": self.typical}
+
+    def __getattr__(self, name: str) -> Any:  # num_trees(), feature_name(), … of the booster
+        return getattr(self.booster, name)
+
+
+def row_scale(matrix: np.ndarray, index: int, typical: float) -> np.ndarray:
+    """The multiplier of each row: column ``index``, missing → ``typical``, at least 1."""
+    values = matrix[:, index]
+    return np.maximum(np.where(np.isnan(values), typical, values), 1.0)
+
+
 @dataclass
 class ValueModels:
     """The 19 dimension models and the reference distributions that turn them into scores.
 
     Attributes:
         spec: the model matrix's columns and categories (no tracking features).
-        models: dimension name → booster (binary dimensions: probability).
+        models: dimension name → booster (binary dimensions: probability; the
+            :data:`SCALED_DIMENSIONS` wrapped in :class:`ScaledBooster`).
         reference: dimension name → quantiles of the training predictions.
         index_reference: quantiles of the training value index (for tiers).
         weights: dimension name → value-index weight.
@@ -42,7 +90,7 @@ class ValueModels:
     """
 
     spec: FeatureSpec
-    models: dict[str, lgb.Booster]
+    models: dict[str, lgb.Booster | ScaledBooster]
     reference: dict[str, np.ndarray] = field(default_factory=dict)
     index_reference: np.ndarray = field(default_factory=lambda: np.zeros(0))
     weights: dict[str, float] = field(default_factory=dict)
@@ -125,9 +173,14 @@ def train_value(
     parts = {s: frame[frame["split"] == s] for s in ("train", "validation")}
     x = {s: to_matrix(part, spec) for s, part in parts.items()}
     rounds = rounds or training.max_rounds
-    models: dict[str, lgb.Booster] = {}
+    models: dict[str, lgb.Booster | ScaledBooster] = {}
     for dim in DIMENSIONS:
         y = {s: part[dim.name].to_numpy(np.float64) for s, part in parts.items()}
+        scaled = SCALED_DIMENSIONS.get(dim.name) in spec.names
+        if scaled:
+            index = spec.names.index(SCALED_DIMENSIONS[dim.name])
+            typical = float(np.nanmedian(x["train"][:, index]))
+            y = {s: values / row_scale(x[s], index, typical) for s, values in y.items()}
         keep = {s: np.isfinite(v) for s, v in y.items()}
         if keep["train"].sum() < 10 or keep["validation"].sum() < 2:
             log(f"value: {dim.name} skipped (no realised target in the data)")
@@ -136,13 +189,16 @@ def train_value(
         # 0.64 → 0.96 on 20k orders): LightGBM cannot compute TreeSHAP for linear trees, and
         # value reasons and model cards need it. The better fix is a feature (net order value).
         params = boosting.base_params(training, "binary" if dim.binary else "regression")
-        models[dim.name] = boosting.fit(
+        booster = boosting.fit(
             params,
             spec,
             (x["train"][keep["train"]], y["train"][keep["train"]]),
             (x["validation"][keep["validation"]], y["validation"][keep["validation"]]),
             rounds=rounds,
             early_stopping=training.early_stopping_rounds,
+        )
+        models[dim.name] = (
+            ScaledBooster(booster, index=index, typical=typical) if scaled else booster
         )
     value = ValueModels(spec, models)
     raw = value.predict_raw(x["train"])
