@@ -226,7 +226,17 @@ def train_delay(
             rounds=rounds,
             early_stopping=stop,
         )
-        log(f"delay classifier at creation: {creation.num_trees()} trees")
+        # Kept only when it beats the shared classifier on the validation creation rows (on a
+        # few hundred orders it can stop flat, and reasons would vanish).
+        valid_first = (valid_xy[0][first[1]], valid_xy[1][first[1]])
+        own = _log_loss(valid_first[1], creation.predict(valid_first[0]))
+        shared = _log_loss(valid_first[1], classifier.predict(valid_first[0]))
+        log(
+            f"delay classifier at creation: {creation.num_trees()} trees, validation log loss"
+            f" {own:.4f} vs {shared:.4f} shared: {'kept' if own < shared else 'dropped'}"
+        )
+        if own >= shared:
+            creation = None
     raw_valid = classifier.predict(x["validation"])
     if creation is not None:  # each row scored by its own classifier, as DelayModels does
         raw_valid[first[1]] = creation.predict(x["validation"][first[1]])
@@ -262,11 +272,22 @@ def train_delay(
         _base_probability(classifier, calibrator, x["validation"][:1]),
         params,
         creation,
-        None if creation is None else _base_probability(creation, calibrator, x["validation"][:1]),
+        None
+        if creation is None
+        else _base_probability(creation, calibrator, x["validation"][first[1]][:1], staged=True),
     )
 
 
-def _base_probability(booster: lgb.Booster, calibrator: StageCalibrator, row: np.ndarray) -> float:
-    """Calibrated P(late) (pooled map) at the booster's expected score: the SHAP base."""
+def _base_probability(
+    booster: lgb.Booster, calibrator: StageCalibrator, row: np.ndarray, *, staged: bool = False
+) -> float:
+    """Calibrated P(late) at the booster's expected score: the SHAP base (the pooled map, or
+    with ``staged`` the map of ``row``'s stage)."""
     bias = float(booster.predict(row, pred_contrib=True)[0, -1])
-    return float(calibrator.predict(np.array([1.0 / (1.0 + np.exp(-bias))]))[0])
+    raw = np.array([1.0 / (1.0 + np.exp(-bias))])
+    return float(calibrator.predict(raw, row if staged else None)[0])
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

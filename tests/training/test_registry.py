@@ -19,9 +19,9 @@ def test_model_set_round_trip(trained):
     settings = trained.settings
     assert registry.champion_version(settings) == trained.result.version
     champion = registry.load_champion(settings)
-    # 5 delay models (classifier, classifier at creation, calibrator, hours, P90) + 19 value.
-    assert len(champion.manifest["models"]) == 5 + 19
-    assert champion.delay.creation_classifier is not None
+    # 4 delay models (classifier, calibrator, hours, P90; a classifier at creation when
+    # settings.training.creation_model) + 19 value.
+    assert len(champion.manifest["models"]) == 4 + 19
     bentoml = registry.use_model_store(settings)
     stored = bentoml.models.get(champion.manifest["models"]["delay_classifier"])
     assert str(stored.path).startswith(str(settings.home / "bentoml"))
