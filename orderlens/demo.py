@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -147,13 +148,26 @@ def _pid_file(settings: Settings) -> Path:
 
 
 def _print_where_things_are(settings: Settings, url: str) -> None:
-    from serving.schemas import EXAMPLE_INPUT
-
     index = settings.reports_dir / "index.html"
     typer.echo(f"reports: {index if index.exists() else f'{settings.reports_dir} (not built)'}")
     typer.echo(f"logs: {settings.home / 'logs'}; stop the service: .venv/bin/orderlens stop")
     typer.echo("a sample request:")
     typer.echo(
         f"  curl -s {url}/predict -H 'content-type: application/json' "
-        f"-d '{json.dumps(EXAMPLE_INPUT, default=str)}'"
+        f"-d '{json.dumps(sample_request(settings), default=str)}'"
     )
+
+
+def sample_request(settings: Settings) -> dict[str, Any]:
+    """A ``/predict`` body for the newest order in the lake, an hour after it was placed (the
+    online store holds the latest days, so its carrier, warehouse and weather features are
+    served), or the schema's example when the lake has no orders."""
+    from features.lake import has_table, read_lake
+    from serving.examples import order_payloads
+    from serving.schemas import EXAMPLE_INPUT
+
+    if not has_table(settings, "orders"):
+        return EXAMPLE_INPUT
+    orders = read_lake(settings, "orders")
+    newest = orders.nlargest(1, "created_at")
+    return {"orders": order_payloads(newest, hours_after_creation=1.0)}

@@ -191,7 +191,7 @@ def test_main_job_starts_the_service_once_a_champion_exists(daily_home, tmp_path
 
     import httpx
 
-    from orderlens.demo import ServiceStarter, stop_service
+    from orderlens.demo import ServiceStarter, sample_request, stop_service
     from serving.schemas import EXAMPLE_INPUT
     from tests.servers import free_port
 
@@ -207,10 +207,15 @@ def test_main_job_starts_the_service_once_a_champion_exists(daily_home, tmp_path
         assert starter.is_alive() and not (copy / "serve.pid").exists(), "waits for a champion"
         saved.rename(champion)  # the gate promotes
         url = starter.wait_ready()
-        answer = httpx.post(f"{url}/predict", json=EXAMPLE_INPUT, timeout=30)
-        assert answer.status_code == 200, answer.text
-        prediction = answer.json()["predictions"][0]
-        assert prediction["order_id"] == EXAMPLE_INPUT["orders"][0]["order_id"]
-        assert 0 <= prediction["delay"]["probability"] <= 1
+        served = {}
+        for name, body in (("sample", sample_request(settings)), ("example", EXAMPLE_INPUT)):
+            answer = httpx.post(f"{url}/predict", json=body, timeout=30)
+            assert answer.status_code == 200, answer.text
+            prediction = answer.json()["predictions"][0]
+            assert prediction["order_id"] == body["orders"][0]["order_id"]
+            assert 0 <= prediction["delay"]["probability"] <= 1
+            served[name] = prediction["feature_freshness"]
+        # The printed sample is the world's newest order: the online store has its features.
+        assert any(age is not None for age in served["sample"].values()), served
     finally:
         stop_service(settings)
