@@ -19,9 +19,11 @@ def test_model_set_round_trip(trained):
     settings = trained.settings
     assert registry.champion_version(settings) == trained.result.version
     champion = registry.load_champion(settings)
-    # 4 delay models (classifier, calibrator, hours, P90; a classifier at creation when
-    # settings.training.creation_model) + 19 value.
-    assert len(champion.manifest["models"]) == 4 + 19
+    # 4 delay models (classifier, calibrator, hours, P90), a classifier at creation when it
+    # was kept (settings.training.creation_model), 19 value.
+    at_creation = champion.delay.creation_classifier is not None
+    assert ("delay_classifier_at_creation" in champion.manifest["models"]) == at_creation
+    assert len(champion.manifest["models"]) == 4 + at_creation + 19
     bentoml = registry.use_model_store(settings)
     stored = bentoml.models.get(champion.manifest["models"]["delay_classifier"])
     assert str(stored.path).startswith(str(settings.home / "bentoml"))
