@@ -333,7 +333,10 @@ class FeatureRepo:
         online store holds: straight from SQLite in the local profile, through Feast's provider
         otherwise (Redis in production)."""
         if self._sqlite is not None:
-            return self._sqlite.read(spec.name, spec.entity.join_key, keys, names)
+            # Day-keyed views (carrier, lane, warehouse, weather) are read by every request of
+            # the day for the same keys: the reader memoises them until the store changes.
+            shared = spec.entity.join_key != spec.natural_key
+            return self._sqlite.read(spec.name, spec.entity.join_key, keys, names, shared=shared)
         rows = self._provider.online_read(
             self.store.config, view, [_entity_key(spec, k) for k in keys], names
         )
