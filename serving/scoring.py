@@ -150,7 +150,7 @@ class Scorer:
         delay_x = self.models.delay_matrix(features)
         value_x = self.models.value_matrix(features)
         delay = self.models.predict_delay(delay_x)
-        value = self.models.predict_value(value_x)
+        value = self.models.value.predict_arrays(value_x)
         p_late, hours, p90 = delay["p_late"], delay["hours"], delay["hours_p90"]
         tiers, index = value["tier"], value["index"]
         stages = self._stages(orders, online, degraded)
@@ -208,14 +208,15 @@ class Scorer:
                 ]
                 if screened[i]:
                     actions[i] = evaluate_policy(self.policy, scored(i, tuple(g for g, _ in top)))
-        value_reasons = self._value_reasons(orders, value_x, value["scores"], features)
+        score_names = value["names"]
+        value_reasons = self._value_reasons(
+            orders, value_x, dict(zip(score_names, value["scores"].T, strict=True)), features
+        )
 
         freshness = _freshness(ages, n)
         # Rows of plain floats, rounded in numpy once: per-order work is only dict building.
-        quadrant_rows = np.round(value["quadrants"][list(QUADRANTS)].to_numpy(), 2).tolist()
-        score_frame = value["scores"]
-        score_names = list(score_frame.columns)
-        score_rows = np.round(score_frame.to_numpy(), 2).tolist()
+        quadrant_rows = np.round(value["quadrants"], 2).tolist()
+        score_rows = np.round(value["scores"], 2).tolist()
         neutral = [(d, 50.0) for d in self._missing_dimensions]  # never trained: neutral score
         p_list = np.round(p_late, 4).tolist()
         hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
@@ -318,7 +319,7 @@ class Scorer:
         self,
         orders: Sequence[Order],
         value_x: np.ndarray,
-        scores: Any,
+        scores: Mapping[str, np.ndarray],
         features: Mapping[str, Any],
     ) -> dict[int, dict[str, list[dict[str, Any]]]]:
         """Top reasons per value dimension for the orders that asked (``explain_value``).
@@ -336,7 +337,7 @@ class Scorer:
             contrib = model.predict(x, pred_contrib=True)[:, :-1]
             grouped = contrib @ self._value_groups
             total = grouped.sum(axis=1)
-            delta = scores[name].to_numpy()[rows] - self._value_base[name]
+            delta = scores[name][rows] - self._value_base[name]
             safe = np.abs(total) > 1e-12
             scale = np.where(safe, delta / np.where(safe, total, 1.0), 0.0)
             points = grouped * scale[:, None]

@@ -129,28 +129,45 @@ class ValueModels:
             ``raw`` (DataFrame, per dimension), ``scores`` (DataFrame, 0-100 per dimension),
             ``quadrants`` (DataFrame, 0-100 per quadrant), ``index`` (array) and ``tier``.
         """
-        # Numpy throughout and frames only at the end: per-column pandas work cost the service
-        # ~25 ms per one-order request (measured), more than the 23 model calls themselves.
+        arrays = self.predict_arrays(matrix)
+        names = arrays["names"]
+        return {
+            "raw": pd.DataFrame(arrays["raw"], columns=names),
+            "scores": pd.DataFrame(arrays["scores"], columns=names),
+            "quadrants": pd.DataFrame(arrays["quadrants"], columns=list(QUADRANTS)),
+            "index": arrays["index"],
+            "tier": arrays["tier"],
+        }
+
+    def predict_arrays(self, matrix: np.ndarray) -> dict[str, Any]:
+        """:meth:`predict` as numpy arrays (the serving hot path: building the three frames cost
+        more than the models themselves on a one-order request).
+
+        Returns:
+            ``names`` (the dimensions, in column order), ``raw`` and ``scores`` (rows ×
+            dimensions), ``quadrants`` (rows × :data:`QUADRANTS`), ``index`` and ``tier``.
+        """
         names = list(self.models)
-        raw = np.column_stack([self.models[n].predict(matrix) for n in names]) if names else None
-        if raw is None:
-            raw = np.zeros((len(matrix), 0))
+        raw = np.empty((len(matrix), len(names)))
+        for j, name in enumerate(names):
+            raw[:, j] = self.models[name].predict(matrix)
         scores = np.empty_like(raw)
         for j, name in enumerate(names):
             pct = percentile(raw[:, j], self.reference[name])
             scores[:, j] = pct if BY_NAME[name].higher_is_better else 100.0 - pct
         position = {name: j for j, name in enumerate(names)}
-        quadrants = pd.DataFrame(
-            {
-                q: scores[:, [position[d.name] for d in DIMENSIONS if d.quadrant == q]].mean(axis=1)
+        quadrants = np.column_stack(
+            [
+                scores[:, [position[d.name] for d in DIMENSIONS if d.quadrant == q]].mean(axis=1)
                 for q in QUADRANTS
-            }
+            ]
         )
         weights = np.array([self.weights.get(name, 1.0) for name in names])
         index = scores @ weights / weights.sum()
         return {
-            "raw": pd.DataFrame(raw, columns=names),
-            "scores": pd.DataFrame(scores, columns=names),
+            "names": names,
+            "raw": raw,
+            "scores": scores,
             "quadrants": quadrants,
             "index": index,
             "tier": self.tiers(index),
