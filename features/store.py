@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -200,51 +201,105 @@ class FeatureRepo:
     ) -> pd.DataFrame:
         """Point-in-time features of ``service`` for each entity row (extra columns are carried).
 
-        Entity rows are joined in time-ordered chunks: Feast's join compares every entity row
-        with every feature row of its key, so a busy customer's history costs snapshots × events
-        in memory — chunking bounds that. The service's on-demand views are applied afterwards
-        to their own input columns (Feast's offline path would first turn the *whole* joined
-        table into Python lists).
+        The views that share a join key are asked for together, apart from the others
+        (:meth:`keyed_training_features`): Feast joins every view on a string id built from
+        *all* the keys of a request and carries every entity column through every candidate
+        pair, so one request for the whole service makes each view pay for every key
+        (measured on 100k snapshots of 8 views: 34 s in one request, 23 s view by view). The
+        service's on-demand views are applied afterwards to their own input columns (Feast's
+        offline path would first turn the *whole* joined table into Python lists).
 
-        Raises:
-            RuntimeError: when Feast returned a different number of rows than it was given.
+        Args:
+            service: a feature service name.
+            entity_df: entity keys (natural and day keys), ``event_timestamp`` and any extra
+                columns (labels, ``as_of``, ``created_at``, ``promised_at``).
+            chunk_rows: entity rows per Feast request.
+
+        Returns:
+            The entity rows sorted by ``event_timestamp`` (stable), then every feature of the
+            service in the service's order.
         """
         feature_service = self.store.get_feature_service(service)
         on_demand = {v.name: v for v in self.store.list_on_demand_feature_views()}
-        view_refs = [
-            f"{projection.name}:{feature.name}"
+        by_key: dict[str, list[Any]] = {}
+        for projection in feature_service.feature_view_projections:
+            if projection.name not in on_demand:
+                join_key = VIEW_BY_NAME[projection.name].entity.join_key
+                by_key.setdefault(join_key, []).append(projection)
+        ordered = entity_df.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
+        features = pd.concat(
+            [
+                self.keyed_training_features(projections, ordered, chunk_rows=chunk_rows)
+                for projections in by_key.values()
+            ],
+            axis=1,
+        )
+        names = [
+            feature.name
             for projection in feature_service.feature_view_projections
             if projection.name not in on_demand
             for feature in projection.features
         ]
-        join_keys = sorted(
-            {
-                VIEW_BY_NAME[projection.name].entity.join_key
-                for projection in feature_service.feature_view_projections
-                if projection.name not in on_demand
-            }
-        )
-        ordered = entity_df.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
-        # Only keys and time go through the join: Feast carries every entity column through
-        # every candidate pair, so a wide entity frame multiplies the join's memory and time.
-        slim = ordered[[*join_keys, "event_timestamp"]].assign(_row=np.arange(len(ordered)))
-        parts = []
-        for start in range(0, len(slim), chunk_rows):
-            chunk = slim.iloc[start : start + chunk_rows]
-            job = self.store.get_historical_features(entity_df=chunk, features=view_refs)
-            parts.append(job.to_df().drop(columns=[*join_keys, "event_timestamp"]))
-        joined = pd.concat(parts, ignore_index=True) if parts else slim.iloc[:0]
-        if len(joined) != len(entity_df) or joined["_row"].duplicated().any():
-            raise RuntimeError(
-                f"training set has {len(joined)} rows for {len(entity_df)} entity rows: "
-                "the offline store dropped or duplicated rows"
-            )
-        features = joined.sort_values("_row").drop(columns="_row").reset_index(drop=True)
-        frame = pd.concat([ordered, features], axis=1)
+        frame = pd.concat([ordered, features[names]], axis=1)
         for projection in feature_service.feature_view_projections:
             if projection.name in on_demand:
                 frame = apply_on_demand_view(on_demand[projection.name], frame)
         return frame
+
+    def keyed_training_features(
+        self,
+        projections: Sequence[Any],
+        entity_df: pd.DataFrame,
+        *,
+        chunk_rows: int = TRAINING_CHUNK_ROWS,
+    ) -> pd.DataFrame:
+        """Point-in-time features, through ``get_historical_features``, of views that share one
+        join key, for each entity row.
+
+        Only the join key and the moment go to Feast, each distinct (key, moment) pair once
+        (Feast identifies an entity row by its values, so a repeated pair would be joined
+        twice), in time-ordered chunks: the join compares every entity row with every feature
+        row of its key, and chunking bounds the memory of those candidate pairs.
+
+        Args:
+            projections: the views' projections in a feature service (their features).
+            entity_df: rows with the views' join key and ``event_timestamp``.
+            chunk_rows: distinct (key, moment) pairs per Feast request.
+
+        Returns:
+            The views' features, one row per entity row, on ``entity_df``'s index.
+
+        Raises:
+            RuntimeError: when Feast returned a different number of rows than it was given.
+        """
+        (join_key,) = {VIEW_BY_NAME[p.name].entity.join_key for p in projections}
+        keys = entity_df[[join_key, "event_timestamp"]]
+        repeated = keys.duplicated().to_numpy()
+        if repeated.any():
+            pair_of_row = keys.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+        else:
+            pair_of_row = np.arange(len(keys))
+        pairs = keys[~repeated].assign(_pair=np.arange(int((~repeated).sum())))
+        refs = [f"{p.name}:{feature.name}" for p in projections for feature in p.features]
+        parts = [
+            self.store.get_historical_features(
+                entity_df=pairs.iloc[start : start + chunk_rows], features=refs
+            ).to_arrow()
+            for start in range(0, len(pairs), chunk_rows)
+        ]
+        names = [ref.split(":")[1] for ref in refs]
+        if not parts:
+            return pd.DataFrame({name: [] for name in names}, index=entity_df.index)
+        joined = pa.concat_tables(parts)
+        found = joined["_pair"].to_numpy()
+        if len(found) != len(pairs) or len(np.unique(found)) != len(pairs):
+            raise RuntimeError(
+                f"{join_key}: {len(found)} rows for {len(pairs)} entity rows: "
+                "the offline store dropped or duplicated rows"
+            )
+        # Arrow to pandas once for all chunks, in entity-row order.
+        by_pair = joined.select(names).take(pa.array(np.argsort(found))).to_pandas()
+        return by_pair.take(pair_of_row).set_axis(entity_df.index)
 
     def online_features(
         self, service: str, rows: pd.DataFrame, as_of: datetime | None = None
@@ -431,9 +486,17 @@ def _python_value(value: Any) -> Any:
 def apply_on_demand_view(view: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """Add the features of a python-mode on-demand view, computed by the view's own function
     from its request inputs only."""
-    inputs = {name: frame[name].tolist() for name in odfv_inputs(view)}
+    inputs = {name: _python_values(frame[name]) for name in odfv_inputs(view)}
     outputs = view.feature_transformation.udf(inputs)
     return frame.assign(**{feature.name: outputs[feature.name] for feature in view.features})
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    # Timestamps as datetime objects: a pandas Timestamp per value (what .tolist() makes) was
+    # a tenth of a 1 M-row training set, and datetime arithmetic gives the same floats.
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
+        return list(column.array.to_pydatetime())
+    return column.tolist()
 
 
 def load_sources(settings: Settings) -> Tables:

@@ -128,6 +128,40 @@ def test_training_set_values_are_the_latest_known_at_each_snapshot(
     )
 
 
+def test_training_set_equals_feasts_join_of_the_whole_service(world, repo, delay_training_set):
+    """Asking Feast view group by view group, in chunks, each (key, moment) once, gives what
+    one ``get_historical_features`` request for the whole service gives, value for value."""
+    store = repo.store
+    service = store.get_feature_service("delay_v1")
+    on_demand = {v.name: v for v in store.list_on_demand_feature_views()}
+    projections = [p for p in service.feature_view_projections if p.name not in on_demand]
+    names = [f.name for p in projections for f in p.features]
+    computed = [f.name for v in on_demand.values() for f in v.features]
+    keys = sorted({VIEW_BY_NAME[p.name].entity.join_key for p in projections})
+    entities = delay_training_set.drop(columns=[*names, *computed])
+    one_request = (
+        store.get_historical_features(
+            entity_df=entities[[*keys, "event_timestamp"]].assign(_row=range(len(entities))),
+            features=[f"{p.name}:{f.name}" for p in projections for f in p.features],
+        )
+        .to_df()
+        .sort_values("_row")
+        .reset_index(drop=True)[names]
+    )
+    # A snapshot given twice (Feast alone would join its features twice) and small chunks.
+    twice = pd.concat([entities, entities.iloc[[7]]], ignore_index=True)
+    frame = repo.training_set("delay_v1", twice, chunk_rows=2_500)
+    assert len(frame) == len(twice)
+    same = (frame["order_id"] == entities["order_id"].iloc[7]) & (
+        frame["event_timestamp"] == entities["event_timestamp"].iloc[7]
+    )
+    first, second = frame.index[same]
+    assert frame.loc[first, names].equals(frame.loc[second, names])
+    pd.testing.assert_frame_equal(
+        frame[names].drop(index=second).reset_index(drop=True), one_request, check_exact=True
+    )
+
+
 def test_no_oracle_outcome_or_label_reaches_a_feature_view(world, repo):
     forbidden = set(world["oracle"].columns) | set(OUTCOMES.column_names) | set(DIMENSION_NAMES)
     forbidden |= {"is_late", "delay_hours", "labels", "template_id"}
