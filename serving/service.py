@@ -90,6 +90,7 @@ class OrderLens:
         self.fault_delay_s = 0.0
         self._reload_lock = threading.Lock()
         self.scorer = self._load_scorer()
+        self._warm_online_store()
         self._example_response = self._predict_payload(EXAMPLE_INPUT, record=False)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_champion, daemon=True)
@@ -143,6 +144,18 @@ class OrderLens:
         self.log.close()
         self.ledger.close()
         self.breaker.close()
+
+    def _warm_online_store(self) -> None:
+        """One online read before serving, outside the breaker: the first read loads the Feast
+        registry and the store's libraries (seconds on a busy machine), far over the breaker's
+        budget. Made under it, that read and the readiness probes behind it timed out, opened
+        the breaker and answered the first batches degraded (seen in bench_serving)."""
+        from serving.scoring import request_columns
+
+        try:
+            self._online_read(request_columns(parse_request(EXAMPLE_INPUT).orders))
+        except Exception:  # the store is down: serve degraded, the breaker takes it from here
+            logger.exception("the online store could not be read at start")
 
     # ---- health -------------------------------------------------------------------------------
 
