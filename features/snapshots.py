@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.labels import delay_labels, value_targets
@@ -90,3 +91,31 @@ def labelled_snapshots(
     else:
         raise ValueError(f"unknown feature service {service!r}: expected delay_* or value_*")
     return rows.merge(labels, on="order_id", how="left")
+
+
+def sample_later_snapshots(rows: pd.DataFrame, max_rows: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_rows`` snapshots: every creation snapshot and a seeded random share of the
+    later ones.
+
+    An order's ≈6 snapshots are largely redundant for learning, while each costs a row in the
+    point-in-time join (so sample the entity frame, before the join). Creation snapshots are all
+    kept: the value models and the headline delay metric are at creation. Later snapshots are
+    drawn uniformly, so each stage keeps its share of rows (the per-stage evaluation and
+    calibration still see every stage).
+
+    Args:
+        rows: an entity frame from :func:`snapshots` (``snapshot_stage`` column).
+        max_rows: the row budget (None, or at least as many rows as there are: all kept).
+        seed: seed of the draw.
+
+    Returns:
+        The kept rows, in their original order.
+    """
+    if max_rows is None or len(rows) <= max_rows:
+        return rows
+    created = (rows["snapshot_stage"] == "created").to_numpy()
+    later = np.flatnonzero(~created)
+    room = min(max(max_rows - int(created.sum()), 0), len(later))
+    keep = created.copy()
+    keep[np.random.default_rng(seed).choice(later, size=room, replace=False)] = True
+    return rows[keep].reset_index(drop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.snapshots import labelled_snapshots
+from features.snapshots import labelled_snapshots, sample_later_snapshots
 from features.store import FeatureRepo, Tables
 
 
@@ -15,6 +15,7 @@ def build_training_set(
     service: str,
     *,
     limit: int | None = None,
+    max_rows: int | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The training set of ``service``: labelled snapshots with point-in-time features.
@@ -23,12 +24,14 @@ def build_training_set(
         repo: the built feature repository.
         tables: the source tables (orders and outcomes required; tracking for delay snapshots).
         service: ``delay_v1`` or ``value_v1`` (or later versions).
-        limit: sample at most this many orders (all snapshots of a sampled order are kept).
-        seed: seed of that sample.
+        limit: sample at most this many orders.
+        max_rows: at most this many snapshots: every creation snapshot of the sampled orders
+            and a random share of the later ones (see :func:`sample_later_snapshots`).
+        seed: seed of both samples.
 
     Returns:
         One row per snapshot with entity keys, ``as_of``, ``snapshot_stage``, the labels and
-        every feature of the service; exactly as many rows as snapshots (checked).
+        every feature of the service; exactly as many rows as kept snapshots (checked).
     """
     if "outcomes" not in tables:
         raise ValueError("no outcomes in the lake: nothing to learn from yet")
@@ -37,4 +40,5 @@ def build_training_set(
         chosen = np.random.default_rng(seed).choice(len(orders), size=limit, replace=False)
         orders = orders.iloc[np.sort(chosen)]
     entities = labelled_snapshots(service, orders, tables["outcomes"], tables.get("tracking"))
+    entities = sample_later_snapshots(entities, max_rows, seed)
     return repo.training_set(service, entities)

@@ -95,6 +95,18 @@ class TrainingSettings(BaseModel):
     max_rounds: int = Field(1_000, ge=1, description="boosting rounds before early stopping")
     early_stopping_rounds: int = Field(30, ge=1)
     smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
+    max_orders: int | None = Field(
+        None,
+        ge=1,
+        description="training sets from at most this many orders (a seeded sample, every split"
+        " alike); None: all",
+    )
+    delay_max_rows: int | None = Field(
+        None,
+        ge=1,
+        description="delay snapshots at most: every creation snapshot, a seeded share of the"
+        " later ones (sampled before the point-in-time join); None: all",
+    )
     train_share: float = Field(0.7, gt=0, lt=1, description="oldest orders: training")
     validation_share: float = Field(0.1, gt=0, lt=1, description="next: early stop + calibration")
     monotone: bool = Field(True, description="risk never falls with alerts, backlog, exceptions")

@@ -74,8 +74,9 @@ def load_training_data(
     Args:
         settings: the run-time settings (lake, feature repo, training shares).
         oracle_path: the oracle parquet (default ``<home>/sources/oracle.parquet``).
-        limit: use at most this many orders (sampled; all snapshots of an order kept).
-        seed: seed of that sample.
+        limit: use at most this many orders (sampled; default ``settings.training.max_orders``).
+        seed: seed of that sample and of the delay snapshots kept under
+            ``settings.training.delay_max_rows``.
     """
     from features.store import FeatureRepo, load_sources
     from features.training_sets import build_training_set
@@ -83,10 +84,12 @@ def load_training_data(
     repo = FeatureRepo(settings)
     skipped = repo.manifest().get("skipped", {})
     tables = load_sources(settings)
-    delay = build_training_set(repo, tables, "delay_v1", limit=limit, seed=seed)
-    value = build_training_set(repo, tables, "value_v1", limit=limit, seed=seed)
-    cuts = time_split(
-        value["created_at"], settings.training.train_share, settings.training.validation_share
+    training = settings.training
+    limit = training.max_orders if limit is None else limit
+    delay = build_training_set(
+        repo, tables, "delay_v1", limit=limit, max_rows=training.delay_max_rows, seed=seed
     )
+    value = build_training_set(repo, tables, "value_v1", limit=limit, seed=seed)
+    cuts = time_split(value["created_at"], training.train_share, training.validation_share)
     oracle = read_oracle(oracle_path or settings.sources_dir / "oracle.parquet")
     return TrainingData(assign_split(delay, cuts), assign_split(value, cuts), oracle, skipped)

@@ -211,7 +211,12 @@ def train_delay(
             seconds=training.tune_seconds,
         )
         log(f"delay tuning: {len(trials)} trials, best {params}")
-    classifier = boosting.fit(params, spec, *xy("is_late"), rounds=rounds, early_stopping=stop)
+    # The classifier, hours and P90 models learn from the same rows: bin them once (with the
+    # tuned parameters: the minimum leaf size decides which features are kept at binning).
+    binned = boosting.bin_matrices(params, spec, x["train"], x["validation"])
+    classifier = boosting.fit(
+        params, spec, *xy("is_late"), rounds=rounds, early_stopping=stop, binned=binned
+    )
     log(f"delay classifier: {classifier.num_trees()} trees")
     stage_index = spec.names.index("trk_stage") if "trk_stage" in spec.names else None
     creation = None
@@ -253,6 +258,7 @@ def train_delay(
         *xy("delay_hours"),
         rounds=rounds,
         early_stopping=stop,
+        binned=binned,
     )
     # LightGBM refuses monotone constraints with the quantile objective.
     unconstrained = {k: v for k, v in params.items() if not k.startswith("monotone")}
@@ -262,6 +268,7 @@ def train_delay(
         *xy("delay_hours"),
         rounds=rounds,
         early_stopping=stop,
+        binned=binned,
     )
     return DelayModels(
         spec,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,8 @@ class TrainResult:
     version: str
     report: dict[str, Any]
     seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds of each step: ``delay``, ``value`` (fitting), ``evaluate``, ``register``."""
 
 
 def train_model_set(
@@ -58,11 +60,22 @@ def train_model_set(
             "training without the features of absent sources: "
             + "; ".join(f"{v} ({why})" for v, why in data.skipped_views.items())
         )
+    stages: dict[str, float] = {}
+    step = time.perf_counter()
+
+    def done(name: str) -> None:
+        nonlocal step
+        stages[name] = round(time.perf_counter() - step, 1)
+        step = time.perf_counter()
+
     delay = train_delay(data.delay, training, rounds=rounds, skipped_views=skipped, log=log)
+    done("delay")
     value = train_value(data.value, training, rounds=rounds, skipped_views=skipped, log=log)
+    done("value")
     delay_test = with_oracle(data.delay[data.delay["split"] == "test"], data.oracle)
     value_test = with_oracle(data.value[data.value["split"] == "test"], data.oracle)
     report = evaluate(delay, value, delay_test, value_test)
+    done("evaluate")
     if data.oracle is None:
         log("no oracle for this data: oracle figures are empty")
     version = registry.register(
@@ -75,11 +88,11 @@ def train_model_set(
         window=data.window(),
         skipped_views=data.skipped_views,
     )
-    seconds = time.perf_counter() - began
     (settings.models_dir / "sets" / version / "evaluation.json").write_text(
         json.dumps(report, indent=1, default=float)
     )
-    return TrainResult(version, report, seconds)
+    done("register")
+    return TrainResult(version, report, time.perf_counter() - began, stages)
 
 
 def evaluate_version(settings: Settings, version: str, on: str | None = None) -> dict[str, Any]:

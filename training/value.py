@@ -191,6 +191,11 @@ def train_value(
     x = {s: to_matrix(part, spec) for s, part in parts.items()}
     rounds = rounds or training.max_rounds
     models: dict[str, lgb.Booster | ScaledBooster] = {}
+    # Every dimension learns from the same rows: bin them once (dataset settings do not depend
+    # on the objective).
+    binned = boosting.bin_matrices(
+        boosting.base_params(training, "regression"), spec, x["train"], x["validation"]
+    )
     for dim in DIMENSIONS:
         y = {s: part[dim.name].to_numpy(np.float64) for s, part in parts.items()}
         scaled = SCALED_DIMENSIONS.get(dim.name) in spec.names
@@ -213,6 +218,8 @@ def train_value(
             (x["validation"][keep["validation"]], y["validation"][keep["validation"]]),
             rounds=rounds,
             early_stopping=training.early_stopping_rounds,
+            # A dimension realised on only some orders trains on those rows, binned anew.
+            binned=binned if all(k.all() for k in keep.values()) else None,
         )
         models[dim.name] = (
             ScaledBooster(booster, index=index, typical=typical) if scaled else booster
