@@ -89,7 +89,9 @@ def load_training_data(
     delay = build_training_set(
         repo, tables, "delay_v1", limit=limit, max_rows=training.delay_max_rows, seed=seed
     )
-    value = build_training_set(repo, tables, "value_v1", limit=limit, seed=seed)
+    # value_v1's features are a subset of delay_v1's and its rows are the creation snapshots
+    # (all kept by the delay sample): no second point-in-time join.
+    value = build_training_set(repo, tables, "value_v1", limit=limit, seed=seed, joined=delay)
     cuts = time_split(value["created_at"], training.train_share, training.validation_share)
     oracle = read_oracle(oracle_path or settings.sources_dir / "oracle.parquet")
     return TrainingData(assign_split(delay, cuts), assign_split(value, cuts), oracle, skipped)

@@ -33,6 +33,9 @@ class TrainResult:
     seconds: float
     stages: dict[str, float] = field(default_factory=dict)
     """Seconds of each step: ``delay``, ``value`` (fitting), ``evaluate``, ``register``."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of this process in each step (on a shared machine: what it would take idle,
+    with one LightGBM thread)."""
 
 
 def train_model_set(
@@ -61,12 +64,14 @@ def train_model_set(
             + "; ".join(f"{v} ({why})" for v, why in data.skipped_views.items())
         )
     stages: dict[str, float] = {}
-    step = time.perf_counter()
+    cpu: dict[str, float] = {}
+    step, step_cpu = time.perf_counter(), time.process_time()
 
     def done(name: str) -> None:
-        nonlocal step
+        nonlocal step, step_cpu
         stages[name] = round(time.perf_counter() - step, 1)
-        step = time.perf_counter()
+        cpu[name] = round(time.process_time() - step_cpu, 1)
+        step, step_cpu = time.perf_counter(), time.process_time()
 
     delay = train_delay(data.delay, training, rounds=rounds, skipped_views=skipped, log=log)
     done("delay")
@@ -92,7 +97,7 @@ def train_model_set(
         json.dumps(report, indent=1, default=float)
     )
     done("register")
-    return TrainResult(version, report, time.perf_counter() - began, stages)
+    return TrainResult(version, report, time.perf_counter() - began, stages, cpu)
 
 
 def evaluate_version(settings: Settings, version: str, on: str | None = None) -> dict[str, Any]:

@@ -72,6 +72,21 @@ def test_value_training_set_has_targets_and_no_tracking(repo):
     assert "net_revenue" in frame and "trk_stage" not in frame
 
 
+def test_value_set_reused_from_the_delay_join_equals_its_own_join(repo):
+    from features.training_sets import build_training_set
+
+    tables = good_sources()
+    delay = build_training_set(repo, tables, "delay_v1")
+    reused = build_training_set(repo, tables, "value_v1", joined=delay)
+    own = build_training_set(repo, tables, "value_v1")
+    # Same values; an integer feature may come as float from the wider join, where later
+    # snapshots had it missing.
+    pd.testing.assert_frame_equal(reused[own.columns], own, check_dtype=False)
+    # A joined set without the creation moments cannot serve: the join runs.
+    later = delay[delay["snapshot_stage"] != "created"]
+    pd.testing.assert_frame_equal(build_training_set(repo, tables, "value_v1", joined=later), own)
+
+
 def test_online_features_with_freshness(repo):
     repo.materialize()
     rows = entity_rows(good_sources()["orders"]).assign(as_of=hours(100))
