@@ -143,3 +143,24 @@ def test_feature_spec_fixes_categories_at_training_time():
     np.testing.assert_array_equal(matrix[:, 1], [1.0, np.nan, 2.0])
     with pytest.raises(KeyError, match="n_items"):
         to_matrix(serving.drop(columns="n_items"), spec)
+
+
+def test_training_set_budgets_sample_orders_then_later_snapshots(trained):
+    """At scale: at most max_orders orders, every creation snapshot of theirs, later snapshots
+    up to delay_max_rows; the value rows are those orders' creation snapshots."""
+    from training.data import load_training_data
+
+    budget = trained.settings.training.model_copy(
+        update={"max_orders": 1_000, "delay_max_rows": 2_500}
+    )
+    data = load_training_data(trained.settings.model_copy(update={"training": budget}))
+    created = data.delay[data.delay["snapshot_stage"] == "created"]
+    assert len(data.delay) == 2_500 and data.delay["order_id"].nunique() == len(created)
+    assert len(data.value) == len(created) <= 1_000
+    assert set(data.value["order_id"]) == set(created["order_id"])
+    assert set(data.delay["snapshot_stage"]) == set(trained.data.delay["snapshot_stage"])
+    # The same orders keep the same features as in the full sets (the join is row-wise).
+    full = trained.data.value.set_index("order_id").loc[data.value["order_id"]]
+    assert np.allclose(
+        full["order_value"].to_numpy(float), data.value["order_value"].to_numpy(float)
+    )
