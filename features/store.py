@@ -227,24 +227,27 @@ class FeatureRepo:
                 join_key = VIEW_BY_NAME[projection.name].entity.join_key
                 by_key.setdefault(join_key, []).append(projection)
         ordered = entity_df.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
-        features = pd.concat(
-            [
-                self.keyed_training_features(projections, ordered, chunk_rows=chunk_rows)
-                for projections in by_key.values()
-            ],
-            axis=1,
-        )
-        names = [
-            feature.name
-            for projection in feature_service.feature_view_projections
-            if projection.name not in on_demand
-            for feature in projection.features
+        groups = [
+            self.keyed_training_features(projections, ordered, chunk_rows=chunk_rows)
+            for projections in by_key.values()
         ]
-        frame = pd.concat([ordered, features[names]], axis=1)
-        for projection in feature_service.feature_view_projections:
-            if projection.name in on_demand:
-                frame = apply_on_demand_view(on_demand[projection.name], frame)
-        return frame
+        by_name = {name: group[name] for group in groups for name in group.columns}
+        features = pd.DataFrame(
+            {
+                feature.name: by_name[feature.name]
+                for projection in feature_service.feature_view_projections
+                if projection.name not in on_demand
+                for feature in projection.features
+            }
+        )
+        computed = [
+            on_demand_features(on_demand[projection.name], ordered)
+            for projection in feature_service.feature_view_projections
+            if projection.name in on_demand
+        ]
+        # One assembly without copying the entity columns again: a 1 M-row frame of ~80
+        # columns took seconds per copy (concatenated, then copied again per on-demand view).
+        return pd.concat([ordered, features, *computed], axis=1, copy=False)
 
     def keyed_training_features(
         self,
@@ -483,17 +486,19 @@ def _python_value(value: Any) -> Any:
     return None if kind is None or kind == "null_val" else getattr(value, kind)
 
 
-def apply_on_demand_view(view: Any, frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the features of a python-mode on-demand view, computed by the view's own function
-    from its request inputs only."""
+def on_demand_features(view: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The features of a python-mode on-demand view for each row of ``frame``, computed by the
+    view's own function from its request inputs only (columns of ``frame``), on its index."""
     inputs = {name: _python_values(frame[name]) for name in odfv_inputs(view)}
     outputs = view.feature_transformation.udf(inputs)
-    return frame.assign(**{feature.name: outputs[feature.name] for feature in view.features})
+    return pd.DataFrame(
+        {feature.name: outputs[feature.name] for feature in view.features}, index=frame.index
+    )
 
 
 def _python_values(column: pd.Series) -> list[Any]:
-    # Timestamps as datetime objects: a pandas Timestamp per value (what .tolist() makes) was
-    # a tenth of a 1 M-row training set, and datetime arithmetic gives the same floats.
+    # Timestamps as datetime objects, as the serving path sends them: a pandas Timestamp per
+    # value (what .tolist() makes) was a tenth of a 1 M-row training set.
     if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
         return list(column.array.to_pydatetime())
     return column.tolist()
