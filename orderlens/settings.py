@@ -96,8 +96,10 @@ class TrainingSettings(BaseModel):
     early_stopping_rounds: int = Field(30, ge=1)
     smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
     # Budgets that only bind at scale (the 12k-order demo has ≈75k delay snapshots). At 1 M
-    # orders, 150k orders / 300k snapshots took 282 CPU-s in all (bench_train); more orders still
-    # pay at 200k (creation AUC ratio 0.954 → 0.963 from 100k to 200k orders, ECE 0.028 → 0.019).
+    # orders these defaults took 430 CPU-s from training sets to registration (bench_train; 913 s
+    # wall at load 3-6). More orders still pay (200k world: creation AUC ratio 0.954 → 0.963 from
+    # 100k to 200k orders, ECE 0.028 → 0.019); all 1.24M snapshots instead of 400k did not
+    # (ratio 0.958, ECE 0.025, delay fitting 4x longer).
     max_orders: int | None = Field(
         250_000,
         ge=1,
