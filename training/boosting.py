@@ -96,9 +96,15 @@ class Binned:
 
 def bin_matrices(
     params: dict[str, Any], spec: FeatureSpec, train_x: np.ndarray, valid_x: np.ndarray
-) -> Binned:
+) -> Binned | None:
     """Bin ``train_x`` (and ``valid_x`` with its edges) once for every model of ``params``'
-    dataset settings (bins, categoricals, minimum leaf size); labels are set by :func:`fit`."""
+    dataset settings (bins, categoricals, minimum leaf size); labels are set by :func:`fit`.
+
+    Returns None inside :func:`on_dask`: there each worker bins its own partition, and binning
+    here would only hold a second copy of the data beside the cluster's.
+    """
+    if _DASK_CLIENT.get() is not None:
+        return None
     # Both say their features and categoricals: lgb.train re-checks them against the reference,
     # which a Dataset whose raw data is freed can only pass when they are equal.
     columns = {"feature_name": list(spec.names), "categorical_feature": spec.categorical_indices}

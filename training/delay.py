@@ -223,14 +223,19 @@ def train_delay(
     if training.creation_model and stage_index is not None:
         train_xy, valid_xy = xy("is_late")
         first = [np.isnan(x[s][:, stage_index]) for s in ("train", "validation")]
-        creation = boosting.fit(
-            params,
-            spec,
-            (train_xy[0][first[0]], train_xy[1][first[0]]),
-            (valid_xy[0][first[1]], valid_xy[1][first[1]]),
-            rounds=rounds,
-            early_stopping=stop,
-        )
+        # Always fitted here, never on a Dask cluster: on creation rows every tracking feature
+        # is missing by definition, and lightgbm.dask's data-parallel Dataset construction
+        # segfaulted on them (tests/pipelines, both workers in LGBM_DatasetCreateFromMat).
+        # These rows are about a sixth of the set.
+        with boosting.on_dask(None):
+            creation = boosting.fit(
+                params,
+                spec,
+                (train_xy[0][first[0]], train_xy[1][first[0]]),
+                (valid_xy[0][first[1]], valid_xy[1][first[1]]),
+                rounds=rounds,
+                early_stopping=stop,
+            )
         # Kept only when it beats the shared classifier on the validation creation rows (on a
         # few hundred orders it can stop flat, and reasons would vanish).
         valid_first = (valid_xy[0][first[1]], valid_xy[1][first[1]])
