@@ -122,24 +122,8 @@ def weather_outlook(
     """
     published = pd.concat(
         [
-            pd.DataFrame(
-                {
-                    "city": forecasts["city"].to_numpy(),
-                    "published_at": forecasts["issued_at"].to_numpy(),
-                    "day": forecasts["valid_at"].dt.floor("D").to_numpy(),
-                    "level": forecasts["alert_level"].to_numpy(),
-                    "type": forecasts["alert_type"].to_numpy(),
-                }
-            ),
-            pd.DataFrame(
-                {
-                    "city": weather["city"].to_numpy(),
-                    "published_at": weather["observed_at"].to_numpy(),
-                    "day": weather["observed_at"].dt.floor("D").to_numpy(),
-                    "level": weather["alert_level"].to_numpy(),
-                    "type": weather["alert_type"].to_numpy(),
-                }
-            ),
+            _publications(forecasts, published_at="issued_at", day_of="valid_at"),
+            _publications(weather, published_at="observed_at", day_of="observed_at"),
         ],
         ignore_index=True,
     )
@@ -231,4 +215,18 @@ def origin_outlook(
 def _prefixed(outlook: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return outlook.rename(
         columns={c: prefix + c for c in outlook.columns if c not in ("city", "event_timestamp")}
+    )
+
+
+def _publications(frame: pd.DataFrame, *, published_at: str, day_of: str) -> pd.DataFrame:
+    """Forecasts or observations as publications: ``city``, when it was ``published_at``, the
+    UTC ``day`` it speaks of, its alert ``level`` and hazard ``type``."""
+    return pd.DataFrame(
+        {
+            "city": frame["city"].to_numpy(),
+            "published_at": frame[published_at].to_numpy(),
+            "day": frame[day_of].dt.floor("D").to_numpy(),
+            "level": frame["alert_level"].to_numpy(),
+            "type": frame["alert_type"].to_numpy(),
+        }
     )
