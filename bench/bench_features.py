@@ -54,8 +54,8 @@ def main() -> None:
 
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
+    from simulator.world import WorldConfig, simulate_world, write_world
 
     home = (args.home or Path(tempfile.mkdtemp(prefix="bench-features-"))).resolve()
     settings = load_settings(home=home)

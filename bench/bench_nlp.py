@@ -31,10 +31,10 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-    from features.synthetic.ticket_text import synthetic_tickets
     from nlp.extract import extract_signals
     from nlp.store import current_version, load_pipelines
     from orderlens.settings import load_settings
+    from simulator.ticket_text import synthetic_tickets
 
     settings = load_settings()
     if current_version(settings) is None and args.version is None:

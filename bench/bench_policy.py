@@ -18,9 +18,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from orderlens.reasons import REASON_GROUPS
 from serving.ledger import ActionLedger, RedisLedger, SQLiteLedger
 from serving.policy import Action, ScoredOrder, evaluate_policy, load_policy
-from serving.reasons import REASON_GROUPS
 
 BATCH = 1_000
 STAGES = ("not_shipped", "in_transit", "delivered")

@@ -76,8 +76,8 @@ def build_smoke_home(home: Path, orders: int) -> None:
     """simulate → ingest → features build + materialize → smoke train → promote."""
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
+    from simulator.world import WorldConfig, simulate_world, write_world
     from training.data import load_training_data
     from training.train import promote, train_model_set
 
@@ -149,7 +149,7 @@ def load_orders(home: Path) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def server(home: Path, workers: int, log: Path):
-    from serving.cli import serve_command
+    from serving.launch import serve_command
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

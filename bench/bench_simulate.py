@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.synthetic.world import WorldConfig, simulate_world, write_world
+from simulator.world import WorldConfig, simulate_world, write_world
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:

@@ -37,7 +37,7 @@ def build_world(settings, orders: int, stage) -> None:
     """Simulate ``orders`` orders into the home, ingest them and build the feature views."""
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from simulator.world import WorldConfig, simulate_world, write_world
 
     began = time.perf_counter()
     write_world(simulate_world(WorldConfig(n_orders=orders)), settings.sources_dir)

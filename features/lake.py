@@ -101,3 +101,25 @@ def _dataset(folder: Path) -> ds.Dataset:
     return ds.dataset(
         files, schema=schema, format="parquet", partitioning="hive", partition_base_dir=str(folder)
     )
+
+
+def load_tickets(settings: Settings, path: Path | None = None) -> tuple[pd.DataFrame, str]:
+    """Tickets from ``path`` (parquet or CSV), else the lake (``<home>/lake/tickets/``, every
+    parquet file under it), else ``<home>/sources/tickets.parquet``.
+
+    Returns:
+        ``(tickets, where they came from)``.
+    """
+    if path is not None:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        return frame, str(path)
+    lake = settings.lake_dir / "tickets"
+    files = sorted(lake.rglob("*.parquet")) if lake.is_dir() else []
+    if files:
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True), str(lake)
+    source = settings.sources_dir / "tickets.parquet"
+    if source.is_file():
+        return pd.read_parquet(source), str(source)
+    raise FileNotFoundError(
+        f"no tickets in {lake} or {source}: run `orderlens simulate` or pass --tickets"
+    )

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 from feast import FeatureStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
@@ -28,7 +29,6 @@ from features.online_sqlite import SqliteOnlineReader
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
 from features.transforms.keys import day_keyed
 from features.transforms.tickets import ticket_signals
-from nlp.store import nlp_root
 from orderlens.settings import Settings
 
 REPO_TEMPLATES = Path(__file__).parent / "repo"
@@ -514,10 +514,17 @@ def load_sources(settings: Settings) -> Tables:
         for name in ("orders", "weather", "forecasts", "tracking", "tickets", "outcomes")
         if lake.has_table(settings, name)
     }
-    signals = nlp_root(settings) / "signals.parquet"
-    if signals.exists():
-        tables["ticket_signals"] = pd.read_parquet(signals)
+    if settings.signals_path.exists():
+        tables["ticket_signals"] = pd.read_parquet(settings.signals_path)
     return tables
+
+
+def signals_version(settings: Settings) -> str | None:
+    """The NLP pipeline version that extracted the ticket signals (None: no signals)."""
+    if not settings.signals_path.exists():
+        return None
+    versions = pq.read_table(settings.signals_path, columns=["pipeline_version"]).column(0)
+    return versions[0].as_py() if len(versions) else None
 
 
 def redis_connection_string(url: str) -> str:

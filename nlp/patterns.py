@@ -10,8 +10,11 @@ versioned name (``orderlens.ticket_patterns.v1``) so a saved pipeline says which
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -86,11 +89,9 @@ def ticket_patterns_v1(lang: str) -> list[dict[str, str]]:
 
 
 def _product_words(lang: str) -> list[str]:
-    # The catalogue's product words: today the synthetic world's vocabulary; a real deployment
-    # would register a v2 table built from its own catalogue.
-    from features.synthetic.ticket_text import PRODUCT_WORDS
-
-    words = sorted({w for per_lang in PRODUCT_WORDS.values() for w in per_lang[lang]})
+    # The catalogue's product words, shipped as data with the package (the demo's catalogue); a
+    # shop replaces nlp/data/product_words.json with its own.
+    words = sorted({w for per_lang in product_words().values() for w in per_lang.get(lang, ())})
     if lang == "en":
         words += [w + suffix for w in words for suffix in ("s", "es")]
     return words
@@ -202,3 +203,10 @@ def make_ticket_entities(
 ) -> TicketEntities:
     """Factory for :class:`TicketEntities` (``factory = "orderlens_ticket_entities"`` in config)."""
     return TicketEntities(patterns, spaced=nlp.lang != "zh")
+
+
+@functools.cache
+def product_words() -> dict[str, dict[str, tuple[str, ...]]]:
+    """The product catalogue's words per category and language (``nlp/data/product_words.json``)."""
+    raw = json.loads((Path(__file__).with_name("data") / "product_words.json").read_text("utf-8"))
+    return {cat: {lang: tuple(ws) for lang, ws in per.items()} for cat, per in raw.items()}

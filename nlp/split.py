@@ -28,9 +28,9 @@ class TicketSplit:
 
 def heldout_product_words() -> tuple[str, ...]:
     """Product words never shown in training: the last word of each category and language."""
-    from features.synthetic.ticket_text import PRODUCT_WORDS
+    from nlp.patterns import product_words
 
-    return tuple(words[-1] for per_lang in PRODUCT_WORDS.values() for words in per_lang.values())
+    return tuple(words[-1] for per_lang in product_words().values() for words in per_lang.values())
 
 
 def split_tickets(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orderlens.settings import PROJECT_ROOT, Settings
+from orderlens.provenance import code_version  # noqa: F401  (recorded in meta.json)
+from orderlens.settings import Settings
 
 PIPELINE_NAME = "ticket_signals"
 
@@ -26,21 +26,6 @@ def nlp_root(settings: Settings) -> Path:
 def new_version_name(now: datetime | None = None) -> str:
     """A sortable version name such as ``v20250601T120000``."""
     return (now or datetime.now(UTC)).strftime("v%Y%m%dT%H%M%S")
-
-
-def code_version() -> str:
-    """The git commit of the code that trained a pipeline (``unknown`` outside a checkout)."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
 
 
 def write_meta(version_dir: Path, meta: dict[str, Any]) -> Path:

@@ -259,6 +259,16 @@ class Settings(BaseSettings):
         return self.home / "monitoring"
 
     @property
+    def signals_path(self) -> Path:
+        """The ticket signals the NLP stage extracts and the feature store reads."""
+        return self.home / "nlp" / "signals.parquet"
+
+    @property
+    def drift_reference_path(self) -> Path:
+        """The training reference the monitor compares served traffic with (written by training)."""
+        return self.monitoring_dir / "reference.parquet"
+
+    @property
     def prefect_home(self) -> Path:
         """Prefect's own state for this home (profiles, local database, cached task results)."""
         return self.home / "prefect"

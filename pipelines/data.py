@@ -1,6 +1,6 @@
 """Data flows: simulate the synthetic world, ``ingest`` the sources, build the ``features``.
 
-Each task is a thin, typed call into its stage (``features.synthetic``, ``features.ingest``,
+Each task is a thin, typed call into its stage (``simulator``, ``features.ingest``,
 ``features.store``); the flows add what only an orchestrator can: retries on transient errors,
 caching on unchanged inputs, logs and artifacts in Prefect.
 """
@@ -80,7 +80,7 @@ def simulate_world_task(settings: Settings, orders: int) -> dict[str, int]:
     Returns:
         Rows per table written.
     """
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from simulator.world import WorldConfig, simulate_world, write_world
 
     sim = settings.simulation
     config = WorldConfig(n_orders=orders, seed=sim.seed, start=sim.start, days=sim.days)

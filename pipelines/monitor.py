@@ -22,7 +22,6 @@ from pipelines.data import RESILIENT
 from pipelines.drift import DriftResult
 from pipelines.runtime import flow_settings, run_logger, run_name
 
-REFERENCE_FILE = "reference.parquet"
 """Beside the drift records: the features the champion was trained on (sampled)."""
 
 
@@ -35,12 +34,12 @@ def current_frame_task(settings: Settings) -> tuple[pd.DataFrame, str, pd.Timest
         ``(features, where they came from, the moment the current window starts)``.
     """
     from features import lake
+    from orderlens.records import read_prediction_log
     from pipelines.drift import (
         features_from_prediction_log,
         scoring_time_features,
         split_recent_orders,
     )
-    from serving.prediction_log import read_prediction_log
 
     monitoring = settings.monitoring
     since = date.today() - timedelta(days=monitoring.window_days)
@@ -72,7 +71,7 @@ def reference_frame_task(settings: Settings, before: pd.Timestamp) -> tuple[pd.D
     from pipelines.drift import scoring_time_features
 
     rows = settings.monitoring.reference_rows
-    recorded = settings.monitoring_dir / REFERENCE_FILE
+    recorded = settings.drift_reference_path
     if recorded.is_file():
         frame = pd.read_parquet(recorded)
         return frame.sample(min(rows, len(frame)), random_state=0), f"training reference {recorded}"

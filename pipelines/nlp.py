@@ -54,7 +54,7 @@ def train_nlp_task(settings: Settings, smoke: bool = False) -> dict[str, Any]:
     Returns:
         ``version``, ``path`` and held-out ``metrics`` per language.
     """
-    from nlp.cli import load_tickets
+    from features.lake import load_tickets
     from nlp.training import train_pipelines
 
     os.environ.setdefault("ANSI_COLORS_DISABLED", "1")  # spaCy's log would carry colour codes
@@ -77,14 +77,14 @@ def extract_signals_task(settings: Settings, version: str) -> dict[str, Any]:
     Returns:
         ``rows`` and the parquet ``path`` written (``<home>/nlp/signals.parquet``).
     """
-    from nlp.cli import load_tickets
+    from features.lake import load_tickets
     from nlp.extract import extract_signals
-    from nlp.store import load_pipelines, nlp_root
+    from nlp.store import load_pipelines
 
     tickets, source = load_tickets(settings)
     name, pipelines = load_pipelines(settings, version)
     signals = extract_signals(tickets, pipelines, version=name)
-    target = nlp_root(settings) / "signals.parquet"
+    target = settings.signals_path
     target.parent.mkdir(parents=True, exist_ok=True)
     signals.to_parquet(target, index=False)
     run_logger().info("%d tickets from %s -> %s", len(signals), source, target)

@@ -151,7 +151,6 @@ def save_reference_task(settings: Settings, training_set: pd.DataFrame, rows: in
     The monitor compares recent scoring-time features with exactly what the champion learnt
     from; a sample is enough and keeps the Evidently report small.
     """
-    from pipelines.monitor import REFERENCE_FILE
 
     created = training_set
     if "snapshot_stage" in training_set:
@@ -159,7 +158,7 @@ def save_reference_task(settings: Settings, training_set: pd.DataFrame, rows: in
     if "split" in created:
         created = created[created["split"] == "train"]
     sample = created.sample(min(rows, len(created)), random_state=0)
-    path = settings.monitoring_dir / REFERENCE_FILE
+    path = settings.drift_reference_path
     path.parent.mkdir(parents=True, exist_ok=True)
     sample.to_parquet(path, index=False)
     return str(path)

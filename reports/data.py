@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from features.labels import delay_labels, value_targets
-from features.synthetic import geography as geo
 from orderlens.dimensions import DIMENSIONS, QUADRANTS
 from orderlens.settings import Settings
 
@@ -41,19 +40,10 @@ SEGMENTS: dict[str, str] = {
 """Columns the value attribution splits by, with the words a manager reads."""
 
 
-def regions(cities: pd.Series, lat: pd.Series, lon: pd.Series) -> pd.Series:
-    """The sales region of each destination. A city outside the known list (your own data) gets
-    the region of the nearest known city, from its coordinates."""
-    known = cities.map(REGION_OF_CITY)
-    unknown = known.isna().to_numpy()
-    if unknown.any():
-        city_lat, city_lon = geo.city_arrays()
-        km = geo.haversine_km(
-            lat.to_numpy()[unknown, None], lon.to_numpy()[unknown, None], city_lat, city_lon
-        )
-        nearest = np.asarray(geo.CITY_NAMES)[np.nanargmin(np.nan_to_num(km, nan=np.inf), axis=1)]
-        known.iloc[np.flatnonzero(unknown)] = [REGION_OF_CITY.get(c, "Other") for c in nearest]
-    return known.fillna("Other")
+def regions(cities: pd.Series) -> pd.Series:
+    """The sales region of each destination: the customary region of a known city; any other
+    destination (your own data) is its own region, as the shop wrote it."""
+    return cities.map(REGION_OF_CITY).fillna(cities).fillna("Other")
 
 
 def midrank_scores(values: pd.Series, reference: pd.Series, higher_is_better: bool) -> pd.Series:
@@ -102,11 +92,7 @@ class ReportInputs:
         targets = value_targets(self.orders, self.outcomes)
         segments = self.orders[["order_id", "channel", "category", "carrier_id", "dest_city"]]
         frame = targets.merge(segments, on="order_id", how="left", validate="one_to_one")
-        located = self.orders.set_index("order_id").loc[frame["order_id"]]
-        frame["region"] = regions(
-            frame["dest_city"], located["dest_lat"].reset_index(drop=True),
-            located["dest_lon"].reset_index(drop=True),
-        ).to_numpy()  # fmt: skip
+        frame["region"] = regions(frame["dest_city"]).to_numpy()
         return pd.concat([frame, realised_scores(frame)], axis=1)
 
     @cached_property
@@ -117,9 +103,7 @@ class ReportInputs:
             return log
         ok = log[(log["status"] == "ok") & log["p_late"].notna()]
         latest = ok.drop_duplicates("order_id", keep="last").reset_index(drop=True)
-        return latest.assign(
-            region=regions(latest["dest_city"], latest["dest_lat"], latest["dest_lon"]).to_numpy()
-        )
+        return latest.assign(region=regions(latest["dest_city"]).to_numpy())
 
     @cached_property
     def labelled(self) -> pd.DataFrame:
@@ -140,7 +124,7 @@ class ReportInputs:
 def load_inputs(settings: Settings) -> ReportInputs:
     """Read the lake's orders and outcomes and the whole prediction log."""
     from features.lake import read_lake
-    from serving.prediction_log import read_prediction_log
+    from orderlens.records import read_prediction_log
 
     return ReportInputs(
         settings=settings,

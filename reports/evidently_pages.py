@@ -20,9 +20,6 @@ from reports.data import ReportInputs
 
 MAX_BYTES = 10 * 1024 * 1024
 """No report may exceed 10 MB."""
-TRAINING_REFERENCE = "reference.parquet"
-"""Written under ``<home>/monitoring`` after training (see ``pipelines.monitor.REFERENCE_FILE``):
-the features the champion was trained on."""
 NOT_FEATURES = frozenset(
     {"order_id", "customer_id", "lane_id", "carrier_day", "warehouse_day", "city_day", "lane_day"}
     | {"created_at", "promised_at", "as_of", "event_timestamp", "snapshot_stage"}
@@ -103,7 +100,7 @@ def feature_frames(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame, st
     columns = [c.name for c in ORDERS.columns if c.required or c.name in log.columns]
     requested = log[columns].drop_duplicates("order_id", keep="last")
     current = order_attributes(requested.reset_index(drop=True))
-    recorded = inputs.settings.monitoring_dir / TRAINING_REFERENCE
+    recorded = inputs.settings.drift_reference_path  # what the champion was trained on
     if recorded.is_file():
         return pd.read_parquet(recorded), current, f"training reference ({recorded.name})"
     orders = inputs.orders

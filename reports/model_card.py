@@ -63,7 +63,7 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
         from training.explain import group_matrix
     except ImportError as missing:
         return CardData(why_not=f"the training stage is not installed ({missing})")
-    from serving.reasons import REASON_GROUPS
+    from orderlens.reasons import REASON_GROUPS
 
     version = registry.champion_version(settings)
     if version is None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pandas as pd
 
 from orderlens.dimensions import DIMENSIONS, QUADRANTS
+from orderlens.records import TIERS
 from reports import html
 from reports.data import SEGMENTS, ReportInputs
-from serving.schemas import TIERS
 
 QUADRANT_SCORES = [f"quadrant_{q}" for q in QUADRANTS]
 KEY_DIMENSIONS = ("gross_margin", "repeat_purchase_90d", "ltv_uplift", "satisfaction")

@@ -42,8 +42,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from serving.reasons import REASON_GROUPS
-from serving.schemas import CONTACT_CHANNELS, STAGES, TIERS, ServiceLevel, Tier, field_path
+from orderlens.reasons import REASON_GROUPS
+from orderlens.records import CONTACT_CHANNELS, STAGES, TIERS, Tier
+from serving.schemas import ServiceLevel, field_path
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("action_policy.yaml")
 RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")

@@ -18,7 +18,6 @@ scores), ``actions_fired`` and ``actions_suppressed`` ("|"-joined ``rule:action`
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import logging
 import os
@@ -26,11 +25,10 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -38,51 +36,11 @@ from pydantic import BaseModel
 
 from orderlens.contracts import ORDERS
 from orderlens.dimensions import DIMENSION_NAMES, QUADRANTS
+from orderlens.records import REQUEST_TIME_FIELDS, log_schema
 from orderlens.settings import Settings
 from serving.schemas import Prediction
 
 logger = logging.getLogger(__name__)
-
-_TS = pa.timestamp("us", tz="UTC")
-_KIND_TYPES = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
-_REQUEST_TIME_FIELDS = (
-    ("as_of", _TS),
-    ("stage", pa.string()),
-    ("push_dismissals", pa.int64()),
-    ("contact_preferences", pa.string()),
-    ("explain_value", pa.bool_()),
-)
-
-
-@functools.cache
-def log_schema() -> pa.Schema:
-    """The prediction log's columns (fixed, so every part file concatenates)."""
-    order_fields = [
-        (c.name, _TS if c.kind == "timestamp" else _KIND_TYPES[c.kind]) for c in ORDERS.columns
-    ]
-    return pa.schema(
-        [
-            ("logged_at", _TS),
-            ("request_id", pa.string()),
-            ("status", pa.string()),
-            ("latency_ms", pa.float64()),
-            *order_fields,  # starts with order_id
-            *_REQUEST_TIME_FIELDS,
-            ("p_late", pa.float64()),
-            ("expected_hours", pa.float64()),
-            ("p90_hours", pa.float64()),
-            ("risk_level", pa.string()),
-            ("top_reason_group", pa.string()),
-            ("value_index", pa.float64()),
-            ("tier", pa.string()),
-            *[(f"quadrant_{q}", pa.float64()) for q in QUADRANTS],
-            *[(f"dim_{name}", pa.float64()) for name in DIMENSION_NAMES],
-            ("actions_fired", pa.string()),
-            ("actions_suppressed", pa.string()),
-            ("degraded", pa.string()),
-            ("model_versions", pa.string()),
-        ]
-    )
 
 
 class PredictionLog:
@@ -248,7 +206,7 @@ def _utc(value: Any) -> Any:
     return value  # aware datetimes: pyarrow stores the instant in UTC itself
 
 
-_REQUEST_COLUMNS = (*ORDERS.column_names, *(name for name, _ in _REQUEST_TIME_FIELDS))
+_REQUEST_COLUMNS = (*ORDERS.column_names, *(name for name, _ in REQUEST_TIME_FIELDS))
 _PREDICTION_COLUMNS = (
     "p_late",
     "expected_hours",
@@ -321,28 +279,3 @@ def _prediction_values(p: Mapping[str, Any]) -> tuple[Any, ...]:
         "|".join(f"{a['rule']}:{a['action']}" for a in actions if not a["fired"]),
         "|".join(p.get("degraded") or ()),
     )
-
-
-def read_prediction_log(
-    settings: Settings, *, start: date | None = None, end: date | None = None
-) -> pd.DataFrame:
-    """The prediction log as one frame, one row per predicted order, oldest first.
-
-    Args:
-        settings: where the log lives (``settings.prediction_log_dir``).
-        start, end: optional first and last day (UTC, inclusive).
-
-    Returns:
-        A frame with the columns of :func:`log_schema` (empty, with those columns, if nothing
-        was logged yet).
-    """
-    root = settings.prediction_log_dir
-    tables = []
-    for day_dir in sorted(root.glob("date=*")) if root.is_dir() else []:
-        day = date.fromisoformat(day_dir.name.removeprefix("date="))
-        if (start and day < start) or (end and day > end):
-            continue
-        tables.extend(pq.read_table(f, schema=log_schema()) for f in day_dir.glob("part-*.parquet"))
-    table = pa.concat_tables(tables) if tables else log_schema().empty_table()
-    frame = table.to_pandas()
-    return frame.sort_values("logged_at", kind="stable").reset_index(drop=True)

@@ -31,7 +31,8 @@ from pydantic import (
 from orderlens import vocab
 from orderlens.contracts import ORDERS
 from orderlens.dimensions import DIMENSION_NAMES
-from serving.reasons import ReasonGroup
+from orderlens.reasons import ReasonGroup
+from orderlens.records import CONTACT_CHANNELS, ContactChannel, Stage, Tier
 
 HARD_MAX_ORDERS = 10_000
 """Ceiling on orders per request whatever the settings say (settings may only lower it)."""
@@ -40,13 +41,7 @@ Channel = Literal[vocab.CHANNELS]  # type: ignore[valid-type]
 ServiceLevel = Literal[vocab.SERVICE_LEVELS]  # type: ignore[valid-type]
 Category = Literal[vocab.CATEGORIES]  # type: ignore[valid-type]
 PaymentMethod = Literal[vocab.PAYMENT_METHODS]  # type: ignore[valid-type]
-Stage = Literal["not_shipped", "in_transit", "delivered"]
-ContactChannel = Literal["push", "sms", "email", "phone", "qr_self_service"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
-Tier = Literal["platinum", "gold", "silver", "standard"]
-CONTACT_CHANNELS: tuple[str, ...] = ("push", "sms", "email", "phone", "qr_self_service")
-TIERS: tuple[str, ...] = ("platinum", "gold", "silver", "standard")
-STAGES: tuple[str, ...] = ("not_shipped", "in_transit", "delivered")
 
 
 def _bounds(name: str) -> dict[str, float]:

@@ -23,8 +23,8 @@ import numpy as np
 
 from features.transforms.orders import order_feature_columns, request_time_features
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
+from orderlens.reasons import render_reason
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
-from serving.reasons import render_reason
 from serving.schemas import Order
 from training.explain import group_matrix, reason_context, top_reasons
 from training.registry import ModelSet

@@ -12,6 +12,6 @@ WORLD_SEED = 11
 @pytest.fixture(scope="session")
 def world() -> dict[str, pd.DataFrame]:
     """One synthetic world for the whole session (≈3 s); tests must not mutate it."""
-    from features.synthetic.world import WorldConfig, simulate_world
+    from simulator.world import WorldConfig, simulate_world
 
     return simulate_world(WorldConfig(n_orders=WORLD_ORDERS, seed=WORLD_SEED))

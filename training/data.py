@@ -22,12 +22,14 @@ class TrainingData:
         value: value_v1 rows (creation snapshots), with a ``split`` column.
         oracle: per ``order_id``: ``p_late``, ``expected_delay_hours`` and each dimension.
         skipped_views: feature views absent from the store (their features are not used).
+        nlp_version: the NLP pipeline version behind the ticket-signal features (None: none).
     """
 
     delay: pd.DataFrame
     value: pd.DataFrame
     oracle: pd.DataFrame | None
     skipped_views: dict[str, str]
+    nlp_version: str | None = None
 
     def window(self) -> dict[str, str]:
         """The created_at range of each split (the data window recorded with the models)."""
@@ -78,7 +80,7 @@ def load_training_data(
         seed: seed of that sample and of the delay snapshots kept under
             ``settings.training.delay_max_rows``.
     """
-    from features.store import FeatureRepo, load_sources
+    from features.store import FeatureRepo, load_sources, signals_version
     from features.training_sets import build_training_set
 
     repo = FeatureRepo(settings)
@@ -94,4 +96,10 @@ def load_training_data(
     value = build_training_set(repo, tables, "value_v1", limit=limit, seed=seed, joined=delay)
     cuts = time_split(value["created_at"], training.train_share, training.validation_share)
     oracle = read_oracle(oracle_path or settings.sources_dir / "oracle.parquet")
-    return TrainingData(assign_split(delay, cuts), assign_split(value, cuts), oracle, skipped)
+    return TrainingData(
+        assign_split(delay, cuts),
+        assign_split(value, cuts),
+        oracle,
+        skipped,
+        nlp_version=signals_version(settings),
+    )

@@ -85,7 +85,7 @@ class DelayModels:
         }
 
     def explain(self, matrix: np.ndarray, contributions: np.ndarray | None = None) -> np.ndarray:
-        """Per order and reason group (``serving.reasons.REASON_GROUPS`` order), the points of
+        """Per order and reason group (``orderlens.reasons.REASON_GROUPS`` order), the points of
         P(late) the group adds (sums to ``100·(p − base)``), from exact TreeSHAP.
 
         Args:

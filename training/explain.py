@@ -1,5 +1,5 @@
 """Reasons: every model feature maps to a business reason group; TreeSHAP contributions are summed
-per group and converted to points of probability, then rendered by :mod:`serving.reasons`.
+per group and converted to points of probability, then rendered by :mod:`orderlens.reasons`.
 
 LightGBM's exact TreeSHAP (``pred_contrib=True``) explains the raw score (log-odds for the delay
 classifier). The calibrated probability is a monotone function of that score, so each order's
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.reasons import REASON_GROUPS, render_reason
+from orderlens.reasons import REASON_GROUPS, render_reason
 
 _EXACT_GROUPS: dict[str, str] = {
     "carrier_id": "carrier",
@@ -122,7 +122,7 @@ def top_reasons(points: np.ndarray, top: int = 3, min_points: float = 0.5) -> li
 
 
 def reason_context(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The values :func:`serving.reasons.render_reason` templates name, from an order's frame row
+    """The values :func:`orderlens.reasons.render_reason` templates name, from an order's frame row
     (training-set / serving column names); missing values stay ``None``."""
 
     def get(name: str) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orderlens.provenance import code_version
 from orderlens.settings import Settings
 from training.delay import DelayModels
 from training.matrix import FeatureSpec, to_matrix
@@ -79,6 +80,7 @@ def register(
     value_test: pd.DataFrame,
     window: dict[str, str],
     skipped_views: dict[str, str],
+    nlp_version: str | None = None,
 ) -> str:
     """Save all models of a trained set as a candidate and return its version.
 
@@ -86,15 +88,13 @@ def register(
     feature-service versions, the model-set version); the set's manifest and test window are
     written beside them.
     """
-    from nlp.store import code_version, current_version
-
     bentoml = use_model_store(settings)
     version = new_version()
     common = {
         "model_set": version,
         "data_window": window,
         "code_version": code_version(),
-        "nlp_version": current_version(settings),
+        "nlp_version": nlp_version,
         "feature_services": FEATURE_SERVICES,
         "skipped_views": skipped_views,
     }

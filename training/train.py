@@ -92,6 +92,7 @@ def train_model_set(
         value_test=value_test,
         window=data.window(),
         skipped_views=data.skipped_views,
+        nlp_version=data.nlp_version,
     )
     (settings.models_dir / "sets" / version / "evaluation.json").write_text(
         json.dumps(report, indent=1, default=float)

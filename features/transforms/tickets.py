@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nlp.aggregates import ticket_history
+from features.transforms.ticket_history import ticket_history
 
 
 def ticket_signals(signals: pd.DataFrame, key: str, prefix: str) -> pd.DataFrame:
     """Cumulative ticket counts by intent, negative tickets and the last urgency per ``key``,
-    stamped at each ticket's ``created_at`` (one implementation: :func:`nlp.aggregates.ticket_history`).
+    stamped at each ticket's ``created_at`` (one implementation: :func:`features.transforms.ticket_history.ticket_history`).
 
     Args:
         signals: the output of ``orderlens nlp extract``.

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from features import lake
 from features.ingest import SourceContractError, ingest_sources
-from orderlens.cli import app
 from orderlens.settings import load_settings
 from tests.features.sources import good_sources, hours, write_sources
 

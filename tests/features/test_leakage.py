@@ -15,11 +15,11 @@ import pytest
 from features.repo.definitions import VIEW_BY_NAME
 from features.snapshots import labelled_snapshots
 from features.store import VIEW_BUILDERS, FeatureRepo
-from features.synthetic.world import WorldConfig, simulate_world
 from features.transforms.keys import day_keyed
 from orderlens.contracts import OUTCOMES
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.settings import load_settings
+from simulator.world import WorldConfig, simulate_world
 from tests.features.sources import signals_from_labels
 
 pytestmark = pytest.mark.integration

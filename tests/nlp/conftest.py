@@ -14,7 +14,7 @@ os.environ.setdefault("ANSI_COLORS_DISABLED", "1")
 @pytest.fixture(scope="session")
 def smoke_tickets() -> pd.DataFrame:
     """A few hundred labelled tickets in both languages (deterministic)."""
-    from features.synthetic.ticket_text import synthetic_tickets
+    from simulator.ticket_text import synthetic_tickets
 
     return synthetic_tickets(500, seed=3)
 

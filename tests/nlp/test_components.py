@@ -98,8 +98,8 @@ def test_char_tokenizer_fast_path_matches_the_spaced_path(zh_blank, text):
 
 
 def test_char_tokenizer_shortcuts_split_like_the_token_regex(zh_blank):
-    from features.synthetic.ticket_text import synthetic_tickets
     from nlp.tokenizers import _TOKEN
+    from simulator.ticket_text import synthetic_tickets
 
     texts = synthetic_tickets(400, seed=2)["text"].tolist()
     texts += ["退款\n\t199元refund😡", "OL123退款abc", "\r\n", "纯中文没有字母", "a\u00a0b"]

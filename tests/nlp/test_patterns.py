@@ -83,8 +83,8 @@ def test_entity_values():
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_gate_is_implied_by_its_pattern(lang):
     # A gate only spares texts the search: wherever its pattern matches, the gate must match too.
-    from features.synthetic.ticket_text import synthetic_tickets
     from nlp.patterns import ticket_patterns_v1
+    from simulator.ticket_text import synthetic_tickets
 
     tickets = synthetic_tickets(3000, seed=5)
     texts = tickets.loc[tickets["language"] == lang, "text"].str.lower().tolist()

@@ -108,7 +108,7 @@ def test_same_seed_same_predictions(smoke_tickets, tmp_path):
 def test_evaluate_cli_prints_json(trained, smoke_settings, monkeypatch):
     from typer.testing import CliRunner
 
-    from orderlens.cli import app
+    from cli.main import app
 
     monkeypatch.setenv("ORDERLENS_HOME", str(smoke_settings.home))
     result = CliRunner().invoke(app, ["nlp", "evaluate", "--json"])

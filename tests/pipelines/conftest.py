@@ -45,7 +45,7 @@ def smoke_world(
     """A synthetic world at smoke size. ``prefix`` re-keys its orders, customers and tickets so a
     second world can be ingested into the same lake (the simulator numbers them from 1);
     ``carrier_failure`` makes one carrier fail from a day (see ``WorldConfig``)."""
-    from features.synthetic.world import WorldConfig, simulate_world
+    from simulator.world import WorldConfig, simulate_world
 
     config = WorldConfig(
         n_orders=n_orders, seed=seed, start=start, days=SMOKE_DAYS, carrier_failure=carrier_failure
@@ -60,7 +60,7 @@ def smoke_world(
 
 
 def write_world_to(world: dict[str, pd.DataFrame], folder: Path) -> Path:
-    from features.synthetic.world import write_world
+    from simulator.world import write_world
 
     write_world(world, folder)
     return folder

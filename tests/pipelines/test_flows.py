@@ -191,7 +191,7 @@ def test_main_job_starts_the_service_once_a_champion_exists(daily_home, tmp_path
 
     import httpx
 
-    from orderlens.demo import ServiceStarter, sample_request, stop_service
+    from cli.demo import ServiceStarter, sample_request, stop_service
     from serving.schemas import EXAMPLE_INPUT
     from tests.servers import free_port
 

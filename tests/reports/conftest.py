@@ -14,8 +14,8 @@ REPORT_ROWS = 400
 def served_home(tmp_path_factory):
     """``(settings, world)``: a world of 800 orders ingested into a fresh lake, its newest
     quarter served and logged through :class:`serving.prediction_log.PredictionLog`."""
-    from features.synthetic.world import WorldConfig, simulate_world
     from orderlens.settings import load_settings
+    from simulator.world import WorldConfig, simulate_world
     from tests.reports.factory import ingest_world, write_prediction_log
 
     root = tmp_path_factory.mktemp("reports")

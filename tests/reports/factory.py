@@ -29,7 +29,7 @@ _REASON_GROUPS = ("weather", "carrier", "warehouse_backlog", "route_distance", "
 def ingest_world(world: dict[str, pd.DataFrame], settings: Settings, folder: Path) -> None:
     """Write the world's source tables and ingest them into the lake (the real ingest path)."""
     from features.ingest import ingest_sources
-    from features.synthetic.world import write_world
+    from simulator.world import write_world
 
     write_world({k: v for k, v in world.items() if k != "oracle"}, folder)
     ingest_sources(folder, settings)

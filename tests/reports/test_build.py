@@ -39,7 +39,7 @@ def test_index_links_every_page_and_says_what_is_missing(built):
 
 
 def test_health_page_states_the_logs_counts(served_home, built):
-    from serving.prediction_log import read_prediction_log
+    from orderlens.records import read_prediction_log
 
     log = read_prediction_log(served_home[0])
     ok_orders = log.loc[log["status"] == "ok", "order_id"].nunique()

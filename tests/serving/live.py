@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from serving.cli import serve_command
 from serving.examples import order_payloads
+from serving.launch import serve_command
 from tests.servers import free_port
 
 SMOKE_ORDERS = 3_000
@@ -38,8 +38,8 @@ def build_home(home: Path) -> ServingHome:
     """simulate → ingest → features build + materialize → train twice (smoke) → promote one."""
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
+    from simulator.world import WorldConfig, simulate_world, write_world
     from training.data import load_training_data
     from training.train import promote, train_model_set
 

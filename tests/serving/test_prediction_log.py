@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from orderlens.dimensions import DIMENSION_NAMES
+from orderlens.records import log_schema, read_prediction_log
 from orderlens.settings import load_settings
-from serving.prediction_log import PredictionLog, log_schema, read_prediction_log
+from serving.prediction_log import PredictionLog
 from serving.schemas import EXAMPLE_INPUT, parse_request
 
 from .conftest import make_prediction

@@ -197,7 +197,7 @@ def test_health_metadata_and_log(client, serving_home):
     assert meta["metrics"]["delay"]["auc"] > 0.5
     assert "hours_to_promise" in meta["features"]["delay"]
     # Predictions reach the prediction log (flushed every second on the test server).
-    from serving.prediction_log import read_prediction_log
+    from orderlens.records import read_prediction_log
 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

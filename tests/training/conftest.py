@@ -25,8 +25,8 @@ def trained(tmp_path_factory) -> Trained:
     """A promoted smoke model set in its own home (≈1 min)."""
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
     from orderlens.settings import load_settings
+    from simulator.world import WorldConfig, simulate_world, write_world
     from training.data import load_training_data
     from training.train import promote, train_model_set
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.reasons import REASON_GROUPS
+from orderlens.reasons import REASON_GROUPS
 from training.delay import train_delay
 from training.explain import reason_group, render_reasons, top_reasons
 from training.matrix import NOT_FEATURES, fit_feature_spec, to_matrix

@@ -59,7 +59,7 @@ def test_promotion_refuses_a_worse_candidate(trained):
 
 
 def test_evaluate_json_shape(trained, monkeypatch):
-    from orderlens.cli import app
+    from cli.main import app
 
     monkeypatch.setenv("ORDERLENS_HOME", str(trained.home))
     result = CliRunner().invoke(app, ["evaluate", "--json"])

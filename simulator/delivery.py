@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.synthetic import geography as geo
-from features.synthetic import weather as wx
-from features.synthetic.orders import HOURS_PER_DAY, OrderDraw
 from orderlens import vocab
+from simulator import geography as geo
+from simulator import weather as wx
+from simulator.orders import HOURS_PER_DAY, OrderDraw
 
 INCIDENT_HOURS = np.array([0.0, 18.0, 36.0, 72.0])
 INCIDENT_SHARES = np.array([0.55, 0.30, 0.15])

@@ -1,15 +1,12 @@
-"""``orderlens serve``: the prediction service on the champion model set (BentoML)."""
+"""How the prediction service is launched: the ``bentoml serve`` command line and environment
+(used by ``orderlens serve``, the main job, tests and benchmarks)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
-
-import typer
 
 SERVICE = "serving.service:OrderLens"
 SERVICE_NAME = "orderlens"
@@ -39,16 +36,3 @@ def serve_command(port: int, host: str, workers: int) -> tuple[list[str], dict[s
         "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {SERVICE_NAME: {"workers": workers}}}),
     }
     return command, env
-
-
-def serve(
-    port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(min=1, help="worker processes (one per core)")] = 1,
-) -> None:
-    """Serve predictions over HTTP: POST /predict (delay risk with reasons, value scores, actions),
-    GET /healthz, /readyz, /metadata, /docs.json. Runs `bentoml serve serving.service:OrderLens`
-    on the champion model set (`orderlens train --promote` first) and reloads it on promotion."""
-    command, env = serve_command(port, host, workers)
-    typer.echo(f"serving on http://{host}:{port} ({workers} worker(s)); Ctrl-C stops")
-    raise typer.Exit(subprocess.call(command, env=env))

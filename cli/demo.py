@@ -103,7 +103,7 @@ class ServiceStarter(threading.Thread):
 def start_service(settings: Settings, port: int, timeout: float = 180.0) -> str:
     """Start ``orderlens serve`` detached (stopping one this home started before), wait until
     ``/readyz`` answers, and return its URL. Its log is ``<home>/logs/serve.log``."""
-    from serving.cli import serve_command
+    from serving.launch import serve_command
 
     stop_service(settings)
     command, env = serve_command(port, "127.0.0.1", 1)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.synthetic import geography as geo
 from orderlens import vocab
+from simulator import geography as geo
 
 HOURS_PER_DAY = 24.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.reasons import REASON_GROUPS, format_contribution, render_reason
+from orderlens.reasons import REASON_GROUPS, format_contribution, render_reason
 from serving.schemas import Reason
 
 

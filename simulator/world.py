@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.synthetic import delivery as dl
-from features.synthetic import geography as geo
-from features.synthetic import oracle as orc
-from features.synthetic import weather as wx
-from features.synthetic.orders import simulate_customers, simulate_orders
-from features.synthetic.outcomes import draw_returns, finish_outcomes, outcomes_frame
-from features.synthetic.tickets import intent_events, service_minutes, ticket_table
-from features.synthetic.tracking import tracking_table
-from features.synthetic.weather import to_timestamp
+from simulator import delivery as dl
+from simulator import geography as geo
+from simulator import oracle as orc
+from simulator import weather as wx
+from simulator.orders import simulate_customers, simulate_orders
+from simulator.outcomes import draw_returns, finish_outcomes, outcomes_frame
+from simulator.tickets import intent_events, service_minutes, ticket_table
+from simulator.tracking import tracking_table
+from simulator.weather import to_timestamp
 
 TABLES = ("orders", "weather", "forecasts", "tracking", "tickets", "outcomes", "oracle")
 _COMPONENTS = (

@@ -36,7 +36,7 @@ def simulate(
 ) -> None:
     """Write a synthetic world (orders, weather, forecasts, tracking, tickets, outcomes and the
     oracle) as parquet files in the source contract."""
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from simulator.world import WorldConfig, simulate_world, write_world
 
     settings = _settings()
     sim = settings.simulation
@@ -92,7 +92,7 @@ def demo(
     """The main job on the embedded default: the daily flow (simulate on an empty home, ingest,
     NLP, features, train + promotion gate, monitor, reports), then the prediction service left
     answering on localhost; prints where the reports are and a sample request."""
-    from orderlens.demo import run_main_job
+    from cli.demo import run_main_job
 
     run_main_job(_settings(), orders, port)
 
@@ -100,34 +100,34 @@ def demo(
 @app.command()
 def stop() -> None:
     """Stop the prediction service that `orderlens demo` left running."""
-    from orderlens.demo import stop_service
+    from cli.demo import stop_service
 
     typer.echo("stopped" if stop_service(_settings()) else "no service of this home was running")
 
 
-from features.cli import features_app  # noqa: E402  (sub-apps register after the core commands)
+from cli.features import features_app  # noqa: E402  (sub-apps register after the core commands)
 
 app.add_typer(features_app, name="features")
 
-from nlp.cli import nlp_app  # noqa: E402
+from cli.nlp import nlp_app  # noqa: E402
 
 app.add_typer(nlp_app, name="nlp")
 
-from training.cli import evaluate, promote, train  # noqa: E402
+from cli.training import evaluate, promote, train  # noqa: E402
 
 app.command()(train)
 app.command()(evaluate)
 app.command()(promote)
 
-from serving.cli import serve  # noqa: E402
+from cli.serving import serve  # noqa: E402
 
 app.command()(serve)
 
-from pipelines.cli import flow_app  # noqa: E402
+from cli.pipelines import flow_app  # noqa: E402
 
 app.add_typer(flow_app, name="flow")
 
-from reports.cli import report  # noqa: E402
+from cli.reports import report  # noqa: E402
 
 app.command()(report)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nlp.aggregates import ticket_aggregates_asof, ticket_aggregates_at
+from features.transforms.ticket_history import ticket_aggregates_asof, ticket_aggregates_at
 from orderlens.intents import INTENT_NAMES
 
 

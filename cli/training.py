@@ -1,5 +1,5 @@
 """``orderlens train`` / ``evaluate`` / ``promote``: plain functions registered on the main app
-(``app.command()(train)``) so ``orderlens/cli.py`` needs one line per command."""
+(``app.command()(train)``) so ``cli/main.py`` needs one line per command."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _prepare_fresh_world(settings, orders: int, seed: int | None) -> None:
     """Simulate ``orders`` orders into ``<home>/sources``, ingest them and build the features."""
     from features.ingest import ingest_sources
     from features.store import FeatureRepo
-    from features.synthetic.world import WorldConfig, simulate_world, write_world
+    from simulator.world import WorldConfig, simulate_world, write_world
 
     sim = settings.simulation
     config = WorldConfig(

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.synthetic import geography as geo
-from features.synthetic.delivery import Plan, Timeline
-from features.synthetic.orders import HOURS_PER_DAY, Customers, OrderDraw
 from orderlens import vocab
+from simulator import geography as geo
+from simulator.delivery import Plan, Timeline
+from simulator.orders import HOURS_PER_DAY, Customers, OrderDraw
 
 AUTO_CONFIRM_DAYS = 7.0
 RETURN_WINDOW_DAYS = 7.0

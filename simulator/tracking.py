@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.synthetic import geography as geo
-from features.synthetic.delivery import EVENTS, INCIDENT_CODES, Plan, Timeline
-from features.synthetic.weather import to_timestamp
 from orderlens import vocab
 from orderlens.vocab import EXCEPTION_CODES
+from simulator import geography as geo
+from simulator.delivery import EVENTS, INCIDENT_CODES, Plan, Timeline
+from simulator.weather import to_timestamp
 
 
 def tracking_table(

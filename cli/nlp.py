@@ -11,7 +11,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from orderlens.settings import Settings, load_settings
+from features.lake import load_tickets
+from orderlens.settings import load_settings
 
 nlp_app = typer.Typer(
     help="Ticket signals: a spaCy pipeline per language (intents, entities, urgency, sentiment).",
@@ -19,35 +20,13 @@ nlp_app = typer.Typer(
 )
 
 
-def load_tickets(settings: Settings, path: Path | None = None) -> tuple[pd.DataFrame, str]:
-    """Tickets from ``path`` (parquet or CSV), else the lake (``<home>/lake/tickets/``, every
-    parquet file under it), else ``<home>/sources/tickets.parquet``.
-
-    Returns:
-        ``(tickets, where they came from)``.
-    """
-    if path is not None:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-        return frame, str(path)
-    lake = settings.lake_dir / "tickets"
-    files = sorted(lake.rglob("*.parquet")) if lake.is_dir() else []
-    if files:
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True), str(lake)
-    source = settings.sources_dir / "tickets.parquet"
-    if source.is_file():
-        return pd.read_parquet(source), str(source)
-    raise FileNotFoundError(
-        f"no tickets in {lake} or {source}: run `orderlens simulate` or pass --tickets"
-    )
-
-
 def synthetic_training_tickets(orders: int, seed: int) -> tuple[pd.DataFrame, str]:
     """Tickets of a fresh synthetic world of ``orders`` orders (or, while the world simulator is
     not available, the stand-alone ticket generator with a comparable number of tickets)."""
     try:
-        from features.synthetic.world import WorldConfig, simulate_world
+        from simulator.world import WorldConfig, simulate_world
     except ImportError:
-        from features.synthetic.ticket_text import synthetic_tickets
+        from simulator.ticket_text import synthetic_tickets
 
         return synthetic_tickets(max(200, orders), seed=seed), f"synthetic_tickets(n={orders})"
     world = simulate_world(WorldConfig(n_orders=orders, seed=seed, start="2025-01-01", days=365))
@@ -142,7 +121,7 @@ def extract(
 ) -> None:
     """Turn tickets into a signals table: intents, entities, urgency, sentiment per ticket."""
     from nlp.extract import extract_signals
-    from nlp.store import load_pipelines, nlp_root
+    from nlp.store import load_pipelines
 
     settings = load_settings()
     try:
@@ -154,7 +133,7 @@ def extract(
     began = time.perf_counter()
     signals = extract_signals(frame, pipelines, version=name)
     elapsed = time.perf_counter() - began
-    target = out or nlp_root(settings) / "signals.parquet"
+    target = out or settings.signals_path
     target.parent.mkdir(parents=True, exist_ok=True)
     signals.to_parquet(target, index=False)
     rate = len(signals) / elapsed if elapsed > 0 else float("nan")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.synthetic import geography as geo
-from features.synthetic.delivery import Plan, Timeline
-from features.synthetic.orders import HOURS_PER_DAY, Customers, OrderDraw
-from features.synthetic.ticket_text import render_ticket_texts
 from orderlens import vocab
 from orderlens.intents import INTENT_NAMES, LABEL_SEPARATOR
+from simulator import geography as geo
+from simulator.delivery import Plan, Timeline
+from simulator.orders import HOURS_PER_DAY, Customers, OrderDraw
+from simulator.ticket_text import render_ticket_texts
 
 INTENT = {name: i for i, name in enumerate(INTENT_NAMES)}
 SERVICE_MINUTES = np.array(

@@ -26,12 +26,12 @@ import pandas as pd
 from scipy.special import ndtr
 
 from features.labels import value_targets
-from features.synthetic import delivery as dl
-from features.synthetic import weather as wx
-from features.synthetic.orders import Customers, OrderDraw
-from features.synthetic.outcomes import draw_returns, finish_outcomes
-from features.synthetic.tickets import intent_events, service_minutes
 from orderlens.dimensions import DIMENSION_NAMES
+from simulator import delivery as dl
+from simulator import weather as wx
+from simulator.orders import Customers, OrderDraw
+from simulator.outcomes import draw_returns, finish_outcomes
+from simulator.tickets import intent_events, service_minutes
 
 CHUNK = 200_000
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.synthetic.world import TABLES, WorldConfig, simulate_world, write_world
 from orderlens import vocab
 from orderlens.contracts import CONTRACTS
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.intents import INTENT_NAMES, split_labels
+from simulator.world import TABLES, WorldConfig, simulate_world, write_world
 
 ORACLE_COLUMNS = ("p_late", "expected_delay_hours", *DIMENSION_NAMES)
 STATIC_COLUMNS = (

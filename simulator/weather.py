@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.synthetic import geography as geo
 from orderlens import vocab
+from simulator import geography as geo
 
 TYPES: tuple[str, ...] = vocab.ALERT_TYPES  # rainstorm, typhoon, snow, heat, fog
 N_TYPES = len(TYPES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.synthetic.world import WorldConfig, simulate_world
+from simulator.world import WorldConfig, simulate_world
 
 CONFIG = {"n_orders": 1_500, "seed": 8, "start": "2025-07-01", "days": 60}
 
