@@ -43,6 +43,8 @@ class TableReport:
     quarantined: int = 0
     quarantine_file: Path | None = None
     broken_rules: Counter = field(default_factory=Counter)
+    held_back_keys: list[str] = field(default_factory=list, repr=False)
+    """Keys (``order_id`` for orders) of the quarantined rows: their child rows are held too."""
 
 
 @dataclass
@@ -106,6 +108,7 @@ def ingest_sources(
     raw = _read_all(source_dir, settings)
     batch_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     known_orders = lake.read_lake(settings, "orders", ["order_id", "created_at", "order_value"])
+    quarantined_orders = pd.Index([])
     reports: dict[str, TableReport] = {}
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("ingest", total=len(CONTRACTS))
@@ -114,9 +117,12 @@ def ingest_sources(
             if name not in raw:
                 reports[name] = TableReport(name, present=False)
             else:
-                reports[name] = _ingest_table(contract, raw[name], known_orders, settings, batch_id)
+                reports[name] = _ingest_table(
+                    contract, raw[name], known_orders, quarantined_orders, settings, batch_id
+                )
                 if name == "orders":  # the other tables refer to the orders just accepted
                     known_orders = lake.read_lake(settings, "orders", list(known_orders.columns))
+                    quarantined_orders = pd.Index(reports[name].held_back_keys)
             bar.advance(task)
     return IngestSummary(source_dir, reports, time.perf_counter() - began)
 
@@ -164,22 +170,27 @@ def _ingest_table(
     contract: TableContract,
     frame: pd.DataFrame,
     known_orders: pd.DataFrame,
+    quarantined_orders: pd.Index,
     settings: Settings,
     batch_id: str,
 ) -> TableReport:
     report = TableReport(contract.name, rows_in=len(frame))
-    typed, violations = coerce_table(frame, contract)
+    typed, violations = coerce_table(frame, contract, settings.contract.allowed_values)
     check_row_rules(typed, contract, violations)
     batch_orders = (
         typed[["order_id", "created_at", "order_value"]] if contract.name == "orders" else None
     )
     orders = known_orders if batch_orders is None else pd.concat([known_orders, batch_orders])
-    check_cross_table(contract.name, typed, orders.drop_duplicates("order_id"), violations)
+    check_cross_table(
+        contract.name, typed, orders.drop_duplicates("order_id"), violations, quarantined_orders
+    )
     repeats = _flag_duplicate_keys(typed, contract, violations)
 
     bad = violations.any
     if bad.any():
         report.quarantined = int(bad.sum())
+        if contract.name == "orders":
+            report.held_back_keys = typed.loc[bad, "order_id"].dropna().astype(str).tolist()
         report.quarantine_file = _write_quarantine(contract, frame[bad], violations, settings)
         rules = violations.rules()[bad].str.split(";").explode()
         report.broken_rules = Counter(rules.tolist())

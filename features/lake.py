@@ -14,6 +14,8 @@ from orderlens.contracts import CONTRACTS, Kind, TableContract
 from orderlens.settings import Settings
 
 PARTITION = "date"
+UNDATED = "undated"
+"""The partition of rows whose event timestamp is null (outcomes of orders not delivered)."""
 ARROW_TYPES: dict[Kind, pa.DataType] = {
     "str": pa.string(),
     "float": pa.float64(),
@@ -37,19 +39,31 @@ def has_table(settings: Settings, table: str) -> bool:
 def read_lake(settings: Settings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a table from the lake (all partitions), or an empty frame with its contract columns.
 
+    Every contract column is there: an optional column the sources never had comes back as a
+    column of nulls of its contract type, so later stages can test ``.isna().all()`` instead of
+    guarding every access. Extra columns the sources carried come back too.
+
     Args:
         settings: locates the lake.
         table: a source table name (see :data:`orderlens.contracts.CONTRACTS`).
         columns: the columns to read (all when None).
     """
     contract = CONTRACTS[table]
+    schema = arrow_schema(contract)
     if not has_table(settings, table):
-        schema = arrow_schema(contract)
         names = columns or schema.names
         return schema.empty_table().select(names).to_pandas()
     dataset = _dataset(table_dir(settings, table))
-    names = columns or [n for n in dataset.schema.names if n != PARTITION]
-    return dataset.to_table(columns=names).to_pandas()
+    stored = [n for n in dataset.schema.names if n != PARTITION]
+    if columns is None:
+        columns = [*schema.names, *(n for n in stored if n not in schema.names)]
+    arrow = dataset.to_table(columns=[n for n in columns if n in stored])
+    for name in columns:
+        if name not in stored and name in schema.names:  # an optional column no source had
+            arrow = arrow.append_column(
+                schema.field(name), pa.nulls(len(arrow), schema.field(name).type)
+            )
+    return arrow.select(columns).to_pandas()
 
 
 def write_partitioned(settings: Settings, table: str, frame: pd.DataFrame, batch_id: str) -> None:
@@ -58,9 +72,9 @@ def write_partitioned(settings: Settings, table: str, frame: pd.DataFrame, batch
     # np.datetime_as_string is vectorised in C; Series.dt.strftime formats cell by cell
     # (27 s of a 200k-order ingest).
     days = frame[contract.timestamp].dt.tz_convert("UTC").dt.tz_localize(None)
-    frame = frame.assign(
-        **{PARTITION: np.datetime_as_string(days.to_numpy().astype("datetime64[D]"))}
-    )
+    day_names = np.datetime_as_string(days.to_numpy().astype("datetime64[D]"))
+    # A null event time (an outcome not delivered) has no day: such rows share one partition.
+    frame = frame.assign(**{PARTITION: np.where(days.isna().to_numpy(), UNDATED, day_names)})
     arrow = pa.Table.from_pandas(frame, schema=_frame_schema(contract, frame), preserve_index=False)
     ds.write_dataset(
         arrow,

@@ -13,13 +13,13 @@ from features.transforms.performance import lane_key
 SCAN_STAGES = ("picked", "departed_origin", "arrived_hub", "arrived_dest_hub", "out_for_delivery")
 SCORED_AFTER_SCAN = pd.Timedelta(seconds=1)
 
-ENTITY_COLUMNS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_city")
+ENTITY_COLUMNS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_region")
 
 
 def entity_rows(orders: pd.DataFrame) -> pd.DataFrame:
     """The entity keys of each order (what a point-in-time join or an online read needs)."""
     rows = orders[[*ENTITY_COLUMNS, "created_at", "promised_at"]].copy()
-    rows["lane_id"] = lane_key(rows["carrier_id"], rows["dest_city"])
+    rows["lane_id"] = lane_key(rows["carrier_id"], rows["dest_region"])
     return rows
 
 

@@ -121,7 +121,7 @@ class FeatureRepo:
             if spec.entity.join_key != spec.natural_key:
                 frame = day_keyed(frame, spec.natural_key)
             frame.to_parquet(self.data_dir / f"{spec.name}.parquet", index=False)
-            # Join keys (carrier_id, dest_city, …) travel in the entity rows, not as features.
+            # Join keys (carrier_id, dest_region, …) travel in the entity rows, not as features.
             keys = {*ENTITY_KEYS, "event_timestamp"}
             schemas[spec.name] = {c: frame[c].dtype for c in frame.columns if c not in keys}
             report.views[spec.name] = len(frame)

@@ -6,13 +6,12 @@ Pure functions: a raw frame goes in, a typed frame and a per-row list of broken 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from orderlens.contracts import Column, TableContract
-from orderlens.intents import INTENT_NAMES, LABEL_SEPARATOR
 
 ROUTE_STAGE = {
     "created": 0,
@@ -65,26 +64,38 @@ class Violations:
 
 
 def check_columns(frame: pd.DataFrame, contract: TableContract) -> None:
-    """Raise :class:`SourceContractError` naming every required column that is missing."""
+    """Raise :class:`SourceContractError` naming every required column that is missing (and the
+    choice of columns when none of a ``one_of`` group is there)."""
     missing = [c for c in contract.required_columns if c not in frame.columns]
+    groups = [g for g in contract.one_of if all(c in frame.columns for c in g)]
+    if contract.one_of and not groups:
+        missing.append(" or ".join("+".join(group) for group in contract.one_of))
     if missing:
         raise SourceContractError(
             f"table {contract.name!r} is missing required column(s): {', '.join(missing)}"
         )
 
 
-def coerce_table(frame: pd.DataFrame, contract: TableContract) -> tuple[pd.DataFrame, Violations]:
+def coerce_table(
+    frame: pd.DataFrame,
+    contract: TableContract,
+    allowed_values: Mapping[str, tuple[str, ...]] | None = None,
+) -> tuple[pd.DataFrame, Violations]:
     """Cast every contract column to its type and check types, nulls, allowed values and ranges.
 
     Args:
         frame: the table as read (parquet types or CSV strings); must have the required columns.
         contract: the table's contract.
+        allowed_values: ``"table.column"`` → the only values accepted there (the settings'
+            ``contract.allowed_values``); other categorical columns take any string.
 
     Returns:
-        The typed frame (extra columns carried unchanged; optional columns that are absent stay
-        absent) and the violations found so far, with rule names like ``type:order_value``.
+        The typed frame (text trimmed, case kept; extra columns carried unchanged; optional
+        columns that are absent stay absent) and the violations found so far, with rule names
+        like ``type:order_value``.
     """
     check_columns(frame, contract)
+    allowed_values = allowed_values or {}
     typed = frame.copy()
     violations = Violations(frame.index)
     for column in contract.columns:
@@ -98,10 +109,9 @@ def coerce_table(frame: pd.DataFrame, contract: TableContract) -> tuple[pd.DataF
         violations.add(f"type:{column.name}", bad_type)
         if not column.nullable:
             violations.add(f"missing:{column.name}", ~present)
-        if column.allowed is not None:
-            violations.add(
-                f"allowed:{column.name}", value.notna() & ~value.isin(list(column.allowed))
-            )
+        for allowed in (column.allowed, allowed_values.get(f"{contract.name}.{column.name}")):
+            if allowed is not None:
+                violations.add(f"allowed:{column.name}", value.notna() & ~value.isin(list(allowed)))
         if column.min is not None:
             violations.add(f"range:{column.name}", value.notna() & (value < column.min))
         if column.max is not None:
@@ -117,7 +127,11 @@ def check_row_rules(typed: pd.DataFrame, contract: TableContract, violations: Vi
 
 
 def check_cross_table(
-    table: str, typed: pd.DataFrame, known_orders: pd.DataFrame, violations: Violations
+    table: str,
+    typed: pd.DataFrame,
+    known_orders: pd.DataFrame,
+    violations: Violations,
+    quarantined_orders: pd.Index | None = None,
 ) -> None:
     """Apply the rules between ``table`` and the orders it refers to.
 
@@ -127,12 +141,17 @@ def check_cross_table(
         known_orders: ``order_id``, ``created_at`` and ``order_value`` of every accepted order
             (lake + batch).
         violations: collects the broken rules.
+        quarantined_orders: ids of the orders this ingest quarantined: rows about them break
+            ``<table>.order_quarantined`` (not ``order_exists``), so a rejected order's tracking,
+            tickets and outcomes say why they were held back.
     """
-    if table not in {"tracking", "tickets", "outcomes"}:
+    if table not in {"tracking", "tickets", "outcomes"} or "order_id" not in typed.columns:
         return
     created = typed["order_id"].map(known_orders.set_index("order_id")["created_at"])
     has_order = typed["order_id"].notna() if table == "tickets" else True
-    violations.add(f"{table}.order_exists", has_order & created.isna())
+    held_back = typed["order_id"].isin(quarantined_orders if quarantined_orders is not None else [])
+    violations.add(f"{table}.order_quarantined", held_back & created.isna())
+    violations.add(f"{table}.order_exists", has_order & created.isna() & ~held_back)
     time_column = {"tracking": "event_time", "tickets": "created_at", "outcomes": "delivered_at"}
     before = typed[time_column[table]] < created
     rule = "delivered_after_creation" if table == "outcomes" else "not_before_creation"
@@ -235,12 +254,26 @@ def _out_of_route_order(tracking: pd.DataFrame) -> pd.Series:
     )
 
 
-def _known_labels(tickets: pd.DataFrame) -> pd.Series:
-    if "labels" not in tickets.columns:
-        return pd.Series(False, index=tickets.index)
-    labels = tickets["labels"].fillna("").astype(str)
-    known = set(INTENT_NAMES)
-    return labels.map(lambda s: any(x and x not in known for x in s.split(LABEL_SEPARATOR)))
+def _given(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Whether each row holds a value in ``column`` (False everywhere when the column is absent)."""
+    if column not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[column].notna()
+
+
+def _destination_missing(orders: pd.DataFrame) -> pd.Series:
+    coordinates = _given(orders, "dest_lat") & _given(orders, "dest_lon")
+    return ~(_given(orders, "dest_region") | coordinates)
+
+
+def _unpaired(frame: pd.DataFrame, first: str, second: str) -> pd.Series:
+    return _given(frame, first) != _given(frame, second)
+
+
+def _discount_above_value(orders: pd.DataFrame) -> pd.Series:
+    if "discount" not in orders.columns:
+        return pd.Series(False, index=orders.index)
+    return orders["discount"] > orders["order_value"]
 
 
 def _alert_type_matches_level(weather: pd.DataFrame) -> pd.Series:
@@ -250,15 +283,19 @@ def _alert_type_matches_level(weather: pd.DataFrame) -> pd.Series:
 
 def _exception_code_matches_event(tracking: pd.DataFrame) -> pd.Series:
     is_exception = tracking["event_type"] == "exception"
+    if "exception_code" not in tracking.columns:  # optional: a carrier may not give codes
+        return pd.Series(False, index=tracking.index)
     return is_exception != tracking["exception_code"].notna()
 
 
 ROW_RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "promise_after_creation": lambda o: o["promised_at"] <= o["created_at"],
-    "discount_within_value": lambda o: o["discount"] > o["order_value"],
+    "discount_within_value": _discount_above_value,
+    "destination_given": _destination_missing,
+    "origin_coordinates_paired": lambda o: _unpaired(o, "origin_lat", "origin_lon"),
+    "destination_coordinates_paired": lambda o: _unpaired(o, "dest_lat", "dest_lon"),
     "alert_type_matches_level": _alert_type_matches_level,
     "valid_after_issue": lambda f: f["valid_at"] <= f["issued_at"],
     "exception_code_matches_event": _exception_code_matches_event,
-    "known_labels": _known_labels,
 }
 """Row rules by the name :mod:`orderlens.contracts` gives them; each marks the rows that break it."""

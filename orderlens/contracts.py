@@ -1,9 +1,13 @@
-"""The source contract as code (DESIGN.md "Source contract").
+"""The source contract as code (DESIGN.md "Source contract", docs/data-contract.md).
 
-A :class:`TableContract` lists a table's columns (type, required or optional, nullable, allowed
-values, range), its event timestamp, its key (what makes a row the same row twice) and its row
-rules. Cross-table rules live in :mod:`features.validation`, which applies all of this to frames.
-Extra columns are allowed and carried through.
+The contract is open: each table has a small required core; every other column is optional and
+nullable, and extra columns are carried through to the lake. A :class:`TableContract` lists a
+table's columns (type, required or optional, nullable, range), its event timestamp, its key (what
+makes a row the same row twice) and its row rules. Categorical columns take any string: a
+business that wants strictness declares an allowed list per column in the settings
+(``contract.allowed_values``); only the tracking ``event_type`` has a fixed vocabulary, because
+the system reads meaning into it (route stages). Cross-table rules live in
+:mod:`features.validation`, which applies all of this to frames.
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from orderlens import vocab
-from orderlens.intents import INTENT_NAMES
+from orderlens.vocab import ORDER_FLAGS, TRACKING_EVENTS
 
 Kind = Literal["str", "float", "int", "bool", "timestamp"]
 
@@ -50,6 +53,9 @@ class TableContract:
     required: bool = True
     rules: tuple[RowRule, ...] = field(default_factory=tuple)
     description: str = ""
+    one_of: tuple[tuple[str, ...], ...] = ()
+    """Groups of optional columns of which at least one group must be present (the destination:
+    ``dest_region`` or ``dest_lat`` + ``dest_lon``)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -59,6 +65,13 @@ class TableContract:
     def required_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    @property
+    def categorical_columns(self) -> tuple[str, ...]:
+        """The text columns whose values are categories (ids and free text excluded)."""
+        return tuple(
+            c.name for c in self.columns if c.kind == "str" and c.name not in FREE_TEXT_COLUMNS
+        )
+
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
@@ -67,7 +80,12 @@ class TableContract:
 
 
 def _flags() -> tuple[Column, ...]:
-    return tuple(Column(flag, "bool") for flag in vocab.ORDER_FLAGS)
+    return tuple(Column(flag, "bool", required=False, nullable=True) for flag in ORDER_FLAGS)
+
+
+def _optional(name: str, kind: Kind, **limits: float) -> Column:
+    """An optional, nullable column: the table may lack it and a row may leave it empty."""
+    return Column(name, kind, required=False, nullable=True, **limits)
 
 
 ORDERS = TableContract(
@@ -76,33 +94,43 @@ ORDERS = TableContract(
     key=("order_id",),
     description="one row per order, as known when it was placed",
     columns=(
+        # The core: what every shop's export has.
         Column("order_id", "str"),
         Column("customer_id", "str"),
         Column("created_at", "timestamp"),
-        Column("channel", "str", allowed=vocab.CHANNELS),
-        Column("warehouse_id", "str"),
-        Column("dest_city", "str"),
-        Column("dest_lat", "float", min=-90, max=90),
-        Column("dest_lon", "float", min=-180, max=180),
-        Column("carrier_id", "str"),
-        # Where the parcel ships from (optional): gives the route distance.
-        Column("origin_city", "str", required=False, nullable=True),
-        Column("origin_lat", "float", required=False, nullable=True, min=-90, max=90),
-        Column("origin_lon", "float", required=False, nullable=True, min=-180, max=180),
-        Column("service_level", "str", allowed=vocab.SERVICE_LEVELS),
         Column("promised_at", "timestamp"),
-        Column("n_items", "int", min=1, max=10_000),
-        Column("category", "str", allowed=vocab.CATEGORIES),
         Column("order_value", "float", min=0.01),
-        Column("discount", "float", min=0),
-        Column("freight_cost", "float", min=0),
-        Column("cogs", "float", min=0),
-        Column("payment_method", "str", allowed=vocab.PAYMENT_METHODS),
+        # The destination: a region (city, state or postal area, free text) and/or coordinates.
+        _optional("dest_region", "str"),
+        _optional("dest_lat", "float", min=-90, max=90),
+        _optional("dest_lon", "float", min=-180, max=180),
+        # Everything else is optional: features that need a column absent from a shop's data are
+        # left out. Categorical columns take any string (see orderlens.vocab).
+        _optional("channel", "str"),
+        _optional("category", "str"),
+        _optional("warehouse_id", "str"),
+        _optional("origin_region", "str"),
+        _optional("origin_lat", "float", min=-90, max=90),
+        _optional("origin_lon", "float", min=-180, max=180),
+        _optional("carrier_id", "str"),
+        _optional("service_level", "str"),
+        _optional("n_items", "int", min=1, max=10_000),
+        _optional("discount", "float", min=0),
+        _optional("freight_cost", "float", min=0),
+        _optional("cogs", "float", min=0),
+        _optional("payment_method", "str"),
         *_flags(),
     ),
+    one_of=(("dest_region",), ("dest_lat", "dest_lon")),
     rules=(
         RowRule("promise_after_creation", "promised_at must be after created_at"),
         RowRule("discount_within_value", "discount must not exceed order_value"),
+        RowRule(
+            "destination_given",
+            "a destination is needed: dest_region, or both dest_lat and dest_lon",
+        ),
+        RowRule("origin_coordinates_paired", "origin_lat and origin_lon are given together"),
+        RowRule("destination_coordinates_paired", "dest_lat and dest_lon are given together"),
     ),
 )
 
@@ -111,7 +139,7 @@ _WEATHER_MEASURES = (
     Column("wind_kph", "float", min=0, max=400),
     Column("temp_c", "float", min=-60, max=60),
     Column("alert_level", "int", min=0, max=4),
-    Column("alert_type", "str", nullable=True, allowed=vocab.ALERT_TYPES),
+    Column("alert_type", "str", nullable=True),  # e.g. rainstorm, typhoon, snow, heat, fog
 )
 
 WEATHER = TableContract(
@@ -152,9 +180,9 @@ TRACKING = TableContract(
         Column("order_id", "str"),
         Column("carrier_id", "str"),
         Column("event_time", "timestamp"),
-        Column("event_type", "str", allowed=vocab.TRACKING_EVENTS),
-        Column("hub", "str", nullable=True),
-        Column("exception_code", "str", nullable=True, allowed=vocab.EXCEPTION_CODES),
+        Column("event_type", "str", allowed=TRACKING_EVENTS),
+        _optional("hub", "str"),
+        _optional("exception_code", "str"),
     ),
     rules=(
         RowRule(
@@ -172,15 +200,14 @@ TICKETS = TableContract(
     description="customer-service tickets; labels only for training",
     columns=(
         Column("ticket_id", "str"),
-        Column("order_id", "str", nullable=True),
-        Column("customer_id", "str"),
         Column("created_at", "timestamp"),
-        Column("channel", "str", allowed=vocab.TICKET_CHANNELS),
         Column("text", "str"),
-        Column("language", "str", allowed=vocab.LANGUAGES),
-        Column("labels", "str", required=False, nullable=True),
+        _optional("order_id", "str"),
+        _optional("customer_id", "str"),
+        _optional("channel", "str"),
+        _optional("language", "str"),  # any code (en, zh, pt-BR, ...) or none
+        _optional("labels", "str"),  # '|'-joined names of any intents the shop uses
     ),
-    rules=(RowRule("known_labels", f"labels are '|'-joined names from {INTENT_NAMES}"),),
 )
 
 OUTCOMES = TableContract(
@@ -191,29 +218,31 @@ OUTCOMES = TableContract(
     description="what happened after the order: delivery and what the value dimensions need",
     columns=(
         Column("order_id", "str"),
-        Column("delivered_at", "timestamp"),
-        Column("settled_at", "timestamp", required=False, nullable=True),
-        Column("delivery_attempts", "int", required=False, min=1, max=20),
-        Column("returned", "bool", required=False),
-        Column("exchanged", "bool", required=False),
-        Column("refunded_amount", "float", required=False, min=0),
-        Column("review_score", "float", required=False, nullable=True, min=1, max=5),
-        Column("repeat_orders_90d", "int", required=False, min=0),
-        Column("spend_180d_before", "float", required=False, min=0),
-        Column("spend_180d_after", "float", required=False, min=0),
-        Column("profile_tags_gained", "int", required=False, min=0),
-        Column("referrals", "int", required=False, min=0),
-        Column("service_attach_revenue", "float", required=False, min=0),
-        Column("partner_revenue_share", "float", required=False, min=0),
-        Column("cross_category_orders_90d", "int", required=False, min=0),
-        Column("packing_cost", "float", required=False, min=0),
-        Column("expedite_cost", "float", required=False, min=0),
-        Column("compensation_cost", "float", required=False, min=0),
-        Column("reverse_logistics_cost", "float", required=False, min=0),
-        Column("service_minutes", "float", required=False, min=0),
-        Column("cash_collected_at", "timestamp", required=False, nullable=True),
-        Column("carbon_kg", "float", required=False, min=0),
-        Column("notified_before_delay", "bool", required=False),
+        # Null: not delivered (yet, or at all: ``status`` says why, e.g. cancelled).
+        Column("delivered_at", "timestamp", nullable=True),
+        _optional("status", "str"),
+        _optional("settled_at", "timestamp"),
+        _optional("delivery_attempts", "int", min=1, max=20),
+        _optional("returned", "bool"),
+        _optional("exchanged", "bool"),
+        _optional("refunded_amount", "float", min=0),
+        _optional("review_score", "float", min=1, max=5),
+        _optional("repeat_orders_90d", "int", min=0),
+        _optional("spend_180d_before", "float", min=0),
+        _optional("spend_180d_after", "float", min=0),
+        _optional("profile_tags_gained", "int", min=0),
+        _optional("referrals", "int", min=0),
+        _optional("service_attach_revenue", "float", min=0),
+        _optional("partner_revenue_share", "float", min=0),
+        _optional("cross_category_orders_90d", "int", min=0),
+        _optional("packing_cost", "float", min=0),
+        _optional("expedite_cost", "float", min=0),
+        _optional("compensation_cost", "float", min=0),
+        _optional("reverse_logistics_cost", "float", min=0),
+        _optional("service_minutes", "float", min=0),
+        _optional("cash_collected_at", "timestamp"),
+        _optional("carbon_kg", "float", min=0),
+        _optional("notified_before_delay", "bool"),
     ),
 )
 
@@ -221,6 +250,9 @@ CONTRACTS: dict[str, TableContract] = {
     c.name: c for c in (ORDERS, WEATHER, FORECASTS, TRACKING, TICKETS, OUTCOMES)
 }
 """Every source table by name, in ingest order (orders first: the others refer to it)."""
+
+FREE_TEXT_COLUMNS = frozenset({"order_id", "customer_id", "ticket_id", "text", "labels", "hub"})
+"""Text columns that are ids or free text, not categories (no allowed list applies)."""
 
 CROSS_TABLE_RULES: dict[str, str] = {
     "tracking.order_exists": "a tracking event's order_id must be a known order",
@@ -232,5 +264,11 @@ CROSS_TABLE_RULES: dict[str, str] = {
     "outcomes.order_exists": "an outcome's order_id must be a known order",
     "outcomes.delivered_after_creation": "delivered_at must be after the order's created_at",
     "outcomes.refund_within_value": "refunded_amount must not exceed the order's value",
+    "tracking.order_quarantined": "the event's order was quarantined in this ingest (see the "
+    "orders quarantine file for its rule)",
+    "tickets.order_quarantined": "the ticket's order was quarantined in this ingest (see the "
+    "orders quarantine file for its rule)",
+    "outcomes.order_quarantined": "the outcome's order was quarantined in this ingest (see the "
+    "orders quarantine file for its rule)",
 }
 """Rules between tables; :mod:`features.validation` implements each one under this name."""

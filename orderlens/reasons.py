@@ -33,17 +33,17 @@ ReasonGroup = Literal[
 REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 
 # Templates per group, most specific first. Context keys (all optional):
-#   city, origin_city, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
+#   region (destination), origin_region, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
 #   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
 #   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
 #   hours_behind_plan, category, n_items, order_traits, ticket_intent, open_tickets.
 _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
     "weather": (
-        "{alert_level_name} {alert_type} alert in {city} during transit",
-        "{alert_type} alert in {city} during transit",
-        "Heavy rain ({precip_mm:.0f} mm) expected in {city}",
-        "Strong wind ({wind_kph:.0f} km/h) expected in {city}",
-        "Weather along the route to {city}",
+        "{alert_level_name} {alert_type} alert in {region} during transit",
+        "{alert_type} alert in {region} during transit",
+        "Heavy rain ({precip_mm:.0f} mm) expected in {region}",
+        "Strong wind ({wind_kph:.0f} km/h) expected in {region}",
+        "Weather along the route to {region}",
         "Weather along the route",
     ),
     "carrier": (
@@ -59,9 +59,9 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Packing backlog at the warehouse",
     ),
     "route_distance": (
-        "Long route: {distance_km:,.0f} km from {origin_city} to {city}",
-        "Long route: {distance_km:,.0f} km to {city}",
-        "Route to {city}",
+        "Long route: {distance_km:,.0f} km from {origin_region} to {region}",
+        "Long route: {distance_km:,.0f} km to {region}",
+        "Route to {region}",
         "Route and distance",
     ),
     "promise_tightness": (
@@ -72,7 +72,7 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
     ),
     "customer_address": (
         "{address_issue_rate_pct:.0f}% of past deliveries to this address had problems",
-        "Delivery address in {city} is hard to reach",
+        "Delivery address in {region} is hard to reach",
         "Customer address and delivery history",
     ),
     "tracking_exception": (

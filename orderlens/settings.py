@@ -178,6 +178,32 @@ class PipelineSettings(BaseModel):
     dask_workers: int = Field(2, ge=1, description="workers of the local cluster (no address)")
 
 
+class ContractSettings(BaseModel):
+    """The business-specific parts of the source contract (docs/data-contract.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed_values: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="'table.column' -> the only values accepted there (a strict vocabulary, "
+        "compared after trimming); a categorical column not named takes any string",
+    )
+
+    @field_validator("allowed_values")
+    @classmethod
+    def _known_columns(cls, allowed: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from orderlens.contracts import CONTRACTS  # kernel to kernel; contracts need no settings
+
+        for key in allowed:
+            table, _, column = key.partition(".")
+            contract = CONTRACTS.get(table)
+            if contract is None or column not in contract.categorical_columns:
+                raise ValueError(
+                    f"allowed_values: {key!r} is not 'table.column' of a categorical column"
+                )
+        return {key: tuple(str(v).strip() for v in values) for key, values in allowed.items()}
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -196,6 +222,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     pipelines: PipelineSettings = PipelineSettings()
+    contract: ContractSettings = ContractSettings()
 
     @field_validator("home")
     @classmethod

@@ -1,4 +1,13 @@
-"""The business's vocabularies: the allowed values the source contract checks against."""
+"""Vocabularies: the demo world's category names, and the few the system itself gives meaning to.
+
+Vocabularies are data, not code. The source contract takes any string in a categorical column
+(a shop's own channels, categories, payment methods, languages, label names); a business that
+wants strictness declares an allowed list per column in the settings
+(``contract.allowed_values``). The names below are what the *simulator* writes (the demo's world)
+and nothing checks orders against them. Only ``TRACKING_EVENTS`` is part of the contract: the
+tracking features read route stages into those event names (map a carrier's own scan codes to
+them in the ingest mapping), and ``ORDER_FLAGS`` names the contract's optional flag columns.
+"""
 
 from __future__ import annotations
 

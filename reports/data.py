@@ -90,9 +90,9 @@ class ReportInputs:
         if self.orders.empty or self.outcomes.empty:
             return pd.DataFrame()
         targets = value_targets(self.orders, self.outcomes)
-        segments = self.orders[["order_id", "channel", "category", "carrier_id", "dest_city"]]
+        segments = self.orders[["order_id", "channel", "category", "carrier_id", "dest_region"]]
         frame = targets.merge(segments, on="order_id", how="left", validate="one_to_one")
-        frame["region"] = regions(frame["dest_city"]).to_numpy()
+        frame["region"] = regions(frame["dest_region"]).to_numpy()
         return pd.concat([frame, realised_scores(frame)], axis=1)
 
     @cached_property
@@ -103,7 +103,7 @@ class ReportInputs:
             return log
         ok = log[(log["status"] == "ok") & log["p_late"].notna()]
         latest = ok.drop_duplicates("order_id", keep="last").reset_index(drop=True)
-        return latest.assign(region=regions(latest["dest_city"]).to_numpy())
+        return latest.assign(region=regions(latest["dest_region"]).to_numpy())
 
     @cached_property
     def labelled(self) -> pd.DataFrame:

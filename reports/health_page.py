@@ -13,7 +13,7 @@ from reports import html
 from reports.data import ReportInputs
 
 RISK_SEGMENTS = {
-    "dest_city": "destination city",
+    "dest_region": "destination city",
     "carrier_id": "carrier",
     "warehouse_id": "warehouse",
 }

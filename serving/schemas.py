@@ -15,20 +15,21 @@ raises :class:`RequestError` carrying that body; :func:`validation_error_body` t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 
-from orderlens import vocab
 from orderlens.contracts import ORDERS
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.reasons import ReasonGroup
@@ -37,10 +38,12 @@ from orderlens.records import CONTACT_CHANNELS, ContactChannel, Stage, Tier
 HARD_MAX_ORDERS = 10_000
 """Ceiling on orders per request whatever the settings say (settings may only lower it)."""
 
-Channel = Literal[vocab.CHANNELS]  # type: ignore[valid-type]
-ServiceLevel = Literal[vocab.SERVICE_LEVELS]  # type: ignore[valid-type]
-Category = Literal[vocab.CATEGORIES]  # type: ignore[valid-type]
-PaymentMethod = Literal[vocab.PAYMENT_METHODS]  # type: ignore[valid-type]
+# Vocabularies are data (orderlens.vocab): a categorical field takes any trimmed string; a value
+# the models never saw is scored as an unseen category, not refused.
+CategoryValue = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+]
+Channel = ServiceLevel = Category = PaymentMethod = CategoryValue
 RiskLevel = Literal["low", "medium", "high", "critical"]
 
 
@@ -55,16 +58,21 @@ def _bounds(name: str) -> dict[str, float]:
     return bounds
 
 
-_Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
+_Id = Field(min_length=1, max_length=64, pattern=_ID_PATTERN)
+# Warehouse and carrier ids are categories of the shop's own naming: any text.
+_OptionalId = Field(None, min_length=1, max_length=64)
 
 
 class Order(BaseModel):
     """One order as the caller knows it, plus optional request-time context.
 
-    Timestamps must carry a timezone. The five flags default to ``False`` (not presale, no
-    customization, ...). ``stage``, ``push_dismissals`` and ``contact_preferences`` default to
-    ``None``: unknown here, so the service takes them from the online store, and a policy
-    condition on an unknown value does not fire.
+    Timestamps must carry a timezone. The core of the orders contract is required (ids, the two
+    times, the value and a destination: ``dest_region`` and/or ``dest_lat`` + ``dest_lon``);
+    every other order field is optional (``None``: unknown, as in the shop's own export).
+    ``stage``, ``push_dismissals`` and ``contact_preferences`` default to ``None``: unknown here,
+    so the service takes them from the online store, and a policy condition on an unknown value
+    does not fire.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -72,29 +80,29 @@ class Order(BaseModel):
     order_id: str = _Id
     customer_id: str = _Id
     created_at: AwareDatetime
-    channel: Channel
-    warehouse_id: str = _Id
-    dest_city: str = Field(min_length=1, max_length=64)
-    dest_lat: float = Field(**_bounds("dest_lat"))
-    dest_lon: float = Field(**_bounds("dest_lon"))
-    origin_city: str | None = Field(None, min_length=1, max_length=64)
+    channel: Channel | None = None
+    warehouse_id: str | None = _OptionalId
+    dest_region: str | None = Field(None, min_length=1, max_length=64)
+    dest_lat: float | None = Field(None, **_bounds("dest_lat"))
+    dest_lon: float | None = Field(None, **_bounds("dest_lon"))
+    origin_region: str | None = Field(None, min_length=1, max_length=64)
     origin_lat: float | None = Field(None, **_bounds("origin_lat"))
     origin_lon: float | None = Field(None, **_bounds("origin_lon"))
-    carrier_id: str = _Id
-    service_level: ServiceLevel
+    carrier_id: str | None = _OptionalId
+    service_level: ServiceLevel | None = None
     promised_at: AwareDatetime
-    n_items: int = Field(**_bounds("n_items"))
-    category: Category
+    n_items: int | None = Field(None, **_bounds("n_items"))
+    category: Category | None = None
     order_value: float = Field(**_bounds("order_value"))
-    discount: float = Field(**_bounds("discount"))
-    freight_cost: float = Field(**_bounds("freight_cost"))
-    cogs: float = Field(**_bounds("cogs"))
-    payment_method: PaymentMethod
-    is_presale: bool = False
-    needs_customization: bool = False
-    cold_chain: bool = False
-    has_gift: bool = False
-    is_b2b: bool = False
+    discount: float | None = Field(None, **_bounds("discount"))
+    freight_cost: float | None = Field(None, **_bounds("freight_cost"))
+    cogs: float | None = Field(None, **_bounds("cogs"))
+    payment_method: PaymentMethod | None = None
+    is_presale: bool | None = None
+    needs_customization: bool | None = None
+    cold_chain: bool | None = None
+    has_gift: bool | None = None
+    is_b2b: bool | None = None
     # Request-time fields.
     as_of: AwareDatetime = Field(
         default_factory=lambda: datetime.now(UTC),
@@ -121,9 +129,9 @@ class Order(BaseModel):
 
     @field_validator("discount")
     @classmethod
-    def _discount_within_value(cls, value: float, info: ValidationInfo) -> float:
+    def _discount_within_value(cls, value: float | None, info: ValidationInfo) -> float | None:
         order_value = info.data.get("order_value")
-        if order_value is not None and value > order_value:
+        if value is not None and order_value is not None and value > order_value:
             raise ValueError(f"must not exceed order_value ({order_value})")
         return value
 
@@ -142,6 +150,15 @@ class Order(BaseModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("lists a channel twice")
         return value
+
+    @model_validator(mode="after")
+    def _destination_given(self) -> Order:
+        # The contract's rule (orders.destination_given): a region, or both coordinates.
+        if self.dest_region is None and (self.dest_lat is None or self.dest_lon is None):
+            raise ValueError("a destination is needed: dest_region, or dest_lat and dest_lon")
+        if (self.dest_lat is None) != (self.dest_lon is None):
+            raise ValueError("dest_lat and dest_lon are given together")
+        return self
 
 
 class PredictRequest(BaseModel):
@@ -323,7 +340,7 @@ EXAMPLE_ORDER: dict[str, Any] = {
     "created_at": "2025-06-16T09:30:00+08:00",
     "channel": "app",
     "warehouse_id": "WH-WUH",
-    "dest_city": "Zhengzhou",
+    "dest_region": "Zhengzhou",
     "dest_lat": 34.747,
     "dest_lon": 113.625,
     "carrier_id": "ZTO",

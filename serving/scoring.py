@@ -30,7 +30,7 @@ from training.explain import group_matrix, reason_context, top_reasons
 from training.registry import ModelSet
 from training.value import percentile
 
-ENTITY_FIELDS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_city")
+ENTITY_FIELDS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_region")
 ORDER_FIELDS = (
     *ENTITY_FIELDS,
     "channel",
@@ -44,7 +44,7 @@ ORDER_FIELDS = (
     "cogs",
     "dest_lat",
     "dest_lon",
-    "origin_city",
+    "origin_region",
     "origin_lat",
     "origin_lon",
     "is_presale",
@@ -72,7 +72,7 @@ def request_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
     for name in ("created_at", "promised_at", "as_of"):
         columns[name] = [getattr(o, name).astimezone(UTC) for o in orders]
     columns["lane_id"] = [
-        f"{c}|{d}" for c, d in zip(columns["carrier_id"], columns["dest_city"], strict=True)
+        f"{c}|{d}" for c, d in zip(columns["carrier_id"], columns["dest_region"], strict=True)
     ]
     return columns
 

@@ -215,7 +215,7 @@ def plan_deliveries(
     dist = geo.city_distance_km()
     hubs = np.array([geo.CITY_INDEX[h] for h in geo.HUB_CITIES])
     hub1 = hubs[np.argmin(dist[wh_city][:, hubs], axis=1)]
-    hub_near_dest = hubs[np.argmin(dist[orders.dest_city][:, hubs], axis=1)]
+    hub_near_dest = hubs[np.argmin(dist[orders.dest_region][:, hubs], axis=1)]
     two_hubs = (hub_near_dest != hub1) & (orders.distance_km > 600)
     hub2 = np.where(two_hubs, hub_near_dest, -1)
 
@@ -235,7 +235,7 @@ def plan_deliveries(
     d1 = dist[wh_city, hub1] + 15.0
     last_hub = np.where(two_hubs, hub2, hub1)
     d12 = np.where(two_hubs, dist[hub1, np.maximum(hub2, 0)], 0.0)
-    d2 = dist[last_hub, orders.dest_city] + 20.0
+    d2 = dist[last_hub, orders.dest_region] + 20.0
     main_speed = np.where(flown, AIR_SPEED_KPH, speed)
     leg1 = d1 / speed + 0.5
     leg12 = np.where(two_hubs, d12 / main_speed + 1.0, 0.0)
@@ -244,7 +244,7 @@ def plan_deliveries(
     failing = np.zeros(n, dtype=bool) if failure is None else failure.affects(c, orders.created_h)
     worse = np.where(failing, failure.multiplier if failure else 1.0, 1.0)
     dwell = dwell * worse
-    tier = np.array([x.tier for x in geo.CITIES])[orders.dest_city]
+    tier = np.array([x.tier for x in geo.CITIES])[orders.dest_region]
     bulky = np.isin(
         cat, [vocab.CATEGORIES.index("home_appliances"), vocab.CATEGORIES.index("furniture")]
     )
@@ -274,7 +274,7 @@ def plan_deliveries(
     depart = release + handling + pack
     at_hub1 = depart + leg1
     at_dest = at_hub1 + dwell1 + leg12 + dwell2 + leg2
-    slot_city = np.stack([wh_city, hub1, orders.dest_city])
+    slot_city = np.stack([wh_city, hub1, orders.dest_region])
     slot_day = np.floor(np.stack([depart, at_hub1, at_dest]) / HOURS_PER_DAY).astype(np.int64)
     return Plan(
         created=orders.created_h,

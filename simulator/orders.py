@@ -111,7 +111,7 @@ class OrderDraw:
     customer: np.ndarray
     channel: np.ndarray
     category: np.ndarray
-    dest_city: np.ndarray
+    dest_region: np.ndarray
     warehouse: np.ndarray
     carrier: np.ndarray
     service: np.ndarray
@@ -259,7 +259,7 @@ def simulate_orders(
     gift = rng.random(n_orders) < 0.04 + 0.12 * in_promo
     del cat
 
-    origin_city = geo.WAREHOUSES["city"].to_numpy()[warehouse]
+    origin_region = geo.WAREHOUSES["city"].to_numpy()[warehouse]
     city_lat, city_lon = geo.city_arrays()
     city_index = {name: i for i, name in enumerate(geo.CITY_NAMES)}
     origin = np.array([city_index[c] for c in geo.WAREHOUSES["city"]])[warehouse]
@@ -271,10 +271,10 @@ def simulate_orders(
             "created_at": None,  # filled by the world (needs the start timestamp)
             "channel": np.array(vocab.CHANNELS, dtype=object)[channel],
             "warehouse_id": geo.WAREHOUSES["warehouse_id"].to_numpy()[warehouse],
-            "origin_city": origin_city,
+            "origin_region": origin_region,
             "origin_lat": origin_lat,
             "origin_lon": origin_lon,
-            "dest_city": np.array(geo.CITY_NAMES, dtype=object)[dest],
+            "dest_region": np.array(geo.CITY_NAMES, dtype=object)[dest],
             "dest_lat": dest_lat.round(5),
             "dest_lon": dest_lon.round(5),
             "carrier_id": geo.CARRIERS["carrier_id"].to_numpy()[carrier],
@@ -300,7 +300,7 @@ def simulate_orders(
         customer=customer,
         channel=channel,
         category=category,
-        dest_city=dest,
+        dest_region=dest,
         warehouse=warehouse,
         carrier=carrier,
         service=service,

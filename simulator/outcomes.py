@@ -208,4 +208,6 @@ def outcomes_frame(order_id: np.ndarray, columns: dict[str, np.ndarray], start_u
     data = {"order_id": order_id}
     for name, values in columns.items():
         data[name] = to_ts(values, start_us) if name in TIME_COLUMNS else values
+        if name == "delivered_at":  # every simulated order arrives (the contract allows others)
+            data["status"] = np.full(len(order_id), "delivered", dtype=object)
     return pd.DataFrame(data)

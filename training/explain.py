@@ -25,7 +25,7 @@ _EXACT_GROUPS: dict[str, str] = {
     "days_to_promotion_peak": "warehouse_backlog",  # promotions surge the packing backlog
     "created_hour": "warehouse_backlog",  # late-day orders wait for the next wave
     "created_dow": "warehouse_backlog",
-    "dest_city": "route_distance",
+    "dest_region": "route_distance",
     "dest_lat": "route_distance",
     "dest_lon": "route_distance",
     "route_km": "route_distance",
@@ -135,7 +135,7 @@ def reason_context(row: Mapping[str, Any]) -> dict[str, Any]:
 
     alert = get("fc_alert_max_72h")
     return {
-        "city": get("dest_city"),
+        "region": get("dest_region"),
         "alert_level": alert if alert else get("obs_alert_level_max_48h") or None,
         "alert_type": get("fc_alert_type"),
         "precip_mm": get("fc_precip_max_72h"),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from orderlens.dimensions import DIMENSION_NAMES
 
-CATEGORICAL_KEYS = ("carrier_id", "warehouse_id", "dest_city")
+CATEGORICAL_KEYS = ("carrier_id", "warehouse_id", "dest_region")
 """Entity keys that are also features: few levels, each with its own behaviour."""
 
 NOT_FEATURES = frozenset(

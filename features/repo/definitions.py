@@ -23,12 +23,12 @@ order = Entity(name="order", join_keys=["order_id"], value_type=ValueType.STRING
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
 carrier = Entity(name="carrier", join_keys=["carrier_id"], value_type=ValueType.STRING)
 warehouse = Entity(name="warehouse", join_keys=["warehouse_id"], value_type=ValueType.STRING)
-city = Entity(name="city", join_keys=["dest_city"], value_type=ValueType.STRING)
+city = Entity(name="city", join_keys=["dest_region"], value_type=ValueType.STRING)
 lane = Entity(
     name="lane",
     join_keys=["lane_id"],
     value_type=ValueType.STRING,
-    description="carrier × destination city, written 'carrier_id|dest_city'",
+    description="carrier × destination city, written 'carrier_id|dest_region'",
 )
 
 # Time-series views (hourly carrier load, daily lane record, weather) are keyed by entity *and
@@ -48,7 +48,7 @@ ENTITY_KEYS = tuple(e.join_key for e in (*ENTITIES, *DAY_ENTITIES))
 DAY_KEYS = {
     "carrier_id": "carrier_day",
     "warehouse_id": "warehouse_day",
-    "dest_city": "city_day",
+    "dest_region": "city_day",
     "lane_id": "lane_day",
 }
 """Natural key → its day key, for the day-keyed entities."""

@@ -24,7 +24,7 @@ CATEGORICAL_ORDER_FEATURES = (
     "payment_method",
     "warehouse_id",
     "carrier_id",
-    "dest_city",
+    "dest_region",
 )
 
 
@@ -67,23 +67,32 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """
     created = _epoch_seconds(orders["created_at"])
     promised = _epoch_seconds(orders["promised_at"])
-    value = np.asarray(orders["order_value"], dtype=np.float64)
-    discount = np.asarray(orders["discount"], dtype=np.float64)
-    cogs = np.asarray(orders["cogs"], dtype=np.float64)
+    n = len(created)
+
+    def numbers(name: str) -> np.ndarray:
+        # Optional contract columns: absent or null → NaN, which LightGBM treats as missing.
+        return _floats(orders[name]) if name in orders else np.full(n, np.nan)
+
+    def text(name: str) -> np.ndarray:
+        return _text(orders[name]) if name in orders else _text([None] * n)
+
+    value = numbers("order_value")
+    discount = numbers("discount")
+    cogs = numbers("cogs")
     days = np.floor_divide(created, 86_400.0)
     return {
-        **{name: _text(orders[name]) for name in CATEGORICAL_ORDER_FEATURES},
-        "n_items": np.asarray(orders["n_items"], dtype=np.int64),
+        **{name: text(name) for name in CATEGORICAL_ORDER_FEATURES},
+        "n_items": numbers("n_items"),
         "order_value": value,
         "discount_rate": discount / value,
-        "freight_cost": np.asarray(orders["freight_cost"], dtype=np.float64),
+        "freight_cost": numbers("freight_cost"),
         "margin_rate": (value - discount - cogs) / value,
         "net_order_value": value - discount,
         "route_km": route_km(orders),
         "promised_hours": (promised - created) / 3600.0,
-        "dest_lat": np.asarray(orders["dest_lat"], dtype=np.float64),
-        "dest_lon": np.asarray(orders["dest_lon"], dtype=np.float64),
-        **{flag: np.asarray(orders[flag], dtype=np.int64) for flag in ORDER_FLAGS},
+        "dest_lat": numbers("dest_lat"),
+        "dest_lon": numbers("dest_lon"),
+        **{flag: numbers(flag) for flag in ORDER_FLAGS},
         "created_hour": (np.floor_divide(created, 3600.0) % 24).astype(np.int32),
         "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
         "days_to_promotion_peak": _days_to_peak(created),
@@ -93,8 +102,9 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
 def route_km(orders: Mapping[str, Any]) -> np.ndarray:
     """Great-circle kilometres from the shipping origin to the destination; NaN where the order
     carries no origin (it is optional in the contract)."""
-    n = len(orders["dest_lat"])
-    if "origin_lat" not in orders or "origin_lon" not in orders:
+    n = len(orders["created_at"])
+    needed = ("origin_lat", "origin_lon", "dest_lat", "dest_lon")
+    if any(name not in orders for name in needed):
         return np.full(n, np.nan)
     lat1 = np.radians(_floats(orders["origin_lat"]))
     lon1 = np.radians(_floats(orders["origin_lon"]))
@@ -145,9 +155,10 @@ def _epoch_seconds(values: Any) -> np.ndarray:
 
 
 def _text(values: Any) -> np.ndarray:
+    """Category names as text; a missing value stays None (a missing category, not "None")."""
     if isinstance(values, pd.Series):
-        return values.astype(str).to_numpy()
-    return np.array([str(v) for v in values], dtype=object)
+        return values.astype(str).where(values.notna(), None).to_numpy(dtype=object)
+    return np.array([None if v is None else str(v) for v in values], dtype=object)
 
 
 def request_time_features(

@@ -14,15 +14,15 @@ HOUR = pd.Timedelta(hours=1)
 JUST_AFTER = pd.Timedelta(microseconds=1)
 
 
-def lane_key(carrier_id: pd.Series, dest_city: pd.Series) -> pd.Series:
+def lane_key(carrier_id: pd.Series, dest_region: pd.Series) -> pd.Series:
     """The carrier × destination-city lane an order travels on."""
-    return carrier_id.astype(str) + "|" + dest_city.astype(str)
+    return carrier_id.astype(str) + "|" + dest_region.astype(str)
 
 
 def deliveries(orders: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     """Delivered orders with what a delivery teaches: late or not, delay and transit hours."""
     frame = orders[
-        ["order_id", "customer_id", "carrier_id", "dest_city", "created_at", "promised_at"]
+        ["order_id", "customer_id", "carrier_id", "dest_region", "created_at", "promised_at"]
     ].merge(outcomes[["order_id", "delivered_at"]], on="order_id", how="inner")
     late_by = (frame["delivered_at"] - frame["promised_at"]) / HOUR
     return frame.assign(
@@ -140,7 +140,7 @@ def lane_performance(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
     if outcomes is None or not len(outcomes):
         return pd.DataFrame(columns=columns)
     done = deliveries(orders, outcomes)
-    done["lane_id"] = lane_key(done["carrier_id"], done["dest_city"])
+    done["lane_id"] = lane_key(done["carrier_id"], done["dest_region"])
     day = pd.Timedelta(days=1)
     grid = pd.date_range(
         done["delivered_at"].min().floor("D"), done["delivered_at"].max().ceil("D"), freq="D"

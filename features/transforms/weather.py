@@ -13,7 +13,7 @@ def weather_observed(weather: pd.DataFrame) -> pd.DataFrame:
     """Observed weather per destination city at each observation.
 
     Returns:
-        ``dest_city``, ``event_timestamp`` (= ``observed_at``), ``obs_precip_mm``,
+        ``dest_region``, ``event_timestamp`` (= ``observed_at``), ``obs_precip_mm``,
         ``obs_wind_kph``, ``obs_temp_c``, ``obs_alert_level`` and ``obs_alert_level_max_48h``
         (highest alert observed over the last two days, since storms delay for a while after).
     """
@@ -26,7 +26,7 @@ def weather_observed(weather: pd.DataFrame) -> pd.DataFrame:
     )
     out = pd.DataFrame(
         {
-            "dest_city": frame["city"].to_numpy(),
+            "dest_region": frame["city"].to_numpy(),
             "event_timestamp": frame["observed_at"].astype("datetime64[us, UTC]").to_numpy(),
             "obs_precip_mm": frame["precip_mm"].to_numpy(),
             "obs_wind_kph": frame["wind_kph"].to_numpy(),
@@ -44,7 +44,7 @@ def weather_forecast(forecasts: pd.DataFrame) -> pd.DataFrame:
     (a forecast cannot be used before it was issued).
 
     Returns:
-        ``dest_city``, ``event_timestamp`` and ``fc_alert_max_24h``, ``fc_alert_max_72h``,
+        ``dest_region``, ``event_timestamp`` and ``fc_alert_max_24h``, ``fc_alert_max_72h``,
         ``fc_alert_type`` (type of the strongest alert in 72 h, ``none`` if none),
         ``fc_precip_max_72h``, ``fc_wind_max_72h``, ``fc_hours_to_alert`` (hours from issue to
         the first disruptive alert; NaN if none).
@@ -68,14 +68,14 @@ def weather_forecast(forecasts: pd.DataFrame) -> pd.DataFrame:
         }
     )
     out["fc_alert_type"] = strongest.reindex(out.index).where(out["fc_alert_max_72h"] > 0)
-    out = out.reset_index().rename(columns={"city": "dest_city", "issued_at": "event_timestamp"})
+    out = out.reset_index().rename(columns={"city": "dest_region", "issued_at": "event_timestamp"})
     out["fc_alert_type"] = out["fc_alert_type"].fillna("none").astype(str)
     for column in ("fc_alert_max_24h", "fc_alert_max_72h"):
         out[column] = out[column].fillna(0).astype(np.int64)
     out["event_timestamp"] = out["event_timestamp"].astype("datetime64[us, UTC]")
     return out[
         [
-            "dest_city",
+            "dest_region",
             "event_timestamp",
             "fc_alert_max_24h",
             "fc_alert_max_72h",
@@ -177,10 +177,10 @@ def _outlook_stamps(published: pd.DataFrame) -> pd.DataFrame:
 
 
 def destination_outlook(weather: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """The :func:`weather_outlook` of each destination city: ``dest_city``, ``event_timestamp``
+    """The :func:`weather_outlook` of each destination city: ``dest_region``, ``event_timestamp``
     and ``fc_dest_d{k}_alert`` / ``_alert_max`` / ``_alert_type`` for k = 0..3."""
     outlook = weather_outlook(weather, forecasts, DEST_OUTLOOK_DAYS)
-    return _prefixed(outlook, "fc_dest_").rename(columns={"city": "dest_city"})
+    return _prefixed(outlook, "fc_dest_").rename(columns={"city": "dest_region"})
 
 
 def origin_outlook(
@@ -190,7 +190,7 @@ def origin_outlook(
     keyed by ``warehouse_id``: ``fc_origin_d{k}_alert`` / ``_alert_max`` / ``_alert_type`` for
     k = 0..2.
 
-    A warehouse's city is read from its orders' optional ``origin_city``; its rows start at its
+    A warehouse's city is read from its orders' optional ``origin_region``; its rows start at its
     first order carrying one (nothing is known about the warehouse before). Empty when the
     orders carry no origin.
     """
@@ -199,15 +199,15 @@ def origin_outlook(
         for k in range(ORIGIN_OUTLOOK_DAYS)
         for name in ("alert", "alert_max", "alert_type")
     ]
-    if "origin_city" not in orders or orders["origin_city"].isna().all():
+    if "origin_region" not in orders or orders["origin_region"].isna().all():
         return pd.DataFrame(columns=columns)
     sites = (
-        orders.dropna(subset=["origin_city"])
+        orders.dropna(subset=["origin_region"])
         .sort_values("created_at", kind="stable")
-        .drop_duplicates("warehouse_id")[["warehouse_id", "origin_city", "created_at"]]
+        .drop_duplicates("warehouse_id")[["warehouse_id", "origin_region", "created_at"]]
     )
     outlook = _prefixed(weather_outlook(weather, forecasts, ORIGIN_OUTLOOK_DAYS), "fc_origin_")
-    out = sites.merge(outlook, left_on="origin_city", right_on="city")
+    out = sites.merge(outlook, left_on="origin_region", right_on="city")
     out = out[out["event_timestamp"] >= out["created_at"]]
     return out[columns].sort_values(["warehouse_id", "event_timestamp"]).reset_index(drop=True)
 

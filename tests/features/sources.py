@@ -25,7 +25,7 @@ def good_sources() -> dict[str, pd.DataFrame]:
             "created_at": [hours(0), hours(1)],
             "channel": ["app", "livestream"],
             "warehouse_id": ["WH-SH", "WH-GZ"],
-            "dest_city": ["Zhengzhou", "Shenzhen"],
+            "dest_region": ["Zhengzhou", "Shenzhen"],
             "dest_lat": [34.75, 22.54],
             "dest_lon": [113.62, 114.06],
             "carrier_id": ["CR-1", "CR-2"],

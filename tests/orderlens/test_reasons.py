@@ -9,14 +9,14 @@ from serving.schemas import Reason
 
 
 def test_the_design_example():
-    context = {"city": "Zhengzhou", "alert_level": 4, "alert_type": "rainstorm"}
+    context = {"region": "Zhengzhou", "alert_level": 4, "alert_type": "rainstorm"}
     assert render_reason("weather", 21.3, context) == (
         "Red rainstorm alert in Zhengzhou during transit (+21 pts)"
     )
 
 
 def test_falls_back_when_values_are_missing_or_none():
-    assert render_reason("weather", 5, {"city": "Harbin", "alert_level": 0}) == (
+    assert render_reason("weather", 5, {"region": "Harbin", "alert_level": 0}) == (
         "Weather along the route to Harbin (+5 pts)"
     )
     assert render_reason("carrier", 8, {"carrier": "ZTO", "lane_delay_hours": None}) == (

@@ -71,7 +71,7 @@ def test_health_counts_match_the_prediction_log(served_home):
     assert health["error_requests"] == requests // ERROR_EVERY
     assert health["latency_p50_ms"] <= health["latency_p99_ms"]
     ok = log[log["status"] == "ok"]
-    for segment in ("dest_city", "carrier_id", "warehouse_id"):
+    for segment in ("dest_region", "carrier_id", "warehouse_id"):
         table = risk_by(ok.assign(), segment, pd.DataFrame())
         assert table["orders"].sum() == len(ok)
     fired = ok["actions_fired"].str.split("|").explode()

@@ -68,7 +68,7 @@ def test_round_trip(settings):
 
     first = frame.iloc[0]
     assert first["logged_at"] == DAY1
-    assert first["dest_city"] == "Zhengzhou"
+    assert first["dest_region"] == "Zhengzhou"
     assert first["promised_at"] == datetime.fromisoformat(EXAMPLE_INPUT["orders"][0]["promised_at"])
     assert first["contact_preferences"] == "push|sms"
     assert first["p_late"] == pytest.approx(0.85)

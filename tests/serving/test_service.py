@@ -62,6 +62,20 @@ def test_example_input_gets_a_full_prediction_with_reasons(client, serving_home)
     assert prediction["degraded"] == []
 
 
+def test_an_order_with_only_the_contract_core_is_answered(client):
+    """Optional order fields left out and categories the models never saw: a full answer
+    (missing and unseen values are missing features), with no "None" in the reason texts."""
+    core = ("order_id", "customer_id", "created_at", "promised_at", "order_value", "as_of")
+    order = {k: EXAMPLE_INPUT["orders"][0][k] for k in core}
+    bare = {**order, "order_id": "CORE-1", "dest_lat": -23.55, "dest_lon": -46.63}
+    foreign = {**order, "order_id": "CORE-2", "dest_region": "SP", "channel": "Mercado Livre"}
+    predictions = _predict(client, [bare, foreign])
+    assert [p["order_id"] for p in predictions] == ["CORE-1", "CORE-2"]
+    for prediction in predictions:
+        assert 0.0 <= prediction["delay"]["probability"] <= 1.0
+        assert all("None" not in r["text"] for r in prediction["delay"]["reasons"]), prediction
+
+
 def test_batch_answers_every_order_in_order_with_reasons_where_actions_fire(batch):
     orders, predictions = batch
     assert [p["order_id"] for p in predictions] == [o["order_id"] for o in orders]
@@ -147,7 +161,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(created_at="2025-06-16T09:30:00"), "orders[0].created_at"),  # no timezone
         (_with(order_value=-5), "orders[0].order_value"),
         (_with(discount=5000.0), "orders[0].discount"),
-        (_with(channel="carrier_pigeon"), "orders[0].channel"),
+        (_with(channel=""), "orders[0].channel"),
         (_with(n_items="two"), "orders[0].n_items"),
         (_with(order_id=""), "orders[0].order_id"),
         (_with(surprise=1), "orders[0].surprise"),

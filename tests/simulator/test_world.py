@@ -15,7 +15,7 @@ from simulator.world import TABLES, WorldConfig, simulate_world, write_world
 
 ORACLE_COLUMNS = ("p_late", "expected_delay_hours", *DIMENSION_NAMES)
 STATIC_COLUMNS = (
-    "channel", "warehouse_id", "dest_city", "carrier_id", "service_level", "n_items", "category",
+    "channel", "warehouse_id", "dest_region", "carrier_id", "service_level", "n_items", "category",
     "order_value", "discount", "freight_cost", "payment_method", "is_presale",
     "needs_customization", "cold_chain", "has_gift", "is_b2b",
 )  # fmt: skip
