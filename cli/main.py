@@ -119,9 +119,10 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(promote)
 
-from cli.serving import serve  # noqa: E402
+from cli.serving import predict, serve  # noqa: E402
 
 app.command()(serve)
+app.command()(predict)
 
 from cli.pipelines import flow_app  # noqa: E402
 

@@ -1,16 +1,22 @@
-"""Feast's SQLite online store, read directly: one ``SELECT … WHERE entity_key IN (…)`` per feature
-view for every key of a batch, values decoded once per distinct protobuf blob.
+"""orderlens' online store: Feast's SQLite online store with a fast batch read, as a Feast plug-in.
 
-Feast's layout (``feast.infra.online_stores.sqlite``, 0.67): one table per view named
-``<project>_<view>`` with a row per (entity key, feature): ``entity_key`` is the serialized
-:class:`EntityKey` (version 3), ``value`` a serialized :class:`ValueProto`, ``event_ts`` the view's
-event time (epoch seconds). Feast's own ``online_read`` returns the same data as protobuf objects
-through a connection that parses every timestamp with the deprecated ``sqlite3`` converters; on a
-1,000-order batch that per-value object work was most of the online read (measured in
-``bench/bench_features.py``). This reader returns plain Python values and epoch seconds.
+``feature_store.local.yaml`` names it (``type: features.online_sqlite.FastSqliteOnlineStore``), so
+Feast itself creates, writes (materialize) and tears down its tables: the class inherits every
+write of :class:`feast.infra.online_stores.sqlite.SqliteOnlineStore` and adds one public read,
+:meth:`FastSqliteOnlineStore.read_latest`, for the serving hot path and batch scoring.
 
-The table layout is Feast's, not ours: :func:`tests.features.test_store` checks this reader
-against Feast's provider on a real store so that an upgrade changing the layout fails a test.
+Why a read of its own: Feast's ``online_read`` returns protobuf objects through a connection
+that parses every timestamp with the deprecated ``sqlite3`` converters; on a 1,000-order batch
+that per-value object work was most of the online read (``bench/bench_features.py``).
+:meth:`~FastSqliteOnlineStore.read_latest` runs one ``SELECT … WHERE entity_key IN (…)`` per
+view for every key of a batch and returns plain Python values (each distinct protobuf blob
+decoded once) and epoch seconds.
+
+The table layout (one table per view, a row per entity key and feature; ``entity_key`` is the
+serialized :class:`EntityKey`, version 3; ``value`` a serialized :class:`ValueProto`;
+``event_ts`` epoch seconds) is the parent class's: ``tests/features/test_store.py`` checks this
+read against Feast's own ``online_read`` on a real store, and :func:`entity_key_bytes` against
+Feast's ``serialize_entity_key``, so an upgrade changing either fails a test.
 """
 
 from __future__ import annotations
@@ -23,14 +29,18 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from feast.infra.online_stores.helpers import compute_table_id
+from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.repo_config import RepoConfig
 
 _STRING_TYPE = 2  # feast.protos.feast.types.Value_pb2.ValueType.STRING
 _MAX_CACHED_VALUES = 200_000
 _MAX_CACHED_STAMPS = 100_000
 _MAX_CACHED_SHARED_KEYS = 200_000
+_KEYS_PER_SELECT = 20_000  # below SQLite's limit of bound parameters (32,766 since 3.32)
 _UNREAD = object()
 _LOCAL_IS_UTC = time.timezone == 0 and not time.daylight
 """Local time is UTC (no offset, no daylight saving): Feast's stored seconds are epoch seconds."""
@@ -171,12 +181,17 @@ class SqliteOnlineReader:
         self, view: str, join_key: str, keys: Sequence[str], features: Sequence[str]
     ) -> Found:
         by_bytes = {entity_key_bytes(join_key, k): k for k in keys}
-        table = f'"{self.project}_{view}"'
-        sql = (
-            f"SELECT entity_key, feature_name, value, event_ts FROM {table} "
-            f"WHERE entity_key IN ({','.join('?' * len(by_bytes))})"
-        )
-        rows = self._connection().execute(sql, list(by_bytes)).fetchall()
+        table = '"' + f"{self.project}_{view}".replace('"', '""') + '"'
+        wanted = list(by_bytes)
+        rows: list[tuple] = []
+        conn = self._connection()
+        for start in range(0, len(wanted), _KEYS_PER_SELECT):
+            chunk = wanted[start : start + _KEYS_PER_SELECT]
+            sql = (
+                f"SELECT entity_key, feature_name, value, event_ts FROM {table} "
+                f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
+            )
+            rows.extend(conn.execute(sql, chunk).fetchall())
         position = {name: i for i, name in enumerate(features)}
         values, stamps = self._values, self._stamps
         found: Found = {}
@@ -244,3 +259,82 @@ def _epoch_seconds(stamp: int | float | str | bytes | datetime) -> float:
         stamp = stamp.decode()
     moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+# ---- the Feast plug-in -----------------------------------------------------------------------
+
+
+class FastSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
+    """Configuration of :class:`FastSqliteOnlineStore` (``path`` as Feast's SQLite store)."""
+
+    type: Literal["features.online_sqlite.FastSqliteOnlineStore"] = (  # type: ignore[assignment]
+        "features.online_sqlite.FastSqliteOnlineStore"
+    )
+
+
+class FastSqliteOnlineStore(SqliteOnlineStore):
+    """Feast's SQLite online store plus :meth:`read_latest`, a batch read of plain values.
+
+    Feast builds one instance per ``FeatureStore`` for its own writes; orderlens' feature repo
+    builds one for reading (:func:`feast.infra.online_stores.helpers.get_online_store_from_config`)
+    and keeps it for the life of the process: the readers (one per database file) hold a
+    read-only connection per thread and the memo of day-keyed views.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._readers: dict[Path, SqliteOnlineReader] = {}
+        self._readers_lock = threading.Lock()
+
+    @staticmethod
+    def database_path(config: RepoConfig) -> Path:
+        """The database file, resolved as Feast resolves it (relative to the repo path)."""
+        path = Path(config.online_store.path)
+        if config.repo_path and not path.is_absolute():
+            path = Path(config.repo_path) / path
+        return path
+
+    def read_latest(
+        self,
+        config: RepoConfig,
+        table: Any,
+        join_key: str,
+        keys: Sequence[str],
+        features: Sequence[str],
+        *,
+        shared: bool = False,
+    ) -> Found:
+        """The latest values of ``features`` of the view ``table`` for each of ``keys`` (distinct
+        string values of its one join key): ``{key: (event time in epoch seconds, values)}``;
+        keys the store does not hold are absent, features it has no row for are None.
+
+        ``shared``: the keys are asked by many requests (day keys): memoised until the next
+        commit to the store (see :class:`SqliteOnlineReader`).
+        """
+        return self.reader(config).read(
+            compute_table_id(
+                config.project,
+                table,
+                getattr(config.registry, "enable_online_feature_view_versioning", False),
+            ).removeprefix(f"{config.project}_"),
+            join_key,
+            keys,
+            features,
+            shared=shared,
+        )
+
+    def reader(self, config: RepoConfig) -> SqliteOnlineReader:
+        """The reader of this configuration's database (one per file, made on first use)."""
+        path = self.database_path(config).resolve()
+        with self._readers_lock:
+            reader = self._readers.get(path)
+            if reader is None:
+                reader = self._readers[path] = SqliteOnlineReader(path, config.project)
+        return reader
+
+    def close_readers(self) -> None:
+        """Close the readers' connections (this thread's) and drop them."""
+        with self._readers_lock:
+            readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            reader.close()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import string
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from feast import FeatureStore
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
 from features import lake, transforms
-from features.online_sqlite import SqliteOnlineReader
+from features.online import OnlineFeatures, OnlineReader, odfv_inputs
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
 from features.transforms.keys import day_keyed
 from features.transforms.tickets import ticket_signals
@@ -81,7 +79,6 @@ class FeatureRepo:
         self.root = settings.feature_repo_dir
         self.data_dir = self.root / "data"
         self._services: dict[str, Any] = {}
-        self._plans: dict[str, _OnlinePlan] = {}
 
     # --- configuration -------------------------------------------------------------------
     def repo_config(self) -> RepoConfig:
@@ -129,7 +126,7 @@ class FeatureRepo:
         # The registry is cached in memory; reload it so this process sees what it applied.
         self.store.refresh_registry()
         self._services.clear()
-        self._plans.clear()
+        self.__dict__.pop("online_reader", None)  # its read plans follow the new views
         self._write_manifest(report)
         report.seconds = time.perf_counter() - began
         return report
@@ -311,7 +308,7 @@ class FeatureRepo:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Latest feature values of ``service`` for each entity row, and their age, as frames.
 
-        A convenience over :meth:`online_feature_values` (which the service's hot path uses).
+        A convenience over :meth:`online_feature_values` (which serving uses).
 
         Args:
             service: a feature service name.
@@ -320,172 +317,38 @@ class FeatureRepo:
 
         Returns:
             The features (one row per entity row) and, per row and view, the age in seconds of
-            the values served (NaN where the store had nothing).
+            the values served (NaN where nothing was served: none held, stale, or newer than
+            ``as_of``).
         """
-        columns = {name: rows[name].tolist() for name in rows.columns}
-        for name in ("as_of", "created_at", "promised_at"):
-            if name in columns:
-                columns[name] = [pd.Timestamp(t).to_pydatetime() for t in columns[name]]
-        values, ages = self.online_feature_values(service, columns, as_of)
-        return pd.DataFrame(values), pd.DataFrame(ages, dtype="float64")
+        columns = {name: rows[name] for name in rows.columns}
+        online = self.online_feature_values(service, columns, as_of)
+        return pd.DataFrame(online.values), pd.DataFrame(online.ages, dtype="float64")
 
     def online_feature_values(
         self,
         service: str,
-        rows: dict[str, list[Any]],
+        rows: Mapping[str, Any],
         as_of: datetime | None = None,
         skip_views: Collection[str] = (),
-    ) -> tuple[dict[str, list[Any]], dict[str, list[float | None]]]:
-        """Latest feature values of ``service`` for entity rows given as columns of lists.
-
-        Plain Python on purpose: this runs on the serving hot path. Feast's online reads ignore
-        TTL (a year-old value is served as if fresh), so the age of every view's values is
-        computed here and values older than the view's TTL are blanked.
+    ) -> OnlineFeatures:
+        """The online features of ``service`` for a batch of entity rows given as columns, as of
+        each row's ``as_of`` (see :mod:`features.online`: nothing newer than ``as_of`` or older
+        than a view's TTL is served, and every view not used is said so).
 
         Args:
             service: a feature service name.
-            rows: ``{column: [values]}`` with the entity keys (natural ones: the day keys are
-                derived here), ``as_of``, ``created_at`` and ``promised_at`` (``datetime``).
-            as_of: the moment freshness is measured against (default: each row's ``as_of``).
+            rows: ``{column: values}`` with the entity keys (natural ones: the day keys are
+                derived), ``as_of``, ``created_at`` and ``promised_at``.
+            as_of: one moment for every row instead of each row's ``as_of``.
             skip_views: views not to read (e.g. ``order_attributes`` when the request carries
                 the order itself: request fields win).
-
-        Returns:
-            ``{feature: [values]}`` and ``{view: [age in seconds or None]}``.
         """
-        plan = self._online_plan(service)
-        moments = rows["as_of"] if as_of is None else [as_of] * len(rows["as_of"])
-        now = [moment.timestamp() for moment in moments]
-        features: dict[str, list[Any]] = {}
-        ages: dict[str, list[float | None]] = {}
-        for view, spec, names in plan.views:
-            if skip_views and spec.name in skip_views:
-                continue
-            # Read each distinct key once: a batch of orders shares a handful of carriers,
-            # warehouses, cities and lanes (and a day key is the same for every order of a day).
-            key_values = self._key_values(spec, rows, moments)
-            found = self._read_view(view, spec, list(dict.fromkeys(key_values)), names)
-            ttl = spec.ttl.total_seconds()
-            blank = (None,) * len(names)
-            age: list[float | None] = []
-            picked: list[tuple] = []
-            for seconds_now, key in zip(now, key_values, strict=True):
-                entry = found.get(key)
-                if entry is None:
-                    age.append(None)
-                    picked.append(blank)
-                    continue
-                seconds = seconds_now - entry[0]
-                age.append(seconds)
-                picked.append(entry[1] if seconds <= ttl else blank)
-            columns = zip(*picked, strict=True) if picked else ([] for _ in names)
-            features.update(zip(names, map(list, columns), strict=True))
-            ages[spec.name] = age
-        for odfv in plan.on_demand:
-            inputs = {name: rows[name] for name in odfv_inputs(odfv)}
-            features.update(odfv.feature_transformation.udf(inputs))
-        return features, ages
-
-    def _read_view(
-        self, view: Any, spec: Any, keys: list[str], names: list[str]
-    ) -> dict[str, tuple[float, Sequence[Any]]]:
-        """``{key: (event time in epoch seconds, values in ``names`` order)}`` for the keys the
-        online store holds: straight from SQLite in the local profile, through Feast's provider
-        otherwise (Redis in production)."""
-        if self._sqlite is not None:
-            # Day-keyed views (carrier, lane, warehouse, weather) are read by every request of
-            # the day for the same keys: the reader memoises them until the store changes.
-            shared = spec.entity.join_key != spec.natural_key
-            return self._sqlite.read(spec.name, spec.entity.join_key, keys, names, shared=shared)
-        rows = self._provider.online_read(
-            self.store.config, view, [_entity_key(spec, k) for k in keys], names
-        )
-        out = {}
-        for key, (stamp, values) in zip(keys, rows, strict=True):
-            if stamp is None or not values:
-                continue
-            out[key] = (
-                _epoch_seconds(stamp),
-                [None if values.get(n) is None else _python_value(values[n]) for n in names],
-            )
-        return out
+        return self.online_reader.read(service, rows, as_of=as_of, skip_views=skip_views)
 
     @cached_property
-    def _sqlite(self) -> SqliteOnlineReader | None:
-        config = self.store.config
-        if config.online_store.type != "sqlite" or getattr(
-            config.registry, "enable_online_feature_view_versioning", False
-        ):
-            return None
-        from feast.infra.online_stores.sqlite import SqliteOnlineStore
-
-        # The file Feast itself writes and reads (resolved as Feast resolves it).
-        return SqliteOnlineReader(Path(SqliteOnlineStore._get_db_path(config)), config.project)
-
-    @cached_property
-    def _provider(self) -> Any:
-        # Feast's provider reads one view for many entity keys in one query; going through it
-        # directly skips get_online_features' response building, which costs ~10 ms a call.
-        return self.store._get_provider()
-
-    def _online_plan(self, service: str) -> _OnlinePlan:
-        if service not in self._plans:
-            feature_service = self.feature_service(service)
-            on_demand = {v.name: v for v in self.store.list_on_demand_feature_views()}
-            views, odfvs = [], []
-            for projection in feature_service.feature_view_projections:
-                if projection.name in on_demand:
-                    odfvs.append(on_demand[projection.name])
-                    continue
-                view = self.store.get_feature_view(projection.name)
-                names = [f.name for f in projection.features]
-                views.append((view, VIEW_BY_NAME[projection.name], names))
-            self._plans[service] = _OnlinePlan(views, odfvs)
-        return self._plans[service]
-
-    @staticmethod
-    def _key_values(spec: Any, rows: dict[str, list[Any]], moments: list[datetime]) -> list[str]:
-        join_key = spec.entity.join_key
-        if join_key in rows:
-            return [str(v) for v in rows[join_key]]
-        # A day key: <natural key>|<date of the prediction> (dates formatted once per moment:
-        # strftime per order and view was a tenth of a 100-order read).
-        days = {moment: moment.date().isoformat() for moment in moments}
-        return [
-            f"{key}|{days[moment]}"
-            for key, moment in zip(rows[spec.natural_key], moments, strict=True)
-        ]
-
-
-def _entity_key(spec: Any, value: str) -> EntityKeyProto:
-    return EntityKeyProto(
-        join_keys=[spec.entity.join_key], entity_values=[ValueProto(string_val=value)]
-    )
-
-
-@dataclass(frozen=True)
-class _OnlinePlan:
-    """What one online read of a service touches: views with their features, on-demand views."""
-
-    views: list
-    on_demand: list
-
-
-def odfv_inputs(view: Any) -> list[str]:
-    """The request fields an on-demand view reads."""
-    return [
-        field.name for source in view.source_request_sources.values() for field in source.schema
-    ]
-
-
-def _epoch_seconds(stamp: datetime) -> float:
-    # Online stores hand back naive UTC datetimes; naive .timestamp() would assume local time.
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-
-def _python_value(value: Any) -> Any:
-    kind = value.WhichOneof("val")
-    return None if kind is None or kind == "null_val" else getattr(value, kind)
+    def online_reader(self) -> OnlineReader:
+        """Batch reads of this store's online features (through its online-store plug-in)."""
+        return OnlineReader(self.store)
 
 
 def on_demand_features(view: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from features.online import OnlineFeatures, utc_times
 from features.transforms.orders import order_feature_columns, request_time_features
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
+from serving.compiled import ValueForest
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.schemas import Order
 from training.explain import group_matrix, reason_context, top_reasons
@@ -56,31 +58,63 @@ ORDER_FIELDS = (
 # trk_stage (0 created … 6 delivered) → the policy's order state; 2 = departed the origin.
 _DELIVERED_STAGE, _SHIPPED_STAGE = 6, 2
 TOP_REASONS = 3
+ON_TIME_DIMENSION = "on_time_delivery"
 
 
-def request_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
-    """The request as columns: order fields, ``lane_id`` and the three times in UTC.
+REQUEST_TIME_FIELDS = ("stage", "push_dismissals", "contact_preferences", "explain_value")
+"""Request-time fields beside the order's own: what the caller knows now."""
+TIME_FIELDS = ("created_at", "promised_at", "as_of")
 
-    Times are converted to UTC because the day-keyed views and the request-time features were
-    built from UTC timestamps (a +08:00 ``as_of`` would otherwise read the wrong day's row).
+
+def request_columns(orders: Sequence[Order]) -> dict[str, Any]:
+    """A validated request as columns, built once: order fields and request-time fields as
+    lists, the three times as naive-UTC ``datetime64[us]`` arrays, and ``lane_id``.
+
+    Times are in UTC because the day-keyed views and the request-time features were built from
+    UTC timestamps (a +08:00 ``as_of`` would otherwise read the wrong day's row).
     """
-    columns: dict[str, list[Any]] = {name: [] for name in ORDER_FIELDS}
+    names = (*ORDER_FIELDS, *REQUEST_TIME_FIELDS)
+    columns: dict[str, Any] = {name: [] for name in names}
+    appenders = [(name, columns[name].append) for name in names]
     for order in orders:
         fields = order.__dict__  # cheaper than model_dump on the hot path
-        for name, column in columns.items():
-            column.append(fields[name])
-    for name in ("created_at", "promised_at", "as_of"):
-        columns[name] = [getattr(o, name).astimezone(UTC) for o in orders]
+        for name, append in appenders:
+            append(fields.get(name))
+    for name in TIME_FIELDS:
+        columns[name] = utc_times([getattr(o, name) for o in orders])
+    columns["explain_value"] = np.array(columns["explain_value"], dtype=bool)
+    return _with_lane(columns)
+
+
+def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """A frame of orders (typed by the orders contract) as the columns :class:`Scorer` reads:
+    batch scoring's counterpart of :func:`request_columns` (absent optional fields are None)."""
+    n = len(frame)
+    columns: dict[str, Any] = {}
+    for name in (*ORDER_FIELDS, *REQUEST_TIME_FIELDS):
+        if name in frame:
+            values = frame[name]
+            columns[name] = values.astype(object).where(values.notna(), None).tolist()
+        else:
+            columns[name] = [None] * n
+    for name in TIME_FIELDS:
+        columns[name] = utc_times(frame[name])
+    columns["explain_value"] = np.array([bool(v) for v in columns["explain_value"]], dtype=bool)
+    return _with_lane(columns)
+
+
+def _with_lane(columns: dict[str, Any]) -> dict[str, Any]:
     columns["lane_id"] = [
         f"{c}|{d}" for c, d in zip(columns["carrier_id"], columns["dest_region"], strict=True)
     ]
     return columns
 
 
-def request_only_features(columns: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+def request_only_features(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """What the online read adds that the request alone can give: the request-time features
     (the degraded answer when the store is slow or down)."""
-    return request_time_features(columns["as_of"], columns["created_at"], columns["promised_at"])
+    times = request_time_features(columns["as_of"], columns["created_at"], columns["promised_at"])
+    return {name: np.asarray(values, dtype=np.float64) for name, values in times.items()}
 
 
 @dataclass(frozen=True)
@@ -94,17 +128,51 @@ class BatchResult:
     explained: int
 
 
+@dataclass(frozen=True)
+class Scores:
+    """The numbers of a scored batch, one array entry per order.
+
+    Attributes:
+        features: every model feature as a column (plus the online values reason texts name).
+        delay_x, value_x: the delay and value model matrices.
+        p_late, expected_hours, p90_hours: the delay predictions as of each order's ``as_of``.
+        p_late_at_creation: P(late) from the same delay model with what was known when the
+            order was placed (``on_time_delivery`` is its complement: one truth).
+        value: :meth:`~training.value.ValueModels.score_raw`'s arrays (names, raw, scores,
+            quadrants, index, tier).
+    """
+
+    features: dict[str, Any]
+    delay_x: np.ndarray
+    value_x: np.ndarray
+    p_late: np.ndarray
+    expected_hours: np.ndarray
+    p90_hours: np.ndarray
+    p_late_at_creation: np.ndarray
+    value: dict[str, Any]
+
+
 class Scorer:
     """Scores batches with one model set and one action policy.
 
     Args:
-        models: the loaded model set.
+        models: the loaded model set (LightGBM boosters: explanations and the reference).
         policy: the compiled action policy.
         explain_all_up_to: batches of at most this many orders get delay reasons for every order.
+        fast: the same model set predicting with compiled trees
+            (:func:`serving.compiled.compiled_model_set`); None: the boosters predict.
     """
 
-    def __init__(self, models: ModelSet, policy: Policy, *, explain_all_up_to: int = 10) -> None:
+    def __init__(
+        self,
+        models: ModelSet,
+        policy: Policy,
+        *,
+        explain_all_up_to: int = 10,
+        fast: ModelSet | None = None,
+    ) -> None:
         self.models = models
+        self.fast = fast or models
         self.policy = policy
         self.explain_all_up_to = explain_all_up_to
         self.version = models.version
@@ -122,43 +190,108 @@ class Scorer:
         self._categorical = {*models.delay.spec.categories, *models.value.spec.categories}
         self._high = next(t for t, level in policy.risk_thresholds if level == "high")
         self._value_groups = group_matrix(self.value_names)
+        # on_time_delivery is 1 - P(late at creation) from the delay model, not a model of its own.
+        self._value_models = {
+            name: model for name, model in models.value.models.items() if name != ON_TIME_DIMENSION
+        }
+        self._value_forest = ValueForest(self._value_models, len(self.value_names))
         self._value_base = self._value_base_scores()
-        self._missing_dimensions = [d for d in DIMENSION_NAMES if d not in models.value.models]
+        self._missing_dimensions = [
+            d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION
+        ]
+        self._creation_view = _creation_view(self.delay_names)
+
+    # ---- the numbers --------------------------------------------------------------------------
+
+    def predict(self, columns: Mapping[str, Any], online: Mapping[str, Any]) -> Scores:
+        """Every prediction of a batch as arrays (what batch scoring writes; :meth:`score` adds
+        reasons, the policy and the response).
+
+        Args:
+            columns: :func:`request_columns` or :func:`frame_columns`.
+            online: online feature values (``{feature: array}``) with the request-time
+                features; :func:`request_only_features` when the store did not answer.
+        """
+        n = len(columns["order_id"])
+        features = self._feature_columns(columns, online, n)
+        models = self.fast
+        delay_x = models.delay_matrix(features)
+        value_x = models.value_matrix(features)
+        delay = models.predict_delay(delay_x)
+        at_creation = self._p_late_at_creation(columns, delay_x, delay["p_late"])
+        names = [*self._value_models, ON_TIME_DIMENSION]
+        raw = np.column_stack([self._value_forest.predict(value_x), 1.0 - at_creation])
+        value = self.models.value.score_raw(names, raw)
+        return Scores(
+            features,
+            delay_x,
+            value_x,
+            delay["p_late"],
+            delay["hours"],
+            delay["hours_p90"],
+            at_creation,
+            value,
+        )
+
+    def _p_late_at_creation(
+        self, columns: Mapping[str, Any], delay_x: np.ndarray, p_late: np.ndarray
+    ) -> np.ndarray:
+        """P(late) of each order as the delay model saw it when the order was placed: no scans,
+        no tickets on the order, the request-time features at ``created_at``."""
+        later = np.flatnonzero(columns["as_of"] > columns["created_at"])
+        out = p_late.copy()
+        if len(later):
+            x = delay_x[later]
+            blank, promised, since, hour, created_hour = self._creation_view
+            x[:, blank] = np.nan
+            if since is not None:
+                x[:, since] = 0.0
+            if promised is not None and "promised_hours" in self.delay_names:
+                x[:, promised] = x[:, self.delay_names.index("promised_hours")]
+            if hour is not None and created_hour is not None:
+                x[:, hour] = x[:, created_hour]
+            delay = self.fast.delay
+            out[later] = delay.calibrator.predict(delay.raw_probability(x), x)
+        return out
 
     # ---- the batch ----------------------------------------------------------------------------
 
     def score(
         self,
-        orders: Sequence[Order],
-        columns: Mapping[str, list[Any]],
-        online: Mapping[str, list[Any]],
-        ages: Mapping[str, list[float | None]],
+        columns: Mapping[str, Any],
+        online: OnlineFeatures | None,
         degraded: Sequence[str] = (),
     ) -> BatchResult:
-        """Score one batch.
+        """Score one batch: predictions, reasons where needed, the policy's actions.
 
         Args:
-            orders: the validated orders.
-            columns: :func:`request_columns` of ``orders``.
-            online: online feature values (``{feature: [value per order]}``), with the
-                request-time features; from :func:`request_only_features` when degraded.
-            ages: per feature view, the age in seconds of each order's values (None: no value).
-            degraded: why this answer is degraded (each prediction carries the list).
+            columns: :func:`request_columns` of the request.
+            online: the batch's online features, or None when the store did not answer (the
+                answer then comes from the request alone).
+            degraded: why the whole answer is degraded (the store's breaker); each prediction
+                also names every feature view it could not use.
         """
-        n = len(orders)
-        features = self._feature_columns(columns, online, n)
-        delay_x = self.models.delay_matrix(features)
-        value_x = self.models.value_matrix(features)
-        delay = self.models.predict_delay(delay_x)
-        value = self.models.value.predict_arrays(value_x)
-        p_late, hours, p90 = delay["p_late"], delay["hours"], delay["hours_p90"]
+        n = len(columns["order_id"])
+        if online is None:
+            values: Mapping[str, Any] = request_only_features(columns)
+            ages: Mapping[str, np.ndarray] = {}
+            per_order = [list(degraded) for _ in range(n)]
+        else:
+            values, ages = online.values, online.ages
+            per_order = [[*degraded, *views] for views in online.degraded(n)]
+        scores = self.predict(columns, values)
+        features, delay_x = scores.features, scores.delay_x
+        p_late, hours, p90 = scores.p_late, scores.expected_hours, scores.p90_hours
+        value = scores.value
         tiers, index = value["tier"], value["index"]
-        stages = self._stages(orders, online, degraded)
+        stages = self._stages(columns, values, online is None)
+        order_ids = columns["order_id"]
+        dismissals = columns["push_dismissals"]
+        preferences = columns["contact_preferences"]
 
         def scored(i: int, groups: tuple[str, ...] = ()) -> ScoredOrder:
-            order = orders[i]
             return ScoredOrder(
-                order_id=order.order_id,
+                order_id=order_ids[i],
                 p_late=float(p_late[i]),
                 expected_hours=float(hours[i]),
                 p90_hours=float(p90[i]),
@@ -166,8 +299,8 @@ class Scorer:
                 stage=stages[i],
                 tier=str(tiers[i]),
                 value_index=float(index[i]),
-                push_dismissals=order.push_dismissals or 0,
-                contact_preferences=order.contact_preferences or (),
+                push_dismissals=dismissals[i] or 0,
+                contact_preferences=tuple(preferences[i] or ()),
             )
 
         # Pass 1 without reasons decides who needs them; pass 2 re-evaluates those with them.
@@ -210,7 +343,10 @@ class Scorer:
                     actions[i] = evaluate_policy(self.policy, scored(i, tuple(g for g, _ in top)))
         score_names = value["names"]
         value_reasons = self._value_reasons(
-            orders, value_x, dict(zip(score_names, value["scores"].T, strict=True)), features
+            columns,
+            scores.value_x,
+            dict(zip(score_names, value["scores"].T, strict=True)),
+            features,
         )
 
         freshness = _freshness(ages, n)
@@ -221,10 +357,10 @@ class Scorer:
         p_list = np.round(p_late, 4).tolist()
         hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
         index_list = np.round(index, 2).tolist()
-        risk_levels = _risk_levels(self.policy, p_late)
+        levels = risk_levels(self.policy, p_late)
         tier_list = [str(t) for t in tiers]
         predictions = []
-        for i, order in enumerate(orders):
+        for i in range(n):
             dims = {
                 d: {"score": score} for d, score in zip(score_names, score_rows[i], strict=True)
             }
@@ -234,12 +370,12 @@ class Scorer:
                 dims[d]["reasons"] = dim_reasons
             predictions.append(
                 {
-                    "order_id": order.order_id,
+                    "order_id": order_ids[i],
                     "delay": {
                         "probability": p_list[i],
                         "expected_hours": hours_list[i],
                         "p90_hours": p90_list[i],
-                        "risk_level": risk_levels[i],
+                        "risk_level": levels[i],
                         "reasons": reasons[i],
                     },
                     "value": {
@@ -251,7 +387,7 @@ class Scorer:
                     "actions": [],
                     "model_versions": self.model_versions,
                     "feature_freshness": freshness[i],
-                    "degraded": list(degraded),
+                    "degraded": per_order[i],
                 }
             )
         return BatchResult(predictions, actions, len(explain))
@@ -259,7 +395,7 @@ class Scorer:
     # ---- pieces -------------------------------------------------------------------------------
 
     def _feature_columns(
-        self, columns: Mapping[str, list[Any]], online: Mapping[str, list[Any]], n: int
+        self, columns: Mapping[str, Any], online: Mapping[str, Any], n: int
     ) -> dict[str, Any]:
         """Every model feature as a column: request fields win over the store; a feature
         neither has is missing (NaN), which LightGBM routes like a missing value."""
@@ -269,10 +405,7 @@ class Scorer:
             if name in order:
                 features[name] = order[name]
             elif name in online:
-                values = online[name]
-                features[name] = (
-                    values if name in self._categorical else np.array(values, dtype=np.float64)
-                )
+                features[name] = online[name]
             else:
                 features[name] = np.full(n, np.nan)
         # Reason texts name a few non-feature values (alert type, last exception, ...).
@@ -281,24 +414,24 @@ class Scorer:
         return features
 
     def _stages(
-        self, orders: Sequence[Order], online: Mapping[str, list[Any]], degraded: Sequence[str]
+        self, columns: Mapping[str, Any], online: Mapping[str, Any], store_down: bool
     ) -> list[str | None]:
         """The order state: the request's, else from tracking; unknown when the store did not
         answer. An order the store has no scan for has not been shipped yet."""
         tracked = online.get("trk_stage")
         stages: list[str | None] = []
-        for i, order in enumerate(orders):
-            if order.stage is not None:
-                stages.append(order.stage)
+        for i, stage in enumerate(columns["stage"]):
+            if stage is not None:
+                stages.append(stage)
             elif tracked is None:
-                stages.append(None if degraded else "not_shipped")
+                stages.append(None if store_down else "not_shipped")
             else:
-                stage = tracked[i]
+                scan = tracked[i]
                 stages.append(
                     "not_shipped"
-                    if stage is None or stage < _SHIPPED_STAGE
+                    if scan is None or not scan >= _SHIPPED_STAGE  # NaN: no scan
                     else "delivered"
-                    if stage >= _DELIVERED_STAGE
+                    if scan >= _DELIVERED_STAGE
                     else "in_transit"
                 )
         return stages
@@ -317,7 +450,7 @@ class Scorer:
 
     def _value_reasons(
         self,
-        orders: Sequence[Order],
+        columns: Mapping[str, Any],
         value_x: np.ndarray,
         scores: Mapping[str, np.ndarray],
         features: Mapping[str, Any],
@@ -328,12 +461,13 @@ class Scorer:
         to add up to its score minus the base score, so they read as points of the 0–100 score
         (sign included: a feature raising fulfilment cost lowers that dimension's score).
         """
-        rows = [i for i, o in enumerate(orders) if o.explain_value]
+        rows = np.flatnonzero(columns["explain_value"]).tolist()
         if not rows:
             return {}
         x = value_x[rows]
         out: dict[int, dict[str, list[dict[str, Any]]]] = {i: {} for i in rows}
-        for name, model in self.models.value.models.items():
+        for name in self._value_models:
+            model = self.models.value.models[name]
             contrib = model.predict(x, pred_contrib=True)[:, :-1]
             grouped = contrib @ self._value_groups
             total = grouped.sum(axis=1)
@@ -348,6 +482,29 @@ class Scorer:
                     for g, p in top
                 ]
         return out
+
+
+def _creation_view(
+    names: Sequence[str],
+) -> tuple[list[int], int | None, int | None, int | None, int | None]:
+    """Column positions that differ between an order's later snapshot and its creation: what
+    only later events give (scans, tickets on the order) and the request-time features."""
+    blank = [
+        j
+        for j, name in enumerate(names)
+        if name.startswith(("trk_", "tkt_", "ticket_", "tickets")) or name == "last_urgency"
+    ]
+
+    def at(name: str) -> int | None:
+        return names.index(name) if name in names else None
+
+    return (
+        blank,
+        at("hours_to_promise"),
+        at("hours_since_created"),
+        at("as_of_hour"),
+        at("created_hour"),
+    )
 
 
 class _Row(Mapping[str, Any]):
@@ -368,20 +525,22 @@ class _Row(Mapping[str, Any]):
         return len(self._columns)
 
 
-def _freshness(ages: Mapping[str, list[float | None]], n: int) -> list[dict[str, float | None]]:
+def _freshness(ages: Mapping[str, np.ndarray], n: int) -> list[dict[str, float | None]]:
     """Per order, ``{view: age in seconds rounded to 0.1, or None}``."""
     if not ages:
         return [{} for _ in range(n)]
     views = list(ages)
-    rounded = [np.round(np.array(values, dtype=np.float64), 1).tolist() for values in ages.values()]
-    # NaN (no value) → None; NaN is the one float unequal to itself.
+    rounded = [
+        np.round(np.asarray(values, dtype=np.float64), 1).tolist() for values in ages.values()
+    ]
+    # NaN (nothing served) → None; NaN is the one float unequal to itself.
     return [
         {view: (age if age == age else None) for view, age in zip(views, row, strict=True)}
         for row in zip(*rounded, strict=True)
     ]
 
 
-def _risk_levels(policy: Policy, p_late: np.ndarray) -> list[str]:
+def risk_levels(policy: Policy, p_late: np.ndarray) -> list[str]:
     """:meth:`Policy.risk_level` of every order at once (thresholds are few, orders many)."""
     levels = np.full(len(p_late), "low", dtype=object)
     for threshold, level in sorted(policy.risk_thresholds):  # ascending: the highest wins

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 import orjson
@@ -37,6 +37,9 @@ from starlette.responses import Response
 
 from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
 from serving.schemas import EXAMPLE_INPUT, RequestError, error_body, parse_request
+
+if TYPE_CHECKING:
+    from features.online import OnlineFeatures
 
 logger = logging.getLogger("orderlens.serving")
 
@@ -110,9 +113,14 @@ class OrderLens:
         version = version or champion_version(self.settings)
         if version is None:
             raise RuntimeError("no champion model set: run `orderlens train --promote` first")
+        from serving.compiled import compiled_model_set
+
         models = load_model_set(self.settings, version)
         return Scorer(
-            models, self.policy, explain_all_up_to=self.settings.serving.explain_all_up_to
+            models,
+            self.policy,
+            explain_all_up_to=self.settings.serving.explain_all_up_to,
+            fast=compiled_model_set(models),
         )
 
     def reload(self) -> bool:
@@ -173,7 +181,7 @@ class OrderLens:
 
     # ---- the hot path -------------------------------------------------------------------------
 
-    def _online_read(self, columns: dict[str, list]) -> tuple[dict, dict]:
+    def _online_read(self, columns: dict[str, Any]) -> OnlineFeatures:
         if self.fault_delay_s:
             time.sleep(self.fault_delay_s)  # debug only (serving.debug_faults)
         return self.repo.online_feature_values(
@@ -182,7 +190,7 @@ class OrderLens:
 
     def _predict_payload(self, payload: Any, *, record: bool = True) -> dict[str, Any]:
         """Score a decoded request; raises :class:`RequestError` for bad input."""
-        from serving.scoring import request_columns, request_only_features
+        from serving.scoring import request_columns
 
         began = time.perf_counter()
         received_at = datetime.now(UTC)
@@ -195,13 +203,8 @@ class OrderLens:
         guarded = self.breaker.call(
             self._online_read, columns, fallback=lambda: None, timeout_s=budget
         )
-        if guarded.degraded is None:
-            online, ages = guarded.value
-            degraded: list[str] = []
-        else:
-            online, ages = request_only_features(columns), {}
-            degraded = [guarded.degraded]
-        result = scorer.score(orders, columns, online, ages, degraded)
+        degraded = [] if guarded.degraded is None else [guarded.degraded]
+        result = scorer.score(columns, guarded.value, degraded)
         flat = [a for actions in result.actions for a in actions]
         fired = iter(self.ledger.claim(flat, received_at) if record else [True] * len(flat))
         for prediction, actions in zip(result.predictions, result.actions, strict=True):

@@ -151,17 +151,26 @@ class ValueModels:
         raw = np.empty((len(matrix), len(names)))
         for j, name in enumerate(names):
             raw[:, j] = self.models[name].predict(matrix)
+        return self.score_raw(names, raw)
+
+    def score_raw(self, names: list[str], raw: np.ndarray) -> dict[str, Any]:
+        """:meth:`predict_arrays` from predictions already made (``raw``: rows × ``names``):
+        the serving hot path predicts with compiled trees, and takes ``on_time_delivery`` from
+        the delay model. A dimension without a reference distribution of its own is a
+        probability and scores ``100 × raw``."""
         scores = np.empty_like(raw)
         for j, name in enumerate(names):
-            pct = percentile(raw[:, j], self.reference[name])
+            reference = self.reference.get(name)
+            pct = 100.0 * raw[:, j] if reference is None else percentile(raw[:, j], reference)
             scores[:, j] = pct if BY_NAME[name].higher_is_better else 100.0 - pct
         position = {name: j for j, name in enumerate(names)}
-        quadrants = np.column_stack(
-            [
-                scores[:, [position[d.name] for d in DIMENSIONS if d.quadrant == q]].mean(axis=1)
-                for q in QUADRANTS
+        quadrants = np.full((len(raw), len(QUADRANTS)), 50.0)  # a quadrant with no model: neutral
+        for k, q in enumerate(QUADRANTS):
+            members = [
+                position[d.name] for d in DIMENSIONS if d.quadrant == q and d.name in position
             ]
-        )
+            if members:
+                quadrants[:, k] = scores[:, members].mean(axis=1)
         weights = np.array([self.weights.get(name, 1.0) for name in names])
         index = scores @ weights / weights.sum()
         return {

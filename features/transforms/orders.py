@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -151,6 +150,8 @@ def _epoch_seconds(values: Any) -> np.ndarray:
         if values.dt.tz is not None:  # naive columns are already UTC
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.to_numpy("datetime64[us]").astype(np.int64) / 1e6
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":  # naive values are UTC
+        return values.astype("datetime64[us]").astype(np.int64) / 1e6
     return np.array([v.timestamp() for v in values], dtype=np.float64)
 
 
@@ -162,26 +163,24 @@ def _text(values: Any) -> np.ndarray:
 
 
 def request_time_features(
-    as_of: Sequence[datetime], created_at: Sequence[datetime], promised_at: Sequence[datetime]
+    as_of: Sequence[Any], created_at: Sequence[Any], promised_at: Sequence[Any]
 ) -> dict[str, list[float]]:
     """Features of the moment of prediction (the Feast on-demand view calls this).
 
-    Plain Python on purpose: it runs per request on the serving hot path, where pandas costs
-    milliseconds.
+    Vectorised over the batch and free of pandas: it runs per request on the serving hot path
+    and over whole files in batch scoring.
 
     Args:
         as_of: when the prediction is made; ``created_at``/``promised_at``: the order's times.
-            Aligned sequences of timezone-aware ``datetime`` (or pandas ``Timestamp``).
+            Aligned sequences of timezone-aware ``datetime`` (or pandas ``Timestamp``), or
+            ``datetime64`` arrays / datetime Series taken as UTC.
 
     Returns:
-        ``hours_to_promise``, ``hours_since_created`` and ``as_of_hour`` as lists of floats.
+        ``hours_to_promise``, ``hours_since_created`` and ``as_of_hour`` (UTC) as lists of floats.
     """
+    moment = _epoch_seconds(as_of)
     return {
-        "hours_to_promise": [
-            (p - a).total_seconds() / 3600 for p, a in zip(promised_at, as_of, strict=True)
-        ],
-        "hours_since_created": [
-            (a - c).total_seconds() / 3600 for a, c in zip(as_of, created_at, strict=True)
-        ],
-        "as_of_hour": [float(a.hour) for a in as_of],
+        "hours_to_promise": ((_epoch_seconds(promised_at) - moment) / 3600.0).tolist(),
+        "hours_since_created": ((moment - _epoch_seconds(created_at)) / 3600.0).tolist(),
+        "as_of_hour": (np.floor_divide(moment, 3600.0) % 24).tolist(),
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from features.repo.definitions import VIEW_BY_NAME
 from features.snapshots import entity_rows, labelled_snapshots
 from features.store import FeatureRepo, redis_connection_string, sqlalchemy_url
 from orderlens.settings import load_settings
@@ -99,35 +101,63 @@ def test_online_features_with_freshness(repo):
     # 100 days on, the scans are older than the tracking view's 60-day TTL: Feast would still
     # serve them, the store blanks them. Day-keyed views simply have no row for that day.
     later, later_ages = repo.online_features("delay_v1", rows.assign(as_of=hours(24 * 100)))
-    assert later_ages.loc[0, "tracking_progress"] > 60 * 86_400
+    assert pd.isna(later_ages.loc[0, "tracking_progress"])  # nothing served
     assert pd.isna(later.loc[0, "trk_stage"])
+    stale = repo.online_feature_values("delay_v1", rows.assign(as_of=hours(24 * 100)))
+    assert stale.unused["tracking_progress"][0] == "stale"
     assert pd.isna(later_ages.loc[0, "carrier_performance"])
     assert pd.isna(later.loc[0, "carrier_orders_24h"])
 
 
-def test_direct_sqlite_read_matches_feast(repo):
-    """The local profile reads Feast's SQLite tables directly; it must serve exactly what
-    Feast's own provider serves (same values, types and ages), keys missing included."""
+def test_fast_sqlite_read_matches_feast(repo):
+    """The local profile's online store is orderlens' Feast plug-in (named in
+    feature_store.yaml); its batch read must serve exactly what Feast's own ``online_read`` of the
+    same store serves (same values, types and ages), keys missing included."""
     from feast.infra.key_encoding_utils import serialize_entity_key
 
-    from features.online_sqlite import SqliteOnlineReader, entity_key_bytes
-    from features.store import _entity_key
+    from features.online import OnlineReader
+    from features.online_sqlite import FastSqliteOnlineStore, entity_key_bytes
 
     repo.materialize()
-    spec = VIEW_BY_NAME["tracking_progress"]
-    assert entity_key_bytes("order_id", "O1") == serialize_entity_key(_entity_key(spec, "O1"), 3)
-    assert isinstance(repo._sqlite, SqliteOnlineReader)
+    assert isinstance(repo.online_reader.online_store, FastSqliteOnlineStore)
+    key = EntityKeyProto(join_keys=["order_id"], entity_values=[ValueProto(string_val="O1")])
+    assert entity_key_bytes("order_id", "O1") == serialize_entity_key(key, 3)
     rows = entity_rows(good_sources()["orders"]).assign(as_of=hours(100))
     rows = pd.concat([rows, rows.assign(order_id="nope", customer_id="nobody")])
     direct = repo.online_features("delay_v1", rows)
-    repo.__dict__["_sqlite"] = None  # Feast's provider path (the production profile's)
+
+    class FeastsOwnRead(FastSqliteOnlineStore):
+        read_latest = None  # no fast read: the reader falls back to Feast's online_read
+
+    reader = OnlineReader(repo.store)
+    reader.__dict__["online_store"] = FeastsOwnRead()
+    repo.__dict__["online_reader"] = reader
     try:
         through_feast = repo.online_features("delay_v1", rows)
     finally:
-        del repo.__dict__["_sqlite"]
+        del repo.__dict__["online_reader"]
     for mine, feasts in zip(direct, through_feast, strict=True):
         pd.testing.assert_frame_equal(mine, feasts)
     assert direct[0]["cust_orders"].notna().sum() == 2
+
+
+def test_no_online_value_newer_than_as_of_is_served(repo):
+    """Replay: the online store holds only each key's latest value; asked as of a moment before
+    it, the store serves nothing (never the future), says why, and no age is negative."""
+    repo.materialize()
+    rows = entity_rows(good_sources()["orders"])
+    latest = repo.online_feature_values("delay_v1", rows.assign(as_of=hours(100)))
+    assert latest.values["trk_stage"][0] == 6
+    early = repo.online_feature_values("delay_v1", rows.assign(as_of=hours(1)))
+    for view, ages in early.ages.items():
+        assert not (ages < 0).any(), view
+    assert np.isnan(early.values["trk_stage"][0])  # the delivery scan came later
+    assert np.isnan(early.ages["tracking_progress"][0])
+    assert early.unused["tracking_progress"][0] == "after_as_of"
+    assert "tracking_progress:after_as_of" in early.degraded(len(rows))[0]
+    # Every value served is from before as_of.
+    for view, ages in latest.ages.items():
+        assert not (ages < 0).any(), view
 
 
 def test_production_connection_strings():

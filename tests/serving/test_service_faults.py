@@ -42,7 +42,9 @@ def _wait_recovered(client: httpx.Client, orders: list[dict], timeout: float = 3
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         degraded, _ = _degraded(client, orders)
-        if not degraded:
+        # Recovered: the store answers (a replayed order may still name views it could not
+        # use, such as values from after its as_of; those are not the store's fault).
+        if not any(d.startswith("online_store:") for d in degraded):
             return
         time.sleep(0.5)
     raise AssertionError(f"still degraded after {timeout} s: {degraded}")

@@ -1,0 +1,77 @@
+"""Compiled trees predict exactly what the LightGBM boosters predict (the boosters stay the
+reference and explain)."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.compiled import CompiledBooster, ValueForest, compiled_model_set
+
+
+def test_compiled_trees_agree_with_lightgbm_on_every_split_kind():
+    """Numerical splits with each missing type and default direction, categorical splits,
+    NaN, zero and unseen categories, binary / tweedie / quantile objectives."""
+    rng = np.random.default_rng(3)
+    n = 3_000
+    x = np.column_stack(
+        [
+            rng.normal(size=n),
+            rng.integers(0, 40, size=n).astype(float),  # categorical, 40 levels
+            np.where(rng.random(n) < 0.3, 0.0, rng.normal(size=n)),  # many zeros
+            rng.normal(size=n),
+        ]
+    )
+    x[rng.random(n) < 0.15, 0] = np.nan
+    x[rng.random(n) < 0.1, 1] = np.nan
+    y = (x[:, 0] > 0.2).astype(float) + (x[:, 1] % 3 == 0) + 0.5 * x[:, 2]
+    for objective, target in (
+        ("binary", (y > 1).astype(float)),
+        ("tweedie", np.abs(y)),
+        ("quantile", y),
+        ("regression", y),
+    ):
+        for zero_as_missing in (False, True):
+            params = {
+                "objective": objective,
+                "verbosity": -1,
+                "num_leaves": 15,
+                "min_data_per_group": 5,
+                "cat_smooth": 1.0,
+                "zero_as_missing": zero_as_missing,
+            }
+            data = lgb.Dataset(x, target, categorical_feature=[1])
+            booster = lgb.train(params, data, num_boost_round=30)
+            probe = np.vstack([x[:500], [[np.nan, 99.0, 0.0, -1.0], [0.0, -3.0, np.nan, 0.0]]])
+            np.testing.assert_allclose(
+                CompiledBooster(booster).predict(probe),
+                booster.predict(probe),
+                rtol=0,
+                atol=1e-9,
+                err_msg=f"{objective}, zero_as_missing={zero_as_missing}",
+            )
+
+
+@pytest.mark.integration
+def test_compiled_model_set_agrees_with_the_boosters(serving_home):
+    """Every model of the champion, on its own test window: to 1e-6."""
+    from training.matrix import to_matrix
+    from training.registry import load_champion, sets_dir
+
+    models = load_champion(serving_home.settings)
+    fast = compiled_model_set(models)
+    folder = sets_dir(serving_home.settings) / models.version
+    delay_x = to_matrix(pd.read_parquet(folder / "test_delay.parquet"), models.delay.spec)
+    value_x = to_matrix(pd.read_parquet(folder / "test_value.parquet"), models.value.spec)
+    reference, compiled = models.delay.predict(delay_x), fast.delay.predict(delay_x)
+    for name in ("p_late", "hours", "hours_p90"):
+        np.testing.assert_allclose(compiled[name], reference[name], atol=1e-6, rtol=0)
+    forest = ValueForest(models.value.models, value_x.shape[1])
+    np.testing.assert_allclose(
+        forest.predict(value_x),
+        np.column_stack([m.predict(value_x) for m in models.value.models.values()]),
+        atol=1e-6,
+        rtol=1e-9,
+    )
