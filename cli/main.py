@@ -61,23 +61,40 @@ def ingest(
     source: Annotated[
         Path | None,
         typer.Option(
-            help="folder of <table>.parquet / <table>.csv files (default: <home>/sources)"
+            help="folder of the export's files (default: settings.ingest.source, else "
+            "<home>/sources)"
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="mapping YAML for an export whose files, columns or values differ from the "
+            "contract (docs/data-contract.md; default: settings.ingest.mapping)"
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Validate source files against the contract and add them to the parquet lake.
 
-    Rows that break a rule go to a quarantine file with the rule's name; ingesting the same files
-    twice adds nothing."""
-    from features.ingest import SourceContractError, ingest_sources
+    Reads CSV, Parquet or JSON Lines: <table>.csv / .parquet / .jsonl (or a <table>/ folder) in
+    the contract's columns, or whatever a --mapping names. Rows that break a rule go to a
+    quarantine file with the rule's name; ingesting the same files twice adds nothing. Exit
+    codes: 0 done, 2 the sources or mapping cannot be ingested (nothing written), 75 another
+    ingest is running (try again)."""
+    from features.ingest import IngestAlreadyRunning, SourceContractError, ingest_sources
 
     settings = _settings()
+    source_dir = source or settings.ingest.source or settings.sources_dir
     try:
-        summary = ingest_sources(source or settings.sources_dir, settings, progress=not as_json)
+        summary = ingest_sources(
+            source_dir, settings, mapping=mapping or settings.ingest.mapping, progress=not as_json
+        )
     except SourceContractError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error
+    except IngestAlreadyRunning as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=75) from error
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     else:

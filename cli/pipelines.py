@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,9 +26,20 @@ def run(
     smoke: Annotated[
         bool, typer.Option(help="smoke size: two spaCy epochs, a few boosting rounds")
     ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="daily, ingest: the export's folder (default: settings.ingest.source)"),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="daily, ingest: mapping YAML of that export (default: settings.ingest.mapping)"
+        ),
+    ] = None,
 ) -> None:
     """Run one flow now. With no Prefect server configured (profile local) Prefect starts a
-    temporary one for the run; its state stays under <home>/prefect."""
+    temporary one for the run; its state stays under <home>/prefect. With --source the daily
+    flow ingests that export (through --mapping) instead of simulating a world."""
     from orderlens.settings import load_settings
     from pipelines.runtime import prefect_environment
 
@@ -37,7 +49,14 @@ def run(
     prefect_environment(settings)  # before Prefect reads its settings
     from pipelines.flows import FLOWS
 
+    if (source or mapping) and name not in {"daily", "ingest"}:
+        raise typer.BadParameter("--source and --mapping apply to the daily and ingest flows")
     kwargs: dict[str, object] = {"home": str(settings.home)}
+    if name in {"daily", "ingest"}:  # absolute: the flow may run in another working directory
+        kwargs |= {
+            "source": str(source.absolute()) if source else None,
+            "mapping": str(mapping.absolute()) if mapping else None,
+        }
     if name == "daily":
         kwargs |= {"orders": orders, "smoke": smoke}
     elif name in {"nlp", "train"}:
@@ -54,6 +73,11 @@ def deploy(
         bool,
         typer.Option(help="serve the deployments from this process instead of a work pool"),
     ] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="the export folder the daily and ingest deployments read"),
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="the mapping YAML of that export")] = None,
 ) -> None:
     """Register the deployments with the Prefect server (production.prefect_api_url or
     PREFECT_API_URL): daily on settings.pipelines.daily_cron, monitor on monitor_cron, the others
@@ -65,11 +89,15 @@ def deploy(
 
     settings = load_settings()
     prefect_environment(settings)
+    own_data = {
+        "source": str(source.absolute()) if source else None,
+        "mapping": str(mapping.absolute()) if mapping else None,
+    }
     if serve:
-        serve_deployments(settings)
+        serve_deployments(settings, **own_data)
         return
     try:
-        ids = register(settings)
+        ids = register(settings, **own_data)
     except RuntimeError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from error

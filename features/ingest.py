@@ -1,6 +1,12 @@
-"""Ingest: read source files in the contract, validate them, add the good rows to the lake and
-put every bad row in a quarantine file with the rule it broke. Nothing is dropped silently;
-re-ingesting the same files adds nothing (rows are identified by their contract key)."""
+"""Ingest: read a shop's export (in the contract, or through a mapping), validate it, add the good
+rows to the lake and put every bad row in a quarantine file with the rule it broke.
+
+Nothing is dropped silently: a rejected row is in ``<home>/quarantine/<table>/<hash>.csv`` with
+its rules and a plain reason; an unreadable optional cell read as empty is in a ``notes-*.csv``
+beside it; a line item with no order is in an ``items-*.csv``. Re-ingesting the same files adds
+nothing (rows are identified by their contract key). The lake write is atomic and locked (see
+:mod:`features.lake_writer`): a crash leaves the lake as it was, or finishes on the next run.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,31 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.progress import Progress
 
 from features import lake
+from features.lake_writer import Batch, IngestAlreadyRunning, write_atomically, writer_lock
+from features.mapping import (
+    MappedTable,
+    MappingError,
+    SourceMapping,
+    TableMapping,
+    check_sources,
+    default_mapping,
+    load_mapping,
+    map_table,
+)
+from features.sources import (
+    BOOKKEEPING,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    UnreadableFileError,
+    find_files,
+    read_files,
+)
 from features.validation import (
     SourceContractError,
     Violations,
@@ -26,9 +52,18 @@ from features.validation import (
 from orderlens.contracts import CONTRACTS, CROSS_TABLE_RULES, TableContract
 from orderlens.settings import Settings
 
-__all__ = ["IngestSummary", "SourceContractError", "TableReport", "ingest_sources"]
+__all__ = [
+    "IngestAlreadyRunning",
+    "IngestSummary",
+    "MappingError",
+    "SourceContractError",
+    "TableReport",
+    "UnreadableFileError",
+    "ingest_sources",
+]
 
-SOURCE_FILE, SOURCE_ROW = "source_file", "source_row"
+ORDER_FACTS = ["order_id", "created_at", "order_value"]
+"""What the other tables' rules need to know about an order."""
 
 
 @dataclass
@@ -43,29 +78,53 @@ class TableReport:
     quarantined: int = 0
     quarantine_file: Path | None = None
     broken_rules: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    """Cells read as empty, by rule (``unreadable:<column>``): the row was kept."""
+    notes_file: Path | None = None
+    orphan_items: int = 0
+    """Line items whose order is not in the table (listed in ``orphans_file``)."""
+    orphans_file: Path | None = None
     held_back_keys: list[str] = field(default_factory=list, repr=False)
     """Keys (``order_id`` for orders) of the quarantined rows: their child rows are held too."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures and every rule broken, JSON-ready."""
+        out: dict[str, Any] = {
+            "rows_in": self.rows_in,
+            "added": self.added,
+            "already_present": self.already_present,
+            "quarantined": self.quarantined,
+            "broken_rules": dict(self.broken_rules.most_common()),
+        }
+        if self.notes:
+            out["read_as_empty"] = dict(self.notes.most_common())
+        if self.orphan_items:
+            out["orphan_items"] = self.orphan_items
+        return out
 
 
 @dataclass
 class IngestSummary:
-    """Per table, how many rows came in, were added and were quarantined."""
+    """Per table, how many rows came in, were added and were quarantined, and why."""
 
     source_dir: Path
     tables: dict[str, TableReport]
     seconds: float = 0.0
+    mapping: Path | None = None
+    recovered: list[str] = field(default_factory=list)
+    """What this ingest finished or undid of a crashed earlier one."""
+    write_steps: int = 0
 
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        """``{"<table>": {"rows_in", "added", "quarantined"}}`` for the tables that were present."""
-        return {
-            name: {"rows_in": r.rows_in, "added": r.added, "quarantined": r.quarantined}
-            for name, r in self.tables.items()
-            if r.present
-        }
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """``{"<table>": {"rows_in", "added", "already_present", "quarantined",
+        "broken_rules", ...}}`` for the tables that were present."""
+        return {name: r.as_dict() for name, r in self.tables.items() if r.present}
 
     def as_table(self) -> str:
         """A human-readable summary, one line per table, then the broken rules."""
-        lines = [f"ingest {self.source_dir} ({self.seconds:.1f} s)"]
+        via = f" via {self.mapping}" if self.mapping else ""
+        lines = [f"ingest {self.source_dir}{via} ({self.seconds:.1f} s)"]
+        lines += [f"recovery: {line}" for line in self.recovered]
         lines.append(
             f"{'table':>10} {'rows_in':>10} {'added':>10} {'already':>10} {'quarantined':>12}"
         )
@@ -79,108 +138,187 @@ class IngestSummary:
             )
         for r in self.tables.values():
             if r.quarantined:
-                rules = ", ".join(f"{rule} ×{n}" for rule, n in r.broken_rules.most_common())
+                rules = ", ".join(f"{rule} ×{n:,}" for rule, n in r.broken_rules.most_common())
                 lines.append(f"quarantined {r.table}: {rules} -> {r.quarantine_file}")
+            if r.notes:
+                cells = ", ".join(f"{rule} ×{n:,}" for rule, n in r.notes.most_common())
+                lines.append(f"read as empty in {r.table} (rows kept): {cells} -> {r.notes_file}")
+            if r.orphan_items:
+                lines.append(
+                    f"line items without a {r.table} row: {r.orphan_items:,} -> {r.orphans_file}"
+                )
         return "\n".join(lines)
 
 
 def ingest_sources(
-    source_dir: Path, settings: Settings, *, progress: bool = False
+    source_dir: Path,
+    settings: Settings,
+    *,
+    mapping: Path | SourceMapping | None = None,
+    progress: bool = False,
 ) -> IngestSummary:
-    """Ingest every contract table found in ``source_dir`` into the lake.
+    """Ingest every table the mapping finds in ``source_dir`` into the lake.
 
     Args:
-        source_dir: folder with ``<table>.parquet``, ``<table>.csv`` or ``<table>/`` of such files.
-        settings: locates the lake and the quarantine folder.
+        source_dir: the export's folder. Without a mapping: ``<table>.parquet``, ``.csv``,
+            ``.jsonl`` or a ``<table>/`` folder of such files, in the contract's column names.
+        settings: locates the lake and the quarantine folder; strict vocabularies.
+        mapping: a mapping file (or a loaded one) for an export not in the contract.
         progress: show a progress bar per table.
 
     Returns:
         The per-table summary.
 
     Raises:
-        SourceContractError: the folder is missing, a required table is absent (and the lake has
-            none yet), or a present table lacks a required column. Nothing is written then.
+        SourceContractError: nothing to ingest, an unreadable file (:class:`UnreadableFileError`
+            names every one), a mapping naming what the files lack (:class:`MappingError` names
+            the mapping's line), a required table or column missing. Nothing is written then.
+        IngestAlreadyRunning: another ingest holds the lake.
     """
     began = time.perf_counter()
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise SourceContractError(f"source folder not found: {source_dir}")
-    raw = _read_all(source_dir, settings)
-    batch_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    known_orders = lake.read_lake(settings, "orders", ["order_id", "created_at", "order_value"])
+    plan = load_mapping(mapping) if isinstance(mapping, str | Path) else mapping
+    plan = plan or default_mapping()
+    with writer_lock(settings) as recovered:
+        tables = read_sources(source_dir, plan, settings)
+        batch_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        batch = Batch(settings, batch_id, kill_at_step=settings.ingest.debug_kill_at_step)
+        reports = _validate_all(tables, plan, settings, batch, progress)
+        batch.commit()
+    return IngestSummary(
+        source_dir,
+        reports,
+        time.perf_counter() - began,
+        mapping=plan.path,
+        recovered=recovered,
+        write_steps=batch.steps,
+    )
+
+
+def read_sources(
+    source_dir: Path, plan: SourceMapping, settings: Settings
+) -> dict[str, MappedTable]:
+    """Find, read and map every table of ``plan``; all checks that need no validation happen
+    here, before anything is written.
+
+    Raises:
+        SourceContractError: see :func:`ingest_sources`.
+    """
+    found = {name: find_files(source_dir, table.patterns) for name, table in plan.tables.items()}
+    if not any(found.values()):
+        present = sorted(p.name for p in source_dir.iterdir() if not p.name.startswith("."))
+        raise SourceContractError(
+            f"no source files found in {source_dir}: expected {plan.expected_files}"
+            f" (the folder holds: {', '.join(present[:20]) or 'nothing'})"
+        )
+    for name, table in plan.tables.items():
+        if not found[name] and plan.path is not None:
+            raise MappingError(
+                f"{plan.where(table.line)}: files {', '.join(table.patterns)} of table {name!r}"
+                f" match nothing in {source_dir}"
+            )
+    if not found.get("orders") and not lake.has_table(settings, "orders"):
+        looked_for = (
+            " or ".join(plan.tables["orders"].patterns) if "orders" in plan.tables else "a mapping"
+        )
+        raise SourceContractError(
+            f"required table 'orders' not found in {source_dir} (looked for {looked_for})"
+        )
+    raw, items, problems = {}, {}, []
+    for name, files in found.items():
+        if not files:
+            continue
+        table = plan.tables[name]
+        try:
+            raw[name] = read_files(files, table.read)
+            items[name] = [_read_items(source_dir, plan, table, rule) for rule in table.items]
+        except UnreadableFileError as error:
+            problems.append(str(error))
+    if problems:
+        raise UnreadableFileError("; ".join(problems))
+    mapped = {}
+    for name, frame in raw.items():
+        table = plan.tables[name]
+        check_sources(plan, table, list(frame.columns), [list(i.columns) for i in items[name]])
+        mapped[name] = map_table(table, frame, items[name])
+        try:
+            check_columns(mapped[name].frame, CONTRACTS[name])
+        except SourceContractError as error:
+            hint = f" (map it in {plan.path})" if plan.path else " (or use --mapping)"
+            raise type(error)(f"{error}{hint}") from None
+    return mapped
+
+
+def _read_items(
+    source_dir: Path, plan: SourceMapping, table: TableMapping, rule: Any
+) -> pd.DataFrame:
+    files = find_files(source_dir, rule.patterns)
+    if not files:
+        raise MappingError(
+            f"{plan.where(rule.line)}: item files {', '.join(rule.patterns)} of table "
+            f"{table.table!r} match nothing in {source_dir}"
+        )
+    return read_files(files, rule.read)
+
+
+def _validate_all(
+    tables: dict[str, MappedTable],
+    plan: SourceMapping,
+    settings: Settings,
+    batch: Batch,
+    progress: bool,
+) -> dict[str, TableReport]:
+    """Validate the tables in contract order (orders first: the others refer to them), write
+    quarantines and stage the new rows in ``batch``."""
+    known_orders = lake.read_lake(settings, "orders", ORDER_FACTS)
     quarantined_orders = pd.Index([])
     reports: dict[str, TableReport] = {}
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("ingest", total=len(CONTRACTS))
         for name, contract in CONTRACTS.items():
             bar.update(task, description=f"ingest {name}")
-            if name not in raw:
+            if name not in tables:
                 reports[name] = TableReport(name, present=False)
             else:
-                reports[name] = _ingest_table(
-                    contract, raw[name], known_orders, quarantined_orders, settings, batch_id
+                report, new = _ingest_table(
+                    contract, tables[name], known_orders, quarantined_orders, settings
                 )
+                batch.add(name, new)
+                reports[name] = report
                 if name == "orders":  # the other tables refer to the orders just accepted
-                    known_orders = lake.read_lake(settings, "orders", list(known_orders.columns))
-                    quarantined_orders = pd.Index(reports[name].held_back_keys)
+                    known_orders = pd.concat([known_orders, new[ORDER_FACTS]], ignore_index=True)
+                    quarantined_orders = pd.Index(report.held_back_keys)
             bar.advance(task)
-    return IngestSummary(source_dir, reports, time.perf_counter() - began)
-
-
-def _read_all(source_dir: Path, settings: Settings) -> dict[str, pd.DataFrame]:
-    """Read every table present; fail early on a missing required table or column."""
-    frames: dict[str, pd.DataFrame] = {}
-    for name, contract in CONTRACTS.items():
-        files = _table_files(source_dir, name)
-        if not files:
-            if contract.required and not lake.has_table(settings, name):
-                raise SourceContractError(
-                    f"required table {name!r} not found in {source_dir} "
-                    f"(looked for {name}.parquet, {name}.csv or a {name}/ folder of them)"
-                )
-            continue
-        frame = pd.concat([_read_file(path) for path in files], ignore_index=True)
-        check_columns(frame, contract)
-        frames[name] = frame
-    return frames
-
-
-def _table_files(source_dir: Path, table: str) -> list[Path]:
-    candidates = [source_dir / f"{table}.parquet", source_dir / f"{table}.csv"]
-    folder = source_dir / table
-    if folder.is_dir():
-        candidates += sorted(folder.rglob("*.parquet")) + sorted(folder.rglob("*.csv"))
-    return [path for path in candidates if path.is_file()]
-
-
-def _read_file(path: Path) -> pd.DataFrame:
-    """Read one file as it is; CSV cells stay strings so type errors can be reported, not lost."""
-    if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        first_data_line = 2  # line 1 is the header
-    else:
-        frame = pd.read_parquet(path)
-        first_data_line = 1
-    frame[SOURCE_FILE] = str(path)
-    frame[SOURCE_ROW] = range(first_data_line, first_data_line + len(frame))
-    return frame
+    return reports
 
 
 def _ingest_table(
     contract: TableContract,
-    frame: pd.DataFrame,
+    mapped: MappedTable,
     known_orders: pd.DataFrame,
     quarantined_orders: pd.Index,
     settings: Settings,
-    batch_id: str,
-) -> TableReport:
+) -> tuple[TableReport, pd.DataFrame]:
+    """Validate one table; write its quarantine, notes and orphan files.
+
+    Returns:
+        The report and the rows to add (valid, not yet in the lake, contract-typed).
+    """
+    frame = mapped.frame
     report = TableReport(contract.name, rows_in=len(frame))
-    typed, violations = coerce_table(frame, contract, settings.contract.allowed_values)
-    check_row_rules(typed, contract, violations)
-    batch_orders = (
-        typed[["order_id", "created_at", "order_value"]] if contract.name == "orders" else None
+    typed, violations = coerce_table(
+        frame,
+        contract,
+        settings.contract.allowed_values,
+        parse=mapped.parse,
+        extra_columns=mapped.extra_columns,
     )
-    orders = known_orders if batch_orders is None else pd.concat([known_orders, batch_orders])
+    check_row_rules(typed, contract, violations)
+    orders = known_orders
+    if contract.name == "orders":
+        orders = pd.concat([known_orders, typed[ORDER_FACTS]])
     check_cross_table(
         contract.name, typed, orders.drop_duplicates("order_id"), violations, quarantined_orders
     )
@@ -189,19 +327,22 @@ def _ingest_table(
     bad = violations.any
     if bad.any():
         report.quarantined = int(bad.sum())
-        if contract.name == "orders":
-            report.held_back_keys = typed.loc[bad, "order_id"].dropna().astype(str).tolist()
         report.quarantine_file = _write_quarantine(contract, frame[bad], violations, settings)
         rules = violations.rules()[bad].str.split(";").explode()
         report.broken_rules = Counter(rules.tolist())
+        if contract.name == "orders":
+            report.held_back_keys = typed.loc[bad, "order_id"].dropna().astype(str).tolist()
+    if violations.notes:
+        report.notes, report.notes_file = _write_notes(contract, frame, violations, bad, settings)
+    if mapped.orphan_items is not None and len(mapped.orphan_items):
+        report.orphan_items = len(mapped.orphan_items)
+        report.orphans_file = _write_orphans(contract, mapped.orphan_items, settings)
 
-    good = typed[~bad & ~repeats].drop(columns=[SOURCE_FILE, SOURCE_ROW])
+    good = typed[~bad & ~repeats].drop(columns=list(BOOKKEEPING))
     new = _not_in_lake(good, contract, settings)
     report.added = len(new)
     report.already_present = report.rows_in - report.quarantined - report.added
-    if len(new):
-        lake.write_partitioned(settings, contract.name, new, batch_id)
-    return report
+    return report, new
 
 
 def _flag_duplicate_keys(
@@ -229,21 +370,65 @@ def _not_in_lake(good: pd.DataFrame, contract: TableContract, settings: Settings
     return good[(merged["_merge"] == "left_only").to_numpy()]
 
 
+def _write_csv(folder: Path, prefix: str, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as a CSV named after its content (the same rows twice are one file)."""
+    text = frame.to_csv(index=False)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+    path = folder / f"{prefix}{digest}.csv"
+    write_atomically(path, text)
+    return path
+
+
 def _write_quarantine(
     contract: TableContract, rows: pd.DataFrame, violations: Violations, settings: Settings
 ) -> Path:
-    """Write the bad rows as they arrived, with the broken rules and a plain reason, to a CSV
-    named after the content (so the same bad file quarantined twice is one file)."""
+    """Write the bad rows as they arrived, with the broken rules and a plain reason."""
     rules = violations.rules()[rows.index]
     out = rows.astype(str).assign(
         quarantine_rules=rules, quarantine_reason=rules.map(_describe_rules)
     )
-    text = out.to_csv(index=False)
-    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
-    path = settings.quarantine_dir / contract.name / f"{digest}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return _write_csv(settings.quarantine_dir / contract.name, "", out)
+
+
+def _write_notes(
+    contract: TableContract,
+    frame: pd.DataFrame,
+    violations: Violations,
+    quarantined: pd.Series,
+    settings: Settings,
+) -> tuple[Counter, Path]:
+    """One line per cell read as empty (in rows that were kept): where, what was there, why."""
+    parts, counts = [], Counter()
+    for rule, cells, raw in violations.notes:
+        cells = cells & ~quarantined
+        if not cells.any():
+            continue
+        counts[rule] += int(cells.sum())
+        parts.append(
+            pd.DataFrame(
+                {
+                    SOURCE_FILE: frame.loc[cells, SOURCE_FILE].to_numpy(),
+                    SOURCE_ROW: frame.loc[cells, SOURCE_ROW].to_numpy(),
+                    "column": rule.partition(":")[2],
+                    "value_as_read": raw[cells].astype(str).to_numpy(),
+                    "rule": rule,
+                    "reason": _describe_rule(rule),
+                }
+            )
+        )
+    if not parts:
+        return counts, None  # type: ignore[return-value]
+    path = _write_csv(settings.quarantine_dir / contract.name, "notes-", pd.concat(parts))
+    return counts, path
+
+
+def _write_orphans(contract: TableContract, items: pd.DataFrame, settings: Settings) -> Path:
+    rule = f"{contract.name}.item_has_parent"
+    out = items.astype(str).assign(
+        quarantine_rules=rule,
+        quarantine_reason=f"the line item names no row of the {contract.name} files",
+    )
+    return _write_csv(settings.quarantine_dir / contract.name, "items-", out)
 
 
 def _describe_rules(rules: str) -> str:
@@ -256,8 +441,11 @@ def _describe_rule(rule: str) -> str:
     if column:
         return {
             "type": f"{column} cannot be read as its type",
+            "unreadable": f"{column} held text that is not a valid value: read as empty",
+            "naive_time": f"{column} has no time zone and the mapping names none (time_zone:)",
             "missing": f"{column} is missing",
-            "allowed": f"{column} is not one of the allowed values",
+            "allowed": f"{column} is not one of the allowed values (settings "
+            "contract.allowed_values)",
             "range": f"{column} is out of range",
         }[check]
     if rule in CROSS_TABLE_RULES:

@@ -3,6 +3,7 @@ day of its event timestamp. Written by :mod:`features.ingest`, read by every lat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,25 +67,46 @@ def read_lake(settings: Settings, table: str, columns: list[str] | None = None) 
     return arrow.select(columns).to_pandas()
 
 
-def write_partitioned(settings: Settings, table: str, frame: pd.DataFrame, batch_id: str) -> None:
-    """Append rows to a table of the lake, one file per event day of this batch."""
+def partition_files(
+    table: str, frame: pd.DataFrame, batch_id: str
+) -> Iterator[tuple[str, pa.Table]]:
+    """Rows of ``table`` split by the day of their event timestamp, as the lake stores them.
+
+    Yields:
+        ``(path relative to the lake, rows of that file)``: one file per day,
+        ``<table>/date=YYYY-MM-DD/part-<batch_id>-0.parquet`` (``date=undated`` for rows without
+        an event time). The day lives in the folder name (hive partitioning), not in the file.
+    """
     contract = CONTRACTS[table]
     # np.datetime_as_string is vectorised in C; Series.dt.strftime formats cell by cell
     # (27 s of a 200k-order ingest).
     days = frame[contract.timestamp].dt.tz_convert("UTC").dt.tz_localize(None)
     day_names = np.datetime_as_string(days.to_numpy().astype("datetime64[D]"))
     # A null event time (an outcome not delivered) has no day: such rows share one partition.
-    frame = frame.assign(**{PARTITION: np.where(days.isna().to_numpy(), UNDATED, day_names)})
+    day_names = np.where(days.isna().to_numpy(), UNDATED, day_names)
+    order = np.argsort(day_names, kind="stable")
+    frame = _text_for_mixed_extras(contract, frame.iloc[order])
     arrow = pa.Table.from_pandas(frame, schema=_frame_schema(contract, frame), preserve_index=False)
-    ds.write_dataset(
-        arrow,
-        table_dir(settings, table),
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive"),
-        basename_template=f"part-{batch_id}-{{i}}.parquet",
-        existing_data_behavior="overwrite_or_ignore",
-        max_partitions=100_000,
-    )
+    names, starts = np.unique(day_names[order], return_index=True)
+    stops = [*starts[1:], len(order)]
+    for day, start, stop in zip(names, starts, stops, strict=True):
+        path = f"{table}/{PARTITION}={day}/part-{batch_id}-0.parquet"
+        yield path, arrow.slice(int(start), int(stop - start))
+
+
+def _text_for_mixed_extras(contract: TableContract, frame: pd.DataFrame) -> pd.DataFrame:
+    """Extra columns whose cells mix types (``12`` and ``"n/a"`` in one JSON column) are stored
+    as text: arrow cannot store them otherwise, and the values stay readable."""
+    declared = set(contract.column_names) | {PARTITION}
+    mixed = {}
+    for name in frame.columns:
+        if name in declared or frame[name].dtype != object:
+            continue
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            mixed[name] = frame[name].map(lambda v: None if pd.isna(v) else str(v))
+    return frame.assign(**mixed) if mixed else frame
 
 
 def arrow_schema(contract: TableContract) -> pa.Schema:

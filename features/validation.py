@@ -11,7 +11,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from features.mapping import ColumnParse, NumberFormat
+from features.sources import SourceContractError
 from orderlens.contracts import Column, TableContract
+
+__all__ = ["SourceContractError", "Violations", "check_columns", "coerce_table"]
 
 ROUTE_STAGE = {
     "created": 0,
@@ -30,16 +34,21 @@ FALSE_WORDS = ["false", "f", "no", "n", "0", "0.0"]
 BLANK_WORDS = ["", "nan", "NaN", "None", "null", "NULL"]
 
 
-class SourceContractError(ValueError):
-    """A source cannot be ingested at all (a required table or column is missing)."""
-
-
 class Violations:
     """The rules each row broke, collected rule by rule as boolean masks."""
 
     def __init__(self, index: pd.Index) -> None:
         self.index = index
         self._masks: list[tuple[str, pd.Series]] = []
+        self.notes: list[tuple[str, pd.Series, pd.Series]] = []
+        """Cells read as empty without rejecting the row: ``(rule, mask, the cells as read)``
+        (unreadable text in an optional column)."""
+
+    def note(self, rule: str, cells: pd.Series, raw: pd.Series) -> None:
+        """Record that the cells where ``cells`` is True were read as empty under ``rule``."""
+        cells = cells.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        if cells.any():
+            self.notes.append((rule, cells, raw))
 
     def add(self, rule: str, broken: pd.Series) -> None:
         """Record that the rows where ``broken`` is True break ``rule``."""
@@ -80,33 +89,50 @@ def coerce_table(
     frame: pd.DataFrame,
     contract: TableContract,
     allowed_values: Mapping[str, tuple[str, ...]] | None = None,
+    parse: Mapping[str, ColumnParse] | None = None,
+    extra_columns: tuple[Column, ...] = (),
 ) -> tuple[pd.DataFrame, Violations]:
     """Cast every contract column to its type and check types, nulls, allowed values and ranges.
+
+    A cell that cannot be read as its type quarantines the row when the column is required
+    (``type:<column>``); in an optional column it is read as empty and noted
+    (``unreadable:<column>``), so one garbled optional cell does not cost the order. A timestamp
+    written without a time zone quarantines the row (``naive_time:<column>``) unless the mapping
+    names the zone.
 
     Args:
         frame: the table as read (parquet types or CSV strings); must have the required columns.
         contract: the table's contract.
         allowed_values: ``"table.column"`` → the only values accepted there (the settings'
             ``contract.allowed_values``); other categorical columns take any string.
+        parse: per column, the date format, time zone and number style a mapping declared.
+        extra_columns: extra (non-contract) columns a mapping gave a type; cast like optional
+            contract columns.
 
     Returns:
-        The typed frame (text trimmed, case kept; extra columns carried unchanged; optional
-        columns that are absent stay absent) and the violations found so far, with rule names
-        like ``type:order_value``.
+        The typed frame (text trimmed, case kept; extra columns carried; optional columns that
+        are absent stay absent) and the violations found, with rule names like
+        ``type:order_value``.
     """
     check_columns(frame, contract)
     allowed_values = allowed_values or {}
+    parse = parse or {}
     typed = frame.copy()
     violations = Violations(frame.index)
-    for column in contract.columns:
+    for column in (*contract.columns, *extra_columns):
         if column.name not in frame.columns:
             continue
         raw = frame[column.name]
         text = _stripped_text(raw)
         present = raw.notna() if text is None else text.notna() & ~text.isin(BLANK_WORDS)
-        value, bad_type = _cast(raw, text, present, column)
+        how = parse.get(column.name, ColumnParse())
+        value, bad_type, naive = _cast(raw, text, present, column, how)
         typed[column.name] = value
-        violations.add(f"type:{column.name}", bad_type)
+        if column.required:
+            violations.add(f"type:{column.name}", bad_type)
+        else:
+            violations.note(f"unreadable:{column.name}", bad_type, raw)
+        violations.add(f"naive_time:{column.name}", naive)
         if not column.nullable:
             violations.add(f"missing:{column.name}", ~present)
         for allowed in (column.allowed, allowed_values.get(f"{contract.name}.{column.name}")):
@@ -164,32 +190,58 @@ def check_cross_table(
 
 
 def _cast(
-    raw: pd.Series, text: pd.Series | None, present: pd.Series, column: Column
-) -> tuple[pd.Series, pd.Series]:
-    """Cast a column; return the value and a mask of cells that could not be read as the type.
+    raw: pd.Series, text: pd.Series | None, present: pd.Series, column: Column, how: ColumnParse
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Cast a column; return the value, a mask of cells that could not be read as the type and a
+    mask of timestamps written without a zone (none declared).
 
     ``text`` is the column as stripped Arrow strings when it arrived as text (CSV, or string
     columns of parquet), else None; ``present`` marks the cells that hold something.
     """
+    no_cells = pd.Series(False, index=raw.index)
     if column.kind == "str":
         source = raw.astype("string[pyarrow]") if text is None else text
         value = source.astype("object").where(present, None)
-        return value, pd.Series(False, index=raw.index)
+        return value, no_cells, no_cells
     if column.kind in ("float", "int"):
-        value = pd.to_numeric(raw.where(present), errors="coerce")
-        bad = present & value.isna()
+        value, bad = parse_numbers(raw.where(present), how.number)
         if column.kind == "int":
             fractional = value.notna() & (value != np.round(value))
             bad |= fractional
             value = value.where(~fractional)
             has_null = value.isna().any()
             value = value.astype("Int64") if has_null else value.astype("int64")
-        else:
-            value = value.astype("float64")
-        return value, bad
+        return value, bad, no_cells
     if column.kind == "bool":
-        return _cast_bool(raw, text, present)
-    return _cast_timestamp(raw, present)
+        value, bad = _cast_bool(raw, text, present)
+        return value, bad, no_cells
+    return _cast_timestamp(raw, text, present, how)
+
+
+def parse_numbers(values: pd.Series, style: NumberFormat | None) -> tuple[pd.Series, pd.Series]:
+    """Numbers from cells that may be text in a declared style (``"1.234,50"`` with ``eu``).
+
+    Returns:
+        ``(float64 values, mask of cells that held something but no number)``; empty cells are
+        NaN and not bad.
+    """
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.astype("string[pyarrow]").str.strip()
+        present = text.notna() & ~text.isin(BLANK_WORDS)
+        if style is not None:
+            for junk in style.strip:
+                text = text.str.replace(junk, "", regex=False)
+            if style.thousands:
+                text = text.str.replace(style.thousands, "", regex=False)
+            if style.decimal != ".":
+                text = text.str.replace(style.decimal, ".", regex=False)
+            text = text.str.strip()
+        number = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+    else:
+        present = values.notna()
+        number = pd.to_numeric(values, errors="coerce").astype("float64")
+    finite = number.where(np.isfinite(number))  # "inf" is not an amount
+    return finite, (present & finite.isna()).fillna(False).astype(bool)
 
 
 def _cast_bool(
@@ -209,14 +261,78 @@ def _cast_bool(
     return value, bad
 
 
-def _cast_timestamp(raw: pd.Series, present: pd.Series) -> tuple[pd.Series, pd.Series]:
+OFFSET_AT_END = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+"""A clock time followed by a zone (``Z``, ``UTC``, ``+08:00``, ``-0300``): the text says when,
+in absolute time. Anything else (``2025-03-01 08:00``, ``2-Jun-06``) is a naive local time."""
+
+
+def _cast_timestamp(
+    raw: pd.Series, text: pd.Series | None, present: pd.Series, how: ColumnParse
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Timestamps in UTC. Aware values are converted; naive ones are placed in ``how.time_zone``
+    when the mapping names one, else marked (a naive time taken as UTC would silently shift
+    every order of a shop east or west of Greenwich)."""
+    nothing = pd.Series(False, index=raw.index)
     if pd.api.types.is_datetime64_any_dtype(raw):
-        value = raw if raw.dt.tz is not None else raw.dt.tz_localize("UTC")
-    else:
-        value = pd.to_datetime(raw.where(present), errors="coerce", utc=True, format="mixed")
+        if raw.dt.tz is not None:
+            value, naive = raw.dt.tz_convert("UTC"), nothing
+        elif how.time_zone:
+            value, naive = _localize(raw, how.time_zone), nothing
+        else:
+            value, naive = _no_times(raw.index), raw.notna()
+        value = _microseconds(value)
+        return value, present & value.isna() & ~naive, naive
+    words = (raw.astype("string[pyarrow]").str.strip() if text is None else text).where(present)
+    declared_zone = bool(how.format) and ("%z" in how.format or "%Z" in how.format)
+    aware = present if declared_zone else present & words.str.contains(OFFSET_AT_END).fillna(False)
+    aware = aware.astype(bool)
+    value = _no_times(raw.index)
+    if aware.any():
+        value[aware] = _to_datetime(words[aware], how.format, utc=True)
+    naive_cells = present & ~aware
+    naive = nothing
+    if naive_cells.any():
+        local = _to_datetime(words[naive_cells], how.format, utc=False)
+        if how.time_zone:
+            value[naive_cells] = _localize(local, how.time_zone)
+        else:  # a readable time without a zone; unreadable text stays a type problem
+            naive = naive_cells & pd.Series(local.notna(), index=local.index).reindex(
+                raw.index, fill_value=False
+            )
+    value = _microseconds(value)
+    return value, present & value.isna() & ~naive, naive
+
+
+def _no_times(index: pd.Index) -> pd.Series:
+    return pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+
+
+def _to_datetime(words: pd.Series, fmt: str | None, *, utc: bool) -> pd.Series:
+    """Parse with the declared format, else ISO 8601 (fast, in C) with a per-cell fallback for
+    the cells ISO does not read (``2-Jun-06``, ``06/02/2006``)."""
+    if fmt:
+        return pd.to_datetime(words, format=fmt, errors="coerce", utc=utc)
+    value = pd.to_datetime(words, format="ISO8601", errors="coerce", utc=utc)
+    missed = value.isna() & words.notna()
+    if missed.any():
+        retry = pd.to_datetime(words[missed], format="mixed", errors="coerce", utc=utc)
+        value = value.where(~missed, retry)
+    return value
+
+
+def _localize(values: pd.Series, zone: str) -> pd.Series:
+    """Naive local times in ``zone`` → UTC; a time that does not exist or is ambiguous there (a
+    daylight-saving change) becomes NaT and is reported as unreadable."""
+    values = pd.to_datetime(values, errors="coerce")
+    if values.dt.tz is not None:  # a format with %z gave aware values
+        return values.dt.tz_convert("UTC")
+    local = values.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    return local.dt.tz_convert("UTC")
+
+
+def _microseconds(value: pd.Series) -> pd.Series:
     # Microsecond UTC timestamps throughout: DuckDB/Feast cannot cast nanosecond ones.
-    value = value.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    return value, present & value.isna()
+    return pd.to_datetime(value, utc=True).astype("datetime64[us, UTC]")
 
 
 def _stripped_text(raw: pd.Series) -> pd.Series | None:

@@ -204,6 +204,24 @@ class ContractSettings(BaseModel):
         return {key: tuple(str(v).strip() for v in values) for key, values in allowed.items()}
 
 
+class IngestSettings(BaseModel):
+    """Where the daily flow and its deployment read a shop's export, and how it maps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Path | None = Field(
+        None, description="folder of source files; None: <home>/sources (the demo's world)"
+    )
+    mapping: Path | None = Field(
+        None, description="mapping YAML for an export not in the contract (docs/data-contract.md)"
+    )
+    debug_kill_at_step: int | None = Field(
+        None,
+        ge=1,
+        description="tests only: the ingest kills itself (SIGKILL) at this step of its lake write",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -223,6 +241,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     pipelines: PipelineSettings = PipelineSettings()
     contract: ContractSettings = ContractSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @field_validator("home")
     @classmethod

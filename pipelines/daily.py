@@ -34,7 +34,11 @@ def home_is_empty(settings: Settings) -> bool:
 
 @flow(name="daily", flow_run_name=run_name("daily"))
 def daily_flow(
-    home: str | None = None, orders: int | None = None, smoke: bool = False
+    home: str | None = None,
+    orders: int | None = None,
+    smoke: bool = False,
+    source: str | None = None,
+    mapping: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline once.
 
@@ -42,6 +46,9 @@ def daily_flow(
         home: run-time root (default: settings).
         orders: orders to simulate on an empty home (default ``settings.simulation.orders``).
         smoke: the smoke size of every stage (two spaCy epochs, a few boosting rounds).
+        source: a shop's export folder to ingest (default ``settings.ingest.source``); with
+            one, no world is simulated.
+        mapping: mapping YAML for that export (default ``settings.ingest.mapping``).
 
     Returns:
         Per step, its result or ``{"skipped": reason}``, and ``seconds`` per step.
@@ -58,11 +65,12 @@ def daily_flow(
         seconds[name] = round(time.perf_counter() - began, 1)
         return steps[name]
 
-    if home_is_empty(settings):
+    own_data = source or settings.ingest.source
+    if not own_data and home_is_empty(settings):
         n_orders = orders or settings.simulation.orders
         logger.info("empty home %s: simulating a world of %d orders", home, n_orders)
         step("simulate", simulate_world_task, settings, n_orders)
-    step("ingest", ingest_flow, home=home)
+    step("ingest", ingest_flow, home=home, source=source, mapping=mapping)
     step("nlp", nlp_flow, home=home, smoke=smoke)
     step("features", features_flow, home=home)
     why_not = missing_training()

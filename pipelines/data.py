@@ -51,10 +51,12 @@ def ingest_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     """
     settings: Settings = parameters["settings"]
     source_dir = Path(parameters["source_dir"])
+    mapping = parameters.get("mapping")
     return cache_key(
         "ingest",
         settings.home,
         sources=content_fingerprint(source_files(source_dir), source_dir),
+        mapping=Path(mapping).read_text() if mapping and Path(mapping).is_file() else None,
     )
 
 
@@ -97,11 +99,12 @@ def simulate_world_task(settings: Settings, orders: int) -> dict[str, int]:
     cache_expiration=CACHE_EXPIRATION,
     **RESILIENT,
 )
-def ingest_task(source_dir: Path, settings: Settings) -> IngestSummary:
-    """Validate ``source_dir`` against the contract and add its new rows to the lake."""
+def ingest_task(source_dir: Path, settings: Settings, mapping: Path | None = None) -> IngestSummary:
+    """Validate ``source_dir`` (through ``mapping`` when given) against the contract and add
+    its new rows to the lake. Another ingest holding the lake is transient: retried."""
     from features.ingest import ingest_sources
 
-    summary = ingest_sources(source_dir, settings)
+    summary = ingest_sources(source_dir, settings, mapping=mapping)
     run_logger().info("%s", summary.as_table())
     return summary
 
@@ -131,16 +134,37 @@ def materialize_task(settings: Settings) -> dict[str, Any]:
     return result
 
 
+def ingest_source(
+    settings: Settings, source: str | None, mapping: str | None
+) -> tuple[Path, Path | None]:
+    """The folder and mapping to ingest: the arguments, else the settings, else the demo's
+    ``<home>/sources`` without a mapping."""
+    source_dir = Path(source) if source else settings.ingest.source or settings.sources_dir
+    mapping_file = Path(mapping) if mapping else settings.ingest.mapping
+    return source_dir, mapping_file
+
+
 # --- flows ---------------------------------------------------------------------------------
 @flow(name="ingest", flow_run_name=run_name("ingest"))
-def ingest_flow(home: str | None = None, source: str | None = None) -> dict[str, dict[str, int]]:
-    """Ingest the source files (default ``<home>/sources``) into the lake.
+def ingest_flow(
+    home: str | None = None, source: str | None = None, mapping: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Ingest the source files into the lake.
+
+    Args:
+        home: run-time root (default: settings).
+        source: the export's folder (default: ``settings.ingest.source``, else
+            ``<home>/sources``).
+        mapping: mapping YAML for an export not in the contract (default:
+            ``settings.ingest.mapping``).
 
     Returns:
-        Per table: ``rows_in``, ``added``, ``quarantined``.
+        Per table: ``rows_in``, ``added``, ``already_present``, ``quarantined``,
+        ``broken_rules``.
     """
     settings = flow_settings(home)
-    summary = ingest_task(Path(source) if source else settings.sources_dir, settings)
+    source_dir, mapping_file = ingest_source(settings, source, mapping)
+    summary = ingest_task(source_dir, settings, mapping_file)
     rows = [
         {
             "table": report.table,

@@ -20,8 +20,16 @@ from uuid import UUID
 from orderlens.settings import Settings
 
 
-def deployments(settings: Settings) -> list[Any]:
+def deployments(
+    settings: Settings, source: str | None = None, mapping: str | None = None
+) -> list[Any]:
     """The deployments of every flow; ``daily`` and ``monitor`` carry their schedules.
+
+    Args:
+        settings: schedules and work pool.
+        source, mapping: the export folder and mapping YAML the ``daily`` and ``ingest``
+            deployments ingest (their default parameters; a run may override them). None: the
+            flows fall back to ``settings.ingest`` on the worker.
 
     Returns:
         ``RunnerDeployment`` objects, ready for :func:`prefect.deploy` or :func:`prefect.serve`.
@@ -36,10 +44,12 @@ def deployments(settings: Settings) -> list[Any]:
         "daily": Cron(config.daily_cron, timezone=config.timezone),
         "monitor": Cron(config.monitor_cron, timezone=config.timezone),
     }
+    own_data = {k: v for k, v in {"source": source, "mapping": mapping}.items() if v}
     return [
         flow.to_deployment(
             name=name,
             schedules=[schedules[name]] if name in schedules else None,
+            parameters=own_data if name in {"daily", "ingest"} else None,
             entrypoint_type=EntrypointType.MODULE_PATH,
             tags=["orderlens"],
             description=(flow.description or "").split("\n\n")[0],
@@ -65,7 +75,9 @@ def ensure_work_pool(name: str) -> None:
         )
 
 
-def register(settings: Settings) -> list[UUID]:
+def register(
+    settings: Settings, source: str | None = None, mapping: str | None = None
+) -> list[UUID]:
     """Register every deployment with the Prefect server of ``PREFECT_API_URL``.
 
     Returns:
@@ -86,11 +98,16 @@ def register(settings: Settings) -> list[UUID]:
     ensure_work_pool(pool)
     # One `apply` per deployment rather than `prefect.deploy(...)`: in Prefect 3.8.8 the latter
     # first lists the pool's workers with limit=None, which the server rejects (422).
-    return [deployment.apply(work_pool_name=pool) for deployment in deployments(settings)]
+    return [
+        deployment.apply(work_pool_name=pool)
+        for deployment in deployments(settings, source, mapping)
+    ]
 
 
-def serve_deployments(settings: Settings) -> None:
+def serve_deployments(
+    settings: Settings, source: str | None = None, mapping: str | None = None
+) -> None:
     """Register the deployments and run them from this process until interrupted."""
     import prefect
 
-    prefect.serve(*deployments(settings))
+    prefect.serve(*deployments(settings, source, mapping))

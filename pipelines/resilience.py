@@ -85,15 +85,25 @@ def listing_fingerprint(root: Path, pattern: str = "*.parquet") -> str:
     if not root.is_dir():
         return "absent"
     files = sorted(root.rglob(pattern))
-    return _digest(f"{p.relative_to(root)}:{p.stat().st_size}" for p in files if p.is_file())
+    # Hidden folders are work in progress (a lake batch being staged), not content.
+    visible = [
+        p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return _digest(f"{p.relative_to(root)}:{p.stat().st_size}" for p in visible if p.is_file())
+
+
+SOURCE_SUFFIXES = frozenset(
+    {".parquet", ".pq", ".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json"}
+)
+"""Suffixes of the files ingest may read (CSV, Parquet, JSON Lines; see features.sources)."""
 
 
 def source_files(source_dir: Path) -> list[Path]:
-    """Every parquet/CSV file ingest would read from ``source_dir``."""
+    """Every file ingest could read from ``source_dir`` (a mapping picks among them)."""
     if not source_dir.is_dir():
         return []
     return sorted(
-        p for p in source_dir.rglob("*") if p.is_file() and p.suffix in {".parquet", ".csv"}
+        p for p in source_dir.rglob("*") if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
     )
 
 

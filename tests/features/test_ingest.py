@@ -33,9 +33,9 @@ def set_cell(table: str, row: int, column: str, value):
 BAD_ROWS = [
     ("missing:order_id", "orders", set_cell("orders", 1, "order_id", None)),
     ("type:order_value", "orders", set_cell("orders", 1, "order_value", "lots")),
-    ("type:n_items", "orders", set_cell("orders", 1, "n_items", 1.5)),
     ("type:created_at", "orders", set_cell("orders", 1, "created_at", "yesterday-ish")),
-    ("type:is_b2b", "orders", set_cell("orders", 1, "is_b2b", "maybe")),
+    ("naive_time:created_at", "orders", set_cell("orders", 1, "created_at", "2025-03-01 09:00")),
+    ("naive_time:event_time", "tracking", set_cell("tracking", 4, "event_time", "2025-03-01")),
     ("range:dest_lat", "orders", set_cell("orders", 1, "dest_lat", 123.0)),
     ("range:n_items", "orders", set_cell("orders", 1, "n_items", 0)),
     ("orders.promise_after_creation", "orders", set_cell("orders", 1, "promised_at", hours(-5))),
@@ -92,7 +92,7 @@ def test_each_rule_quarantines_its_bad_row(tmp_path, settings, rule, table, muta
     tables = good_sources()
     mutate(tables)
     # A cell of the wrong type cannot be stored in a typed parquet column: such rows come in CSV.
-    fmt = "csv" if rule.startswith("type:") else "parquet"
+    fmt = "csv" if rule.startswith(("type:", "naive_time:")) else "parquet"
     write_sources(tables, tmp_path / "src", fmt=fmt)
     report = ingest_sources(tmp_path / "src", settings).tables[table]
     assert report.quarantined == 1
@@ -178,7 +178,13 @@ def test_cli_json_summary_and_error_exit(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["ingest", "--source", str(tmp_path / "src"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["orders"] == {"rows_in": 2, "added": 2, "quarantined": 0}
+    assert summary["orders"] == {
+        "rows_in": 2,
+        "added": 2,
+        "already_present": 0,
+        "quarantined": 0,
+        "broken_rules": {},
+    }
     missing = CliRunner().invoke(app, ["ingest", "--source", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2
     assert "source folder not found" in missing.output
@@ -270,3 +276,24 @@ def test_undelivered_outcomes_are_kept(tmp_path, settings):
     stored = lake.read_lake(settings, "outcomes").set_index("order_id")
     assert pd.isna(stored.loc["O2", "delivered_at"])
     assert stored.loc["O2", "status"] == "cancelled"
+
+
+def test_unreadable_optional_cells_are_read_as_empty_and_noted(tmp_path, settings):
+    """Text in an optional column keeps the row, with the cell empty and a note naming it."""
+    tables = good_sources()
+    set_cell("orders", 1, "n_items", 1.5)(tables)
+    set_cell("orders", 1, "is_b2b", "maybe")(tables)
+    set_cell("orders", 0, "freight_cost", "Freight Included in Commodity Cost")(tables)
+    write_sources(tables, tmp_path / "src", fmt="csv")
+    report = ingest_sources(tmp_path / "src", settings).tables["orders"]
+    assert (report.added, report.quarantined) == (2, 0)
+    assert report.notes == {
+        "unreadable:n_items": 1,
+        "unreadable:is_b2b": 1,
+        "unreadable:freight_cost": 1,
+    }
+    notes = pd.read_csv(report.notes_file)
+    assert set(notes["value_as_read"]) == {"1.5", "maybe", "Freight Included in Commodity Cost"}
+    assert notes["source_row"].tolist() == [3, 3, 2] or set(notes["source_row"]) == {2, 3}
+    stored = lake.read_lake(settings, "orders").set_index("order_id")
+    assert pd.isna(stored.loc["O1", "freight_cost"]) and pd.isna(stored.loc["O2", "n_items"])
