@@ -550,22 +550,29 @@ def check_sources(
         for aggregate in rules.aggregates:
             have.add(aggregate.name)
             if aggregate.source != "*" and aggregate.source not in columns:
-                problems.append((aggregate.line, aggregate.source, "the item files"))
+                problems.append((aggregate.line, aggregate.source, "item", columns))
         if rules.key not in columns:
-            problems.append((rules.line, rules.key, "the item files"))
+            problems.append((rules.line, rules.key, "item", columns))
         if rules.on not in source_columns:
-            problems.append((rules.line, rules.on, f"the {table.table} files"))
+            problems.append((rules.line, rules.on, table.table, source_columns))
     for rule in table.columns:
         for source in rule.sources:
             if source not in have:
-                problems.append((rule.line, source, f"the {table.table} files"))
+                problems.append((rule.line, source, table.table, source_columns))
     if problems:
-        lines = "; ".join(
-            f"{mapping.where(line)}: column {name!r} is not in {where}"
-            for line, name, where in problems
+        raise MappingError(
+            "; ".join(
+                f"{mapping.where(line)}: column {name!r} is not in the {files} files (they "
+                f"have: {_listing(columns)})"
+                for line, name, files, columns in problems
+            )
         )
-        sample = ", ".join(repr(c) for c in list(source_columns)[:40] if c not in BOOKKEEPING)
-        raise MappingError(f"{lines} (the {table.table} files have: {sample})")
+
+
+def _listing(columns: Sequence[str], limit: int = 40) -> str:
+    names = [repr(c) for c in columns if c not in BOOKKEEPING]
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def map_table(
@@ -686,9 +693,9 @@ def _roll_up(
     parent = _text(frame[rule.on])
     out = frame.copy()
     for name, series in grouped.items():
+        # A parent the item files never name gets nothing (null), not a count of 0: the files
+        # may simply not cover it.
         column = parent.map(series)
-        if any(a.name == name and a.how in ("count", "nunique") for a in rule.aggregates):
-            column = column.fillna(0).astype("int64")  # a parent with no items has 0 of them
         out[name] = column.to_numpy(dtype=object) if column.dtype == object else column.to_numpy()
     orphans = items[~key.isin(parent.dropna()).fillna(False) | key.isna()]
     return out, orphans.reset_index(drop=True)

@@ -77,6 +77,22 @@ def prefect_server(tmp_path):
         log.close()
 
 
+def test_daily_and_ingest_deployments_carry_the_export_options(tmp_path):
+    """`orderlens flow deploy --source DIR --mapping FILE`: the daily and ingest deployments run
+    with those parameters; the other flows take none."""
+    from orderlens.settings import load_settings
+    from pipelines.deploy import deployments
+
+    settings = load_settings(home=tmp_path / "home")
+    made = {
+        d.name: d.parameters
+        for d in deployments(settings, source="/data/shop", mapping="/data/shop.yaml")
+    }
+    own = {"source": "/data/shop", "mapping": "/data/shop.yaml"}
+    assert made["daily"] == own and made["ingest"] == own
+    assert made["train"] == {} and made["monitor"] == {}
+
+
 def test_deploy_registers_schedules_and_a_worker_runs_a_deployment(prefect_server, tmp_path):
     home = tmp_path / "home"
     write_world_to(smoke_world(seed=5, start="2025-03-01", n_orders=120), home / "sources")

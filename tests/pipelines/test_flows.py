@@ -69,6 +69,23 @@ def test_ingest_task_logic_without_the_engine(tmp_path):
     assert (orders["rows_in"], orders["added"], orders["quarantined"]) == (2, 2, 0)
 
 
+def test_ingest_flow_takes_a_source_and_a_mapping(tmp_path):
+    """`flow run ingest/daily --source DIR --mapping FILE`: the flow reads the export through the
+    mapping; a changed mapping is a new cache key (the same files map differently)."""
+    from orderlens.settings import PROJECT_ROOT
+    from pipelines.data import ingest_flow
+
+    write_sources(good_sources(), tmp_path / "export")
+    home = str(tmp_path / "home")
+    mapping = PROJECT_ROOT / "examples" / "demo" / "mapping.yaml"
+    added = ingest_flow(home=home, source=str(tmp_path / "export"), mapping=str(mapping))
+    assert added["orders"]["added"] == 2 and added["tracking"]["added"] == 11
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(mapping.read_text().replace("tables:", "time_zone: UTC\ntables:", 1))
+    again = ingest_flow(home=home, source=str(tmp_path / "export"), mapping=str(strict))
+    assert again["orders"] == {**added["orders"], "added": 0, "already_present": 2}
+
+
 @pytest.fixture(scope="module")
 def daily_home(tmp_path_factory):
     """A home after one ``daily`` run at smoke size: a winter world of 300 orders."""
