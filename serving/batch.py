@@ -14,6 +14,8 @@ file, its ``order_id`` and every rule it broke, and counted in the report.
 
 from __future__ import annotations
 
+import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -198,13 +200,22 @@ def predict_file(
     began = time.perf_counter()
     frame = read_orders_file(orders_path)
     good, rejected = valid_orders(frame, as_of_column)
-    scorer = scorer or champion_scorer(settings)
+    scorer = scorer or champion_scorer(settings, threads=os.cpu_count() or 1)
     repo = FeatureRepo(settings)
     parts = []
-    for start in range(0, len(good), chunk_rows):
-        parts.append(score_orders(scorer, repo, good.iloc[start : start + chunk_rows]))
-        if progress is not None:
-            progress(f"scored {min(start + chunk_rows, len(good)):,} / {len(good):,} orders")
+    # Scoring makes millions of short-lived objects and no reference cycles: without this the
+    # collector walked the whole loaded stack (Feast, models) again and again, a third of the
+    # time measured.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for start in range(0, len(good), chunk_rows):
+            parts.append(score_orders(scorer, repo, good.iloc[start : start + chunk_rows]))
+            if progress is not None:
+                progress(f"scored {min(start + chunk_rows, len(good)):,} / {len(good):,} orders")
+    finally:
+        if collecting:
+            gc.enable()
     scored = (
         pd.concat(parts, ignore_index=True)
         if parts
@@ -229,8 +240,9 @@ def predict_file(
     )
 
 
-def champion_scorer(settings: Settings) -> Scorer:
-    """The champion model set as a :class:`Scorer` predicting with compiled trees.
+def champion_scorer(settings: Settings, threads: int = 1) -> Scorer:
+    """The champion model set as a :class:`Scorer` predicting with compiled trees (``threads``
+    per large prediction).
 
     Raises:
         FileNotFoundError: before any model set was promoted.
@@ -244,5 +256,6 @@ def champion_scorer(settings: Settings) -> Scorer:
         models,
         load_policy(settings.serving.policy_file),
         explain_all_up_to=settings.serving.explain_all_up_to,
-        fast=compiled_model_set(models),
+        fast=compiled_model_set(models, threads),
+        threads=threads,
     )

@@ -161,6 +161,7 @@ class Scorer:
         explain_all_up_to: batches of at most this many orders get delay reasons for every order.
         fast: the same model set predicting with compiled trees
             (:func:`serving.compiled.compiled_model_set`); None: the boosters predict.
+        threads: threads per large prediction (batch scoring: every core; a service worker: 1).
     """
 
     def __init__(
@@ -170,6 +171,7 @@ class Scorer:
         *,
         explain_all_up_to: int = 10,
         fast: ModelSet | None = None,
+        threads: int = 1,
     ) -> None:
         self.models = models
         self.fast = fast or models
@@ -194,7 +196,7 @@ class Scorer:
         self._value_models = {
             name: model for name, model in models.value.models.items() if name != ON_TIME_DIMENSION
         }
-        self._value_forest = ValueForest(self._value_models, len(self.value_names))
+        self._value_forest = ValueForest(self._value_models, len(self.value_names), threads)
         self._value_base = self._value_base_scores()
         self._missing_dimensions = [
             d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION

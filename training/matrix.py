@@ -169,7 +169,9 @@ one-order requests."""
 
 def _category_codes(values: Any, levels: tuple[str, ...]) -> np.ndarray:
     """The code of each value's training level (by its text; unseen or missing → NaN)."""
-    if isinstance(values, pd.Series) and len(values) >= VECTORISED_ROWS:
+    if len(values) >= VECTORISED_ROWS:
+        if not isinstance(values, pd.Series):  # serving's batches come as arrays
+            values = pd.Series(values, dtype=object)
         codes = pd.Categorical(values.astype("string"), categories=levels).codes
         return np.where(codes < 0, np.nan, codes.astype(np.float64))
     lookup = _level_codes(levels)
