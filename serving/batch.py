@@ -258,4 +258,5 @@ def champion_scorer(settings: Settings, threads: int = 1) -> Scorer:
         explain_all_up_to=settings.serving.explain_all_up_to,
         fast=compiled_model_set(models, threads),
         threads=threads,
+        display_names=settings.display.names,
     )
