@@ -103,6 +103,12 @@ class OnlineReader:
         """The store's online-store plug-in, as configured in ``feature_store.yaml``."""
         return get_online_store_from_config(self.store.config.online_store)
 
+    def prepare(self, service: str) -> None:
+        """Load what reading ``service`` needs (Feast's registry, the views, the store plug-in)
+        now rather than on the first read."""
+        self._plan(service)
+        _ = self.online_store
+
     def read(
         self,
         service: str,
