@@ -1,18 +1,31 @@
-"""Prediction-service benchmark over loopback HTTP, beside the same models called in-process.
+"""Prediction-service benchmark over loopback HTTP, printed beside the same model set called
+in-process, and batch scoring (``orderlens predict``).
 
-    .venv/bin/python bench/bench_serving.py [--home DIR] [--workers 2] [--soak 60]
+    .venv/bin/python bench/bench_serving.py [--home DIR] [--workers 2] [--concurrent 60] [--json]
 
 The service runs on a *copy* of the home's feature store and models (the bench must not write
 into a real ledger or prediction log); without ``--home`` (or a home without a champion) a
-smoke-size home is built in a temporary folder first. Prints:
+smoke-size home is built in a temporary folder first. The copy's online store is loaded as it
+stood at the world's last order, and the traffic is live orders at that moment (the lake's
+orders re-dated into the 36 hours before it). Prints, each with the load average (the machine is
+shared):
 
-- one order end to end, sequential requests: p50 / p99 latency (target p99 ≤ 20 ms);
-- 1,000-order batches from ``--clients`` concurrent clients: orders per second (target
-  ≥ 10,000/s, with reasons for every order that triggers an action — checked), and that figure
-  as a ratio to the same model set scoring the same batches in-process (online read + scoring,
-  one thread, no HTTP);
-- ``--soak SECONDS``: a run at 80 % of the measured saturation, with the error count, the share
-  of degraded answers and the server's memory growth (RSS of all its processes).
+- the in-process reference: 1,000-order batches, one thread (parse, online read, scoring with
+  reasons and policy, JSON): orders/s and CPU per order;
+- ``explain_value``: CPU per order of the value-dimension reasons (target <= 1 ms);
+- one order end to end, sequential requests: p50 / p99 (target p99 <= 10 ms);
+- 1,000-order batches from ``--clients`` concurrent clients: orders/s (target >= 15,000 on 2
+  cores, reasons for every order a risk action fires for, checked), the ratio to the in-process
+  reference and the server's CPU per order;
+- 16 mixed clients (8 sending one order, 8 sending 100) for ``--concurrent`` seconds, paced at
+  80 % of the measured batch rate and then unpaced (beyond capacity): errors, shed requests
+  (429/503 with Retry-After), degraded share, one-order p99 (targets: 0 errors, <= 1 %
+  degraded, p99 <= 100 ms at capacity; explicit shedding beyond it);
+- ``orderlens predict`` on ``--predict-orders`` live orders (target >= 24,000 orders/s).
+
+With ``--json`` the last line is one JSON object of the figures (``batch_orders_per_s``,
+``single_p99_ms``, ``concurrent_degraded_share``, ``predict_orders_per_s``,
+``explain_value_ms_per_order``, ...).
 """
 
 from __future__ import annotations
@@ -21,13 +34,17 @@ import argparse
 import collections
 import contextlib
 import http.client
+import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +85,13 @@ class LeanClient:
             self.connection.close()
         return answer
 
+    def post_full(self, path: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+        """POST on the kept-alive connection; returns the status, body and headers."""
+        self.connection.request("POST", path, body, JSON_HEADERS)
+        response = self.connection.getresponse()
+        content = response.read()
+        return response.status, content, {k.lower(): v for k, v in response.getheaders()}
+
     def close(self) -> None:
         self.connection.close()
 
@@ -100,14 +124,25 @@ def copy_home(source: Path, target: Path) -> None:
             shutil.copytree(source / name, target / name, symlinks=True)
 
 
-def backfill_replay_days(home: Path, orders: list[dict[str, Any]]) -> None:
-    """Materialize the day-keyed views (carrier, lane, warehouse, weather) over the days the
-    replayed orders are scored on.
+def store_now(home: Path) -> datetime:
+    """The moment the bench's traffic happens: the newest order of the home's lake (its world's
+    last moment of business)."""
+    from features import lake
+    from orderlens.settings import load_settings
 
-    A store's first materialization loads only what each view's TTL can still serve at the
-    newest row (2-3 days for carriers, warehouses and weather); replayed history is scored weeks
-    earlier, so without this its day keys would find nothing and the bench would time reads of
-    empty views.
+    orders = lake.read_lake(load_settings(home=home), "orders")
+    return orders["created_at"].max().to_pydatetime()
+
+
+def store_as_of(home: Path, now: datetime) -> None:
+    """Load the online store as it stood at ``now``: every view materialized with ``now`` as the
+    end (each key's newest value at or before ``now``), as a live materialization would have
+    left it.
+
+    The simulator keeps writing views after its last order (deliveries, weather weeks ahead), so
+    a store materialized to the end of its world holds values from after ``now``: the service
+    rightly refuses those (never a value from after ``as_of``), and the bench would time
+    degraded answers.
     """
     import pandas as pd
 
@@ -116,33 +151,48 @@ def backfill_replay_days(home: Path, orders: list[dict[str, Any]]) -> None:
     from orderlens.settings import load_settings
 
     repo = FeatureRepo(load_settings(home=home))
-    day_views = [
-        name
-        for name in repo.manifest()["views"]
-        if VIEW_BY_NAME[name].entity.join_key != VIEW_BY_NAME[name].natural_key
-    ]
-    moments = pd.to_datetime([o["as_of"] for o in orders], utc=True)
-    start = (moments.min() - pd.Timedelta(days=1)).to_pydatetime()
-    end = (moments.max() + pd.Timedelta(days=1)).to_pydatetime()
+    views = list(repo.manifest()["views"])
     began = time.perf_counter()
-    repo.store.materialize(start_date=start, end_date=end, feature_views=day_views)
+    for view in views:
+        stamps = pd.read_parquet(repo.data_dir / f"{view}.parquet", columns=["event_timestamp"])
+        oldest = stamps["event_timestamp"].min()
+        if pd.isna(oldest) or oldest > pd.Timestamp(now):
+            continue
+        start = max(oldest.to_pydatetime(), now - VIEW_BY_NAME[view].ttl)
+        repo.store.materialize(start_date=start, end_date=now, feature_views=[view])
     print(
-        f"materialized {', '.join(day_views)} for {start:%Y-%m-%d}..{end:%Y-%m-%d} "
-        f"(the replayed days) in {time.perf_counter() - began:.0f} s"
+        f"online store loaded as of {now:%Y-%m-%d %H:%M} ({len(views)} views) in "
+        f"{time.perf_counter() - began:.0f} s",
+        flush=True,
     )
 
 
-def load_orders(home: Path) -> list[dict[str, Any]]:
+def live_orders(home: Path, n: int, now: datetime, seed: int = 7) -> list[dict[str, Any]]:
+    """``n`` orders arriving as live traffic at ``now``: the lake's orders (their customers,
+    carriers, warehouses and cities, with history in the store) re-dated into the 36 hours
+    before ``now`` with their promise windows kept, new order ids, scored as of ``now``.
+
+    The caller states the order's stage, as an order system would (half not shipped, half in
+    transit), so the action and reason paths are exercised.
+    """
+    import pandas as pd
+
     from features import lake
     from orderlens.settings import load_settings
     from serving.examples import order_payloads
 
     orders = lake.read_lake(load_settings(home=home), "orders")
-    payloads = order_payloads(orders.sort_values("created_at").tail(20_000))
-    # The caller states the order's stage, as an order system would: replayed history would
-    # otherwise read "delivered" from the online store's latest tracking row, and a delivered
-    # order triggers no action — the bench must exercise the action and reason path.
+    rng = np.random.default_rng(seed)
+    picked = orders.iloc[rng.integers(0, len(orders), size=n)].reset_index(drop=True)
+    window = picked["promised_at"] - picked["created_at"]
+    age = pd.to_timedelta(rng.uniform(0, 36 * 3600, size=n), unit="s")
+    picked["created_at"] = pd.Timestamp(now) - age
+    picked["promised_at"] = picked["created_at"] + window
+    picked["order_id"] = [f"{o}-L{k}" for k, o in enumerate(picked["order_id"])]
+    payloads = order_payloads(picked, hours_after_creation=0.0)
+    moment = pd.Timestamp(now).isoformat()
     for i, order in enumerate(payloads):
+        order["as_of"] = moment
         order["stage"] = ("not_shipped", "in_transit")[i % 2]
     return payloads
 
@@ -296,19 +346,19 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
 
 
 def in_process_throughput(home: Path, orders: list[dict], batches: int) -> dict[str, float]:
-    """The same model set on the same batches without HTTP: parse, online read, score."""
+    """The reference: the same model set on the same batches without HTTP, one thread: parse,
+    online read, scoring (reasons and policy included), JSON encoding."""
     from features.store import FeatureRepo
     from orderlens.settings import load_settings
-    from serving.policy import load_policy
+    from serving.batch import champion_scorer
     from serving.schemas import parse_request
-    from serving.scoring import Scorer, request_columns
-    from training.registry import load_champion
+    from serving.scoring import request_columns
 
     settings = load_settings(home=home)
-    scorer = Scorer(load_champion(settings), load_policy())
+    scorer = champion_scorer(settings)
     repo = FeatureRepo(settings)
     chunks = [orders[i : i + BATCH] for i in range(0, len(orders) - BATCH + 1, BATCH)]
-    parts = {"parse": 0.0, "online": 0.0, "score": 0.0}
+    parts = {"parse": 0.0, "online": 0.0, "score": 0.0, "encode": 0.0}
     cpu = 0.0
     for i in range(batches + 1):
         c0 = time.process_time()
@@ -316,90 +366,193 @@ def in_process_throughput(home: Path, orders: list[dict], batches: int) -> dict[
         request = parse_request({"orders": chunks[i % len(chunks)]})
         columns = request_columns(request.orders)
         t1 = time.perf_counter()
-        online, ages = repo.online_feature_values(
-            "delay_v1", columns, skip_views=("order_attributes",)
-        )
+        online = repo.online_feature_values("delay_v1", columns, skip_views=("order_attributes",))
         t2 = time.perf_counter()
-        scorer.score(request.orders, columns, online, ages)
+        result = scorer.score(columns, online)
         t3 = time.perf_counter()
+        orjson.dumps({"predictions": result.predictions})
+        t4 = time.perf_counter()
         if i:  # the first batch warms caches
             cpu += time.process_time() - c0
-            for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 parts[name] += dt
     total = sum(parts.values())
     return {
         "orders_per_s": batches * BATCH / total,
         "orders_per_cpu_s": batches * BATCH / cpu,
+        "cpu_us_per_order": cpu / (batches * BATCH) * 1e6,
         **{k: v / batches * 1000 for k, v in parts.items()},
     }
 
 
-def soak(
-    url: str, process, orders: list[dict], seconds: float, rate: float, clients: int
-) -> dict[str, Any]:
-    """1,000-order batches at ``rate`` orders/s in total from ``clients`` paced threads (one
-    sequential client could keep only one worker busy) for ``seconds``: requests, errors,
-    degraded answers, latency, the rate reached and the server's memory (RSS of all its
-    processes) at start and end."""
-    chunks = [
-        orjson.dumps({"orders": orders[i : i + BATCH]})
-        for i in range(0, len(orders) - BATCH + 1, BATCH)
+def explain_value_cost(home: Path, orders: list[dict], n: int) -> dict[str, float]:
+    """CPU milliseconds per order of the value-dimension reasons (``explain_value``): the same
+    batch scored with and without them."""
+    from features.store import FeatureRepo
+    from orderlens.settings import load_settings
+    from serving.batch import champion_scorer
+    from serving.schemas import parse_request
+    from serving.scoring import request_columns
+
+    settings = load_settings(home=home)
+    scorer = champion_scorer(settings)
+    repo = FeatureRepo(settings)
+    plain = orders[:n]
+    asked = [{**o, "explain_value": True} for o in plain]
+    cpu = {}
+    for name, batch in (("plain", plain), ("explained", asked)):
+        columns = request_columns(parse_request({"orders": batch}).orders)
+        online = repo.online_feature_values("delay_v1", columns, skip_views=("order_attributes",))
+        scorer.score(columns, online)  # warm
+        began = time.process_time()
+        result = scorer.score(columns, online)
+        cpu[name] = time.process_time() - began
+    dims = result.predictions[0]["value"]["dimensions"]
+    explained = sum(1 for d in dims.values() if d.get("reasons") is not None)
+    return {
+        "ms_per_order": (cpu["explained"] - cpu["plain"]) / n * 1000,
+        "orders": n,
+        "dimensions_explained": explained,
+    }
+
+
+def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, float]:
+    """``orderlens predict`` on a file of the live orders: the command end to end (a new
+    process: imports, model load) and the scoring run inside it."""
+    import pandas as pd
+
+    frame = pd.DataFrame(orders)
+    source, out = tmp / "orders.parquet", tmp / "scores.parquet"
+    for name in ("created_at", "promised_at", "as_of"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    frame.to_parquet(source, index=False)
+    command = [
+        str(Path(sys.executable).with_name("orderlens")),
+        "predict",
+        "--orders",
+        str(source),
+        "--out",
+        str(out),
+        "--as-of",
+        "as_of",
+        "--json",
     ]
-    interval = clients * BATCH / rate
+    began = time.perf_counter()
+    cpu0 = _children_cpu()
+    answer = subprocess.run(
+        command, env={**os.environ, "ORDERLENS_HOME": str(home)}, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - began
+    cpu = _children_cpu() - cpu0
+    if answer.returncode != 0:
+        raise RuntimeError(answer.stderr[-3000:])
+    report = json.loads(answer.stdout.strip().splitlines()[-1])
+    return {
+        "orders": report["scored"],
+        "orders_per_s": report["orders_per_s"],
+        "seconds": report["seconds"],
+        "degraded": report["degraded"],
+        "command_seconds": wall,
+        "command_cpu_s": cpu,
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def mixed_clients(
+    url: str,
+    orders: list[dict],
+    seconds: float,
+    *,
+    single_clients: int = 8,
+    batch_clients: int = 8,
+    batch_size: int = 100,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    """``single_clients`` sending one order and ``batch_clients`` sending ``batch_size`` orders,
+    for ``seconds``: back to back (``rate`` None: beyond capacity) or paced to ``rate`` orders/s
+    in total. Counts answers, errors, shed requests (429/503, and whether they said
+    Retry-After), degraded orders and latency per kind."""
     lock = threading.Lock()
-    stats = {"requests": 0, "errors": 0, "degraded": 0, "orders": 0}
-    latencies: list[float] = []
-    samples: list[float] = []
-    rss_start = rss_mb(process)
-    began = time.monotonic()
-    deadline = began + seconds
+    stats: dict[str, Any] = {
+        "requests": 0,
+        "orders": 0,
+        "errors": 0,
+        "shed": 0,
+        "shed_without_retry_after": 0,
+        "degraded_orders": 0,
+    }
+    latency: dict[str, list[float]] = {"single": [], "batch": []}
+    reasons: collections.Counter[str] = collections.Counter()
+    deadline = time.monotonic() + seconds
+    clients = single_clients + batch_clients
+    # Paced: every client sends the same number of requests a second, together ``rate`` orders.
+    interval = None if rate is None else (single_clients + batch_clients * batch_size) / rate
 
     def client(k: int) -> None:
-        next_at = began + k * interval / clients  # staggered
-        i = k
-        client = LeanClient(url, timeout=60)
-        while True:
-            time.sleep(max(0.0, next_at - time.monotonic()))
-            if time.monotonic() >= deadline:
-                client.close()
-                return
+        size = 1 if k < single_clients else batch_size
+        kind = "single" if size == 1 else "batch"
+        connection = LeanClient(url, timeout=60)
+        i, next_at = k * 7919, time.monotonic() + (interval or 0) * k / clients  # staggered
+        while time.monotonic() < deadline:
+            if interval is not None:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                next_at += interval
+            start = i % (len(orders) - size)
+            body = orjson.dumps({"orders": orders[start : start + size]})
+            i += size
             t0 = time.perf_counter()
             try:
-                status, content = client.post("/predict", chunks[i % len(chunks)], reconnect=True)
-                ok = status == 200
-                predictions = orjson.loads(content)["predictions"] if ok else []
+                status, content, headers = connection.post_full("/predict", body)
             except (OSError, http.client.HTTPException):
-                ok, predictions = False, []
-                client.close()
-                client = LeanClient(url, timeout=60)
-            elapsed = time.perf_counter() - t0
+                connection.close()
+                connection = LeanClient(url, timeout=60)
+                with lock:
+                    stats["requests"] += 1
+                    stats["errors"] += 1
+                continue
+            elapsed = (time.perf_counter() - t0) * 1000
             with lock:
                 stats["requests"] += 1
-                stats["errors"] += not ok
-                stats["orders"] += len(predictions)
-                stats["degraded"] += sum(bool(p["degraded"]) for p in predictions)
-                latencies.append(elapsed * 1000)
-            i += clients
-            next_at += interval
+                if status == 200:
+                    predictions = orjson.loads(content)["predictions"]
+                    stats["orders"] += len(predictions)
+                    latency[kind].append(elapsed)
+                    for p in predictions:
+                        stats["degraded_orders"] += bool(p["degraded"])
+                        reasons.update(p["degraded"])
+                elif status in (429, 503):
+                    stats["shed"] += 1
+                    stats["shed_without_retry_after"] += "retry-after" not in headers
+                    if interval is None:  # a shed client waits as told (at least a little)
+                        time.sleep(min(float(headers.get("retry-after", "0.05") or 0.05), 1.0))
+                else:
+                    stats["errors"] += 1
+        connection.close()
 
+    began = time.perf_counter()
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
-    while any(t.is_alive() for t in threads):
-        time.sleep(min(10.0, max(0.1, deadline - time.monotonic())))
-        with contextlib.suppress(psutil.Error):
-            samples.append(rss_mb(process))
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - began
+    elapsed = time.perf_counter() - began
+
+    def pct(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")
+
     return {
         **stats,
+        "seconds": elapsed,
         "orders_per_s": stats["orders"] / elapsed,
-        "p50_ms": float(np.percentile(latencies, 50)) if latencies else float("nan"),
-        "p99_ms": float(np.percentile(latencies, 99)) if latencies else float("nan"),
-        "rss_start_mb": rss_start,
-        "rss_end_mb": rss_mb(process),
-        "rss_samples": samples,
+        "degraded_share": stats["degraded_orders"] / max(stats["orders"], 1),
+        "degraded_reasons": dict(reasons.most_common(5)),
+        "single_p50_ms": pct(latency["single"], 50),
+        "single_p99_ms": pct(latency["single"], 99),
+        "batch_p99_ms": pct(latency["batch"], 99),
     }
 
 
@@ -413,10 +566,16 @@ def main() -> None:
     )
     parser.add_argument("--single", type=int, default=300, help="one-order requests timed")
     parser.add_argument("--batches", type=int, default=20, help="1,000-order batches timed")
-    parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (0: skip)")
+    parser.add_argument(
+        "--concurrent", type=float, default=60.0, help="seconds of 16 mixed clients (0: skip)"
+    )
+    parser.add_argument(
+        "--predict-orders", type=int, default=100_000, help="orders for orderlens predict (0: skip)"
+    )
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
-    # Two requests per worker keep both busy even when the kernel hands a worker two at once.
     clients = args.clients or 2 * args.workers
+    figures: dict[str, Any] = {"cores": os.cpu_count()}
 
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
         work = Path(tmp) / "home"
@@ -426,68 +585,103 @@ def main() -> None:
             print(f"building a smoke home ({args.orders:,} orders) ...", flush=True)
             build_smoke_home(source, args.orders)
         copy_home(source, work)
-        orders = load_orders(source)
-        backfill_replay_days(work, orders)
-        print(f"home {source} (copied to {work}); {len(orders):,} orders to send")
+        now = store_now(source)
+        store_as_of(work, now)
+        orders = live_orders(source, 20_000, now)
+        print(
+            f"home {source} (copied to {work}); {len(orders):,} live orders at {now:%Y-%m-%d %H:%M}"
+        )
 
         local = in_process_throughput(work, orders, max(3, args.batches // 4))
+        figures["in_process_orders_per_s"] = local["orders_per_s"]
+        figures["in_process_cpu_us_per_order"] = local["cpu_us_per_order"]
         print(
-            f"in-process, 1,000-order batches: {local['orders_per_s']:,.0f} orders/s "
-            f"(per batch: parse {local['parse']:.0f} ms, online read {local['online']:.0f} ms, "
-            f"score {local['score']:.0f} ms); {local['orders_per_cpu_s']:,.0f} orders per CPU "
-            f"second; {load()}"
+            f"in-process reference, 1,000-order batches, one thread: {local['orders_per_s']:,.0f}"
+            f" orders/s, {local['cpu_us_per_order']:.0f} us CPU per order (per batch: parse "
+            f"{local['parse']:.0f} ms, online read {local['online']:.0f} ms, score "
+            f"{local['score']:.0f} ms, JSON {local['encode']:.0f} ms); {load()}",
+            flush=True,
+        )
+        explain = explain_value_cost(work, orders, 200)
+        figures["explain_value_ms_per_order"] = explain["ms_per_order"]
+        print(
+            f"explain_value: {explain['ms_per_order']:.2f} ms CPU per order (target <= 1), "
+            f"{explain['dimensions_explained']} dimensions explained per order; {load()}",
+            flush=True,
         )
         with server(work, args.workers, Path(tmp) / "server.log") as (url, process):
             single = one_order_latency(url, orders, args.single)
+            figures["single_p50_ms"], figures["single_p99_ms"] = single["p50"], single["p99"]
             print(
-                f"one order over HTTP: p50 {single['p50']:.1f} ms, p99 {single['p99']:.1f} ms "
-                f"(target p99 <= 20 ms), degraded {single['degraded']}/{args.single}; {load()}"
+                f"one order over HTTP, sequential: p50 {single['p50']:.1f} ms, p99 "
+                f"{single['p99']:.1f} ms (target p99 <= 10 ms), degraded "
+                f"{single['degraded']}/{args.single}; {load()}",
+                flush=True,
             )
             cpu_before = cpu_seconds(process)
             batch = batch_throughput(url, orders, clients, args.batches)
             batch_cpu = cpu_seconds(process) - cpu_before
+            per_order_us = batch_cpu / max(batch["orders"], 1) * 1e6
+            figures.update(
+                batch_orders_per_s=batch["orders_per_s"],
+                batch_server_cpu_us_per_order=per_order_us,
+                batch_ratio_to_in_process=batch["orders_per_s"] / local["orders_per_s"],
+                batch_risky_without_reasons=batch["acting_without_reasons"],
+                batch_degraded=batch["degraded"],
+                batch_errors=batch["errors"],
+            )
             print(
                 f"1,000-order batches over HTTP ({args.workers} workers, {clients} clients): "
-                f"{batch['orders_per_s']:,.0f} orders/s (target >= 10,000); "
-                f"ratio to in-process {batch['orders_per_s'] / local['orders_per_s']:.2f}; "
+                f"{batch['orders_per_s']:,.0f} orders/s (target >= 15,000); ratio to the "
+                f"in-process reference {batch['orders_per_s'] / local['orders_per_s']:.2f}; "
+                f"server CPU {per_order_us:.0f} us per order (in-process "
+                f"{local['cpu_us_per_order']:.0f}); client CPU "
+                f"{batch['client_cpu_s'] / max(batch['orders'], 1) * 1e6:.0f} us per order; "
                 f"{batch['acting']:,} orders with actions, {batch['risky_acting']:,} risk-driven, "
-                f"{batch['acting_without_reasons']} of those without reasons; "
-                f"degraded {batch['degraded']:,}/{batch['orders']:,} "
-                f"{batch['degraded_reasons'] or ''}; errors {batch['errors']}; "
-                f"{load()}"
+                f"{batch['acting_without_reasons']} of those without reasons; degraded "
+                f"{batch['degraded']:,}/{batch['orders']:,} {batch['degraded_reasons'] or ''}; "
+                f"errors {batch['errors']}; {load()}",
+                flush=True,
             )
-            per_cpu = batch["orders"] / batch_cpu
+            if args.concurrent > 0:
+                capacity = 0.8 * batch["orders_per_s"]
+                for region, rate in (("at capacity", capacity), ("beyond capacity", None)):
+                    mixed = mixed_clients(url, orders, args.concurrent, rate=rate)
+                    key = "concurrent" if rate is not None else "overload"
+                    figures[f"{key}_degraded_share"] = mixed["degraded_share"]
+                    figures[f"{key}_errors"] = mixed["errors"]
+                    figures[f"{key}_shed"] = mixed["shed"]
+                    figures[f"{key}_single_p99_ms"] = mixed["single_p99_ms"]
+                    figures[f"{key}_orders_per_s"] = mixed["orders_per_s"]
+                    paced = "unpaced" if rate is None else f"paced to {rate:,.0f} orders/s"
+                    print(
+                        f"16 mixed clients (8 x 1 order, 8 x 100), {args.concurrent:.0f} s, "
+                        f"{region} ({paced}): {mixed['requests']:,} requests, "
+                        f"{mixed['orders_per_s']:,.0f} orders/s answered, errors "
+                        f"{mixed['errors']}, shed {mixed['shed']} (429/503; without "
+                        f"Retry-After {mixed['shed_without_retry_after']}), degraded "
+                        f"{mixed['degraded_share']:.2%} {mixed['degraded_reasons'] or ''}; "
+                        f"one order p50 {mixed['single_p50_ms']:.0f} ms, p99 "
+                        f"{mixed['single_p99_ms']:.0f} ms; 100 orders p99 "
+                        f"{mixed['batch_p99_ms']:.0f} ms; {load()}",
+                        flush=True,
+                    )
+        if args.predict_orders > 0:
+            many = live_orders(source, args.predict_orders, now, seed=11)
+            result = predict_throughput(work, many, Path(tmp))
+            figures["predict_orders_per_s"] = result["orders_per_s"]
+            figures["predict_command_seconds"] = result["command_seconds"]
             print(
-                f"client CPU over the batches (same 2 cores): "
-                f"{batch['client_cpu_s'] / batch['orders'] * 1e6:.0f} us per order "
-                f"(sending, reading and decoding the answers, checking reasons); server "
-                f"{batch_cpu / batch['orders'] * 1e6:.0f} us per order"
+                f"orderlens predict, {result['orders']:,} orders: {result['orders_per_s']:,.0f} "
+                f"orders/s scoring (target >= 24,000; {result['seconds']:.1f} s), the command "
+                f"end to end {result['command_seconds']:.1f} s wall, {result['command_cpu_s']:.1f}"
+                f" s CPU; degraded {result['degraded']:,}; {load()}",
+                flush=True,
             )
-            print(
-                f"server CPU over the batches: {per_cpu:,.0f} orders per CPU second "
-                f"(in-process {local['orders_per_cpu_s']:,.0f}: ratio "
-                f"{per_cpu / local['orders_per_cpu_s']:.2f}); on {os.cpu_count()} idle cores "
-                f"that is at most {per_cpu * (os.cpu_count() or 1):,.0f} orders/s"
-            )
-            if args.soak > 0:
-                rate = 0.8 * batch["orders_per_s"]
-                print(
-                    f"soak: {args.soak:.0f} s at {rate:,.0f} orders/s (80% of saturation), "
-                    f"load average {os.getloadavg()[0]:.1f} ...",
-                    flush=True,
-                )
-                result = soak(url, process, orders, args.soak, rate, clients)
-                growth = result["rss_end_mb"] - result["rss_start_mb"]
-                print(
-                    f"soak {args.soak:.0f} s: {result['requests']:,} requests "
-                    f"({result['orders']:,} orders, {result['orders_per_s']:,.0f} orders/s "
-                    f"reached of {rate:,.0f}), errors {result['errors']}, degraded orders "
-                    f"{result['degraded']:,}; latency p50 {result['p50_ms']:.0f} ms, "
-                    f"p99 {result['p99_ms']:.0f} ms; server RSS {result['rss_start_mb']:.0f} -> "
-                    f"{result['rss_end_mb']:.0f} MB ({growth:+.0f} MB); every ~10 s: "
-                    f"{[round(s) for s in result['rss_samples']]}; {load()}"
-                )
+        figures["load_average"] = os.getloadavg()[0]
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)")
+        if args.json:
+            print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from feast.infra.online_stores.helpers import get_online_store_from_config
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
@@ -102,6 +103,12 @@ class OnlineReader:
         """The store's online-store plug-in, as configured in ``feature_store.yaml``."""
         return get_online_store_from_config(self.store.config.online_store)
 
+    def prepare(self, service: str) -> None:
+        """Load what reading ``service`` needs (Feast's registry, the views, the store plug-in)
+        now rather than on the first read."""
+        self._plan(service)
+        _ = self.online_store
+
     def read(
         self,
         service: str,
@@ -144,11 +151,7 @@ class OnlineReader:
                     days = moments.astype("datetime64[D]").astype(str).tolist()
                 keys = [f"{k}|{d}" for k, d in zip(rows[spec.natural_key], days, strict=True)]
             # Each distinct key once: a batch shares a handful of carriers, cities and days.
-            position: dict[str, int] = {}
-            codes = np.fromiter(
-                (position.setdefault(k, len(position)) for k in keys), dtype=np.int64, count=n
-            )
-            distinct = list(position)
+            codes, distinct = _distinct(keys)
             found = self._read_view(view, spec, distinct, names)
             stamps = np.array(
                 [found[k][0] if k in found else np.nan for k in distinct], dtype=np.float64
@@ -245,6 +248,22 @@ def odfv_inputs(view: Any) -> list[str]:
     return [
         field.name for source in view.source_request_sources.values() for field in source.schema
     ]
+
+
+FACTORIZE_FROM = 256
+"""Keys of batches this large are coded by pandas' hash table (C) instead of a dict in Python."""
+
+
+def _distinct(keys: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each key's position among the distinct keys (first-seen order), and those keys."""
+    if len(keys) >= FACTORIZE_FROM:
+        codes, uniques = pd.factorize(np.asarray(keys, dtype=object))
+        return codes.astype(np.int64), uniques.tolist()
+    position: dict[str, int] = {}
+    codes = np.fromiter(
+        (position.setdefault(k, len(position)) for k in keys), dtype=np.int64, count=len(keys)
+    )
+    return codes, list(position)
 
 
 def _stamp_seconds(stamp: datetime) -> float:

@@ -36,7 +36,8 @@ REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 #   region (destination), origin_region, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
 #   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
 #   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
-#   hours_behind_plan, category, n_items, order_traits, ticket_intent, open_tickets.
+#   hours_behind_plan, category (or its display name, category_name), n_items, order_traits,
+#   ticket_intent, open_tickets.
 _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
     "weather": (
         "{alert_level_name} {alert_type} alert in {region} during transit",
@@ -48,12 +49,12 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
     ),
     "carrier": (
         "{carrier} is running {lane_delay_hours:.0f} h late on this lane",
-        "{carrier} delivers {carrier_on_time_pct:.0f}% on time on this lane",
+        "{carrier} delivers {carrier_on_time_pct:.0f} % on time on this lane",
         "Recent performance of carrier {carrier}",
         "Recent carrier performance",
     ),
     "warehouse_backlog": (
-        "Warehouse {warehouse} is at {backlog_pct:.0f}% of packing capacity",
+        "Warehouse {warehouse} at {backlog_pct:.0f} % of packing capacity",
         "{backlog_orders:,.0f} orders waiting to be packed at warehouse {warehouse}",
         "Packing backlog at warehouse {warehouse}",
         "Packing backlog at the warehouse",
@@ -71,7 +72,7 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Tight delivery promise",
     ),
     "customer_address": (
-        "{address_issue_rate_pct:.0f}% of past deliveries to this address had problems",
+        "{address_issue_rate_pct:.0f} % of past deliveries to this address had problems",
         "Delivery address in {region} is hard to reach",
         "Customer address and delivery history",
     ),
@@ -82,8 +83,10 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Tracking shows the parcel behind plan",
     ),
     "order_profile": (
-        "{category} order needing {order_traits}",
-        "{category} order with {n_items:.0f} items",
+        "{category_name} needing {order_traits}",
+        "{category_name}, {items}",
+        "{category_name}",
+        "Order of {items}",
         "Order contents and handling",
     ),
     "ticket_signals": (
@@ -113,10 +116,26 @@ _COMPILED: dict[str, tuple[_Template, ...]] = {
 
 
 def format_contribution(points: float) -> str:
-    """``21.4`` → ``"+21 pts"``, ``-5`` → ``"−5 pts"``, below half a point → ``"<1 pt"``."""
+    """``21.4`` → ``"+21 pts"``, ``1.2`` → ``"+1 pt"``, ``-5`` → ``"−5 pts"``, below half a
+    point → ``"<1 pt"``."""
     if abs(points) < 0.5:
         return "<1 pt"
-    return f"+{points:.0f} pts" if points > 0 else f"\u2212{-points:.0f} pts"
+    rounded = round(abs(points))
+    unit = "pt" if rounded == 1 else "pts"
+    return f"+{rounded} {unit}" if points > 0 else f"\u2212{rounded} {unit}"
+
+
+def display_name(value: Any, names: Mapping[str, str] | None = None) -> str:
+    """A value as the business writes it: the settings' display name when there is one, else the
+    stored code made readable (``home_appliances`` → ``Home appliances``; a value that already
+    has capitals or spaces, such as a shop's own ``Mercado Livre``, is kept as it is)."""
+    text = str(value)
+    if names and text in names:
+        return names[text]
+    if text.islower() and " " not in text:
+        text = text.replace("_", " ")
+        return text[:1].upper() + text[1:]
+    return text
 
 
 def render_reason(group: str, contribution: float, context: Mapping[str, Any]) -> str:
@@ -144,10 +163,17 @@ def render_reason(group: str, contribution: float, context: Mapping[str, Any]) -
 
 
 def _with_derived(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    derived: dict[str, Any] = {}
     level = context.get("alert_level")
-    if context.get("alert_level_name") is not None or level is None:
-        return context
-    name = ALERT_LEVEL_NAMES.get(int(level))
-    if name is None or name == "none":
-        return context
-    return {**context, "alert_level_name": name}
+    if context.get("alert_level_name") is None and level is not None:
+        name = ALERT_LEVEL_NAMES.get(int(level))
+        if name is not None and name != "none":
+            derived["alert_level_name"] = name
+    category = context.get("category")
+    if context.get("category_name") is None and category is not None:
+        derived["category_name"] = display_name(category)
+    items = context.get("n_items")
+    if context.get("items") is None and items is not None and items == items:  # not NaN
+        count = int(round(float(items)))
+        derived["items"] = f"{count} item" if count == 1 else f"{count} items"
+    return {**context, **derived} if derived else context

@@ -61,7 +61,10 @@ class ServingSettings(BaseModel):
     api_keys: tuple[SecretStr, ...] = Field((), description="accepted API keys; none: open")
     rate_limit_per_second: float = Field(50.0, ge=0, description="per client; 0 turns it off")
     rate_limit_burst: int = Field(100, ge=1)
-    feature_timeout_ms: float = Field(80.0, gt=0, description="online-store call budget")
+    # 80 ms tripped on CPU contention alone (16 clients on 2 cores: 84-94 % of answers degraded);
+    # with admission control (max_concurrent_scoring) a read waits for no one, and 250 ms still
+    # catches a store that is really slow or locked.
+    feature_timeout_ms: float = Field(250.0, gt=0, description="online-store call budget")
     feature_timeout_ms_per_order: float = Field(
         2.0, ge=0, description="added to the budget per order of a batch (reads grow with it)"
     )
@@ -71,6 +74,14 @@ class ServingSettings(BaseModel):
     log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
     log_flush_seconds: float = Field(5.0, gt=0)
     reload_seconds: float = Field(5.0, gt=0, description="how often the champion is checked")
+    max_concurrent_scoring: int = Field(
+        2, ge=1, description="requests a worker scores at once (more only share its core)"
+    )
+    max_queued_orders: int = Field(
+        2_000,
+        ge=0,
+        description="orders that may wait per worker; beyond, requests are shed (503 + Retry-After)",
+    )
     explain_all_up_to: int = Field(
         10, ge=0, description="batches of at most this many orders get reasons for every order"
     )
@@ -222,6 +233,18 @@ class IngestSettings(BaseModel):
     )
 
 
+class DisplaySettings(BaseModel):
+    """How values are shown to people (reason texts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    names: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="column -> {code: display name}, e.g. {'category': {'home_appliances': "
+        "'Home appliances'}}; codes not listed are shown readable (underscores to spaces)",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -242,6 +265,7 @@ class Settings(BaseSettings):
     pipelines: PipelineSettings = PipelineSettings()
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
+    display: DisplaySettings = DisplaySettings()
 
     @field_validator("home")
     @classmethod

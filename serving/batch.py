@@ -14,6 +14,8 @@ file, its ``order_id`` and every rule it broke, and counted in the report.
 
 from __future__ import annotations
 
+import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -59,6 +61,9 @@ class BatchReport:
     orders_per_s: float
     degraded: int
     model_set: str
+    load_seconds: float = 0.0
+    """Loading the champion and the feature store (before ``seconds``: reading, checking,
+    scoring and writing the file)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +71,8 @@ class BatchReport:
     def as_text(self) -> str:
         lines = [
             f"scored {self.scored:,} of {self.orders_in:,} orders with model set "
-            f"{self.model_set} in {self.seconds:.1f} s ({self.orders_per_s:,.0f} orders/s) "
-            f"-> {self.out}",
+            f"{self.model_set} in {self.seconds:.1f} s ({self.orders_per_s:,.0f} orders/s; "
+            f"models and feature store loaded in {self.load_seconds:.1f} s before) -> {self.out}",
             f"{self.degraded:,} scored orders could not use every feature view (column degraded)",
         ]
         if self.rejected:
@@ -195,16 +200,28 @@ def predict_file(
         SourceContractError: the file cannot be read or lacks a required column.
         FileNotFoundError: no champion model set.
     """
+    loading = time.perf_counter()
+    scorer = scorer or champion_scorer(settings, threads=os.cpu_count() or 1)
+    repo = FeatureRepo(settings)
+    repo.online_reader.prepare("delay_v1")
     began = time.perf_counter()
+    load_seconds = began - loading
     frame = read_orders_file(orders_path)
     good, rejected = valid_orders(frame, as_of_column)
-    scorer = scorer or champion_scorer(settings)
-    repo = FeatureRepo(settings)
     parts = []
-    for start in range(0, len(good), chunk_rows):
-        parts.append(score_orders(scorer, repo, good.iloc[start : start + chunk_rows]))
-        if progress is not None:
-            progress(f"scored {min(start + chunk_rows, len(good)):,} / {len(good):,} orders")
+    # Scoring makes millions of short-lived objects and no reference cycles: without this the
+    # collector walked the whole loaded stack (Feast, models) again and again, a third of the
+    # time measured.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for start in range(0, len(good), chunk_rows):
+            parts.append(score_orders(scorer, repo, good.iloc[start : start + chunk_rows]))
+            if progress is not None:
+                progress(f"scored {min(start + chunk_rows, len(good)):,} / {len(good):,} orders")
+    finally:
+        if collecting:
+            gc.enable()
     scored = (
         pd.concat(parts, ignore_index=True)
         if parts
@@ -226,11 +243,13 @@ def predict_file(
         orders_per_s=len(scored) / seconds if seconds > 0 else 0.0,
         degraded=int((scored["degraded"] != "").sum()) if len(scored) else 0,
         model_set=scorer.version,
+        load_seconds=load_seconds,
     )
 
 
-def champion_scorer(settings: Settings) -> Scorer:
-    """The champion model set as a :class:`Scorer` predicting with compiled trees.
+def champion_scorer(settings: Settings, threads: int = 1) -> Scorer:
+    """The champion model set as a :class:`Scorer` predicting with compiled trees (``threads``
+    per large prediction).
 
     Raises:
         FileNotFoundError: before any model set was promoted.
@@ -244,5 +263,7 @@ def champion_scorer(settings: Settings) -> Scorer:
         models,
         load_policy(settings.serving.policy_file),
         explain_all_up_to=settings.serving.explain_all_up_to,
-        fast=compiled_model_set(models),
+        fast=compiled_model_set(models, threads),
+        threads=threads,
+        display_names=settings.display.names,
     )

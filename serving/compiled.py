@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -32,7 +33,8 @@ import numpy as np
 from training.registry import ModelSet
 from training.value import ScaledBooster, row_scale
 
-_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float32 constant)
+PARALLEL_ROWS = 5_000
+"""Rows per thread below which a prediction is not split between threads."""
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 _LINKS = {
     "binary": "logistic",
@@ -76,12 +78,29 @@ class Forest:
     slopes: np.ndarray  # float64 per model
     num_features: int
 
-    def raw(self, matrix: np.ndarray) -> np.ndarray:
-        """Raw scores (sum of leaf values), shape ``(rows, models)``."""
+    def raw(self, matrix: np.ndarray, threads: int = 1) -> np.ndarray:
+        """Raw scores (sum of leaf values), shape ``(rows, models)``; ``threads`` > 1 splits
+        large matrices between threads (the kernel releases the GIL)."""
         x = np.ascontiguousarray(matrix, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ValueError(f"expected a (rows, {self.num_features}) matrix, got {x.shape}")
         out = np.zeros((len(x), len(self.names)))
+        if threads > 1 and len(x) >= 4 * PARALLEL_ROWS:
+            bounds = np.linspace(0, len(x), threads + 1).astype(int)
+            with ThreadPoolExecutor(threads) as pool:
+                list(
+                    pool.map(
+                        lambda k: self._walk_rows(
+                            x[bounds[k] : bounds[k + 1]], out[bounds[k] : bounds[k + 1]]
+                        ),
+                        range(threads),
+                    )
+                )
+            return out
+        self._walk_rows(x, out)
+        return out
+
+    def _walk_rows(self, x: np.ndarray, out: np.ndarray) -> None:
         _walk(
             x,
             self.roots,
@@ -96,12 +115,11 @@ class Forest:
             self.leaf_value,
             out,
         )
-        return out
 
-    def predict(self, matrix: np.ndarray) -> np.ndarray:
+    def predict(self, matrix: np.ndarray, threads: int = 1) -> np.ndarray:
         """Predictions as ``Booster.predict`` gives them (probabilities for binary models),
         shape ``(rows, models)``."""
-        out = self.raw(matrix)
+        out = self.raw(matrix, threads)
         for j, link in enumerate(self.links):
             if link == "logistic":
                 out[:, j] = 1.0 / (1.0 + np.exp(-self.slopes[j] * out[:, j]))
@@ -117,13 +135,14 @@ class CompiledBooster:
         booster: the LightGBM booster.
     """
 
-    def __init__(self, booster: Any) -> None:
+    def __init__(self, booster: Any, threads: int = 1) -> None:
         self.forest = compile_boosters({"model": booster}, booster.num_feature())
+        self.threads = threads
 
     def predict(self, matrix: np.ndarray, **kwargs: Any) -> np.ndarray:
         if kwargs:
             raise TypeError(f"compiled trees only predict; asked for {sorted(kwargs)}")
-        return self.forest.predict(matrix)[:, 0]
+        return self.forest.predict(matrix, self.threads)[:, 0]
 
 
 def compile_boosters(boosters: dict[str, Any], num_features: int) -> Forest:
@@ -222,11 +241,12 @@ def _bitset(categories: Sequence[int] | Any) -> list[int]:
 def _walk(
     x, roots, tree_model, feature, flags, threshold, children, bits_start, bits_len, bits, leaf, out
 ):  # pragma: no cover - compiled
-    # Blocks of rows, tree by tree within a block: a block's features (64 rows) and one tree's
-    # nodes stay in cache together. Row by row over every tree missed the node cache, and tree
-    # by tree over all rows streamed the whole matrix once per tree.
-    for start in range(0, x.shape[0], 64):
-        stop = min(start + 64, x.shape[0])
+    # Blocks of rows, tree by tree within a block: one tree's nodes stay in the first-level
+    # cache while the block's rows stream past, and the block (256 rows) stays in the second
+    # level for every tree. Row by row over every tree missed the node cache (1.5-3x slower);
+    # tree by tree over all rows streamed the whole matrix once per tree (2x slower at 30k).
+    for start in range(0, x.shape[0], 256):
+        stop = min(start + 256, x.shape[0])
         for t in range(roots.shape[0]):
             model = tree_model[t]
             root = roots[t]
@@ -235,51 +255,57 @@ def _walk(
                 while node >= 0:
                     f = x[i, feature[node]]
                     flag = flags[node]
-                    if np.isnan(f):
-                        go_left = (flag & 1) != 0
-                    elif flag & 8:  # categorical
-                        go_left = False
+                    if (flag & 10) == 0:
+                        # A plain numerical split, most nodes: one comparison, no branch on the
+                        # value (NaN fails every comparison and goes where its flag says): 1.4x
+                        # faster than testing NaN first, on the demo's value models.
+                        right = (f > threshold[node]) or (f != f and (flag & 1) == 0)
+                    elif flag & 8:  # categorical: listed categories go left, NaN and others right
+                        right = True
                         if f >= 0.0 and f < 2147483647.0:
                             code = np.int64(f)
                             word = code >> 5
                             if word < bits_len[node]:
-                                go_left = ((bits[bits_start[node] + word] >> (code & 31)) & 1) == 1
-                    elif (
-                        (flag & 2) and f >= -1.0000000180025095e-35 and f <= 1.0000000180025095e-35
-                    ):
-                        go_left = (flag & 4) != 0
+                                right = ((bits[bits_start[node] + word] >> (code & 31)) & 1) == 0
+                    elif f != f:  # missing type Zero: NaN and 0 go the default way
+                        right = (flag & 1) == 0
+                    elif f >= -1.0000000180025095e-35 and f <= 1.0000000180025095e-35:
+                        right = (flag & 4) == 0
                     else:
-                        go_left = f <= threshold[node]
-                    node = children[2 * node + (0 if go_left else 1)]
+                        right = f > threshold[node]
+                    node = children[2 * node + np.int64(right)]
                 out[i, model] += leaf[~node]
 
 
 # ---- a model set with compiled trees ------------------------------------------------------------
 
 
-def compiled_model_set(models: ModelSet) -> ModelSet:
+def compiled_model_set(models: ModelSet, threads: int = 1) -> ModelSet:
     """A copy of ``models`` whose delay and value models predict with compiled trees.
 
     The delay and value wrappers (calibration, creation classifier, scaled dimensions) keep their
     own logic with the boosters swapped, so every prediction goes through one code path;
-    explanations keep using ``models`` (the boosters).
+    explanations keep using ``models`` (the boosters). ``threads``: per large prediction (batch
+    scoring uses every core; the service's workers one each).
     """
     delay = models.delay
     fast_delay = dataclasses.replace(
         delay,
-        classifier=CompiledBooster(delay.classifier),
-        hours=CompiledBooster(delay.hours),
-        p90=CompiledBooster(delay.p90),
+        classifier=CompiledBooster(delay.classifier, threads),
+        hours=CompiledBooster(delay.hours, threads),
+        p90=CompiledBooster(delay.p90, threads),
         creation_classifier=None
         if delay.creation_classifier is None
-        else CompiledBooster(delay.creation_classifier),
+        else CompiledBooster(delay.creation_classifier, threads),
     )
     fast_value = dataclasses.replace(
         models.value,
         models={
-            name: ScaledBooster(CompiledBooster(m.booster), index=m.index, typical=m.typical)
+            name: ScaledBooster(
+                CompiledBooster(m.booster, threads), index=m.index, typical=m.typical
+            )
             if isinstance(m, ScaledBooster)
-            else CompiledBooster(m)
+            else CompiledBooster(m, threads)
             for name, m in models.value.models.items()
         },
     )
@@ -296,8 +322,9 @@ class ValueForest:
         num_features: the value matrix's width.
     """
 
-    def __init__(self, models: dict[str, Any], num_features: int) -> None:
+    def __init__(self, models: dict[str, Any], num_features: int, threads: int = 1) -> None:
         self.names = tuple(models)
+        self.threads = threads
         boosters = {
             name: m.booster if isinstance(m, ScaledBooster) else m for name, m in models.items()
         }
@@ -312,7 +339,7 @@ class ValueForest:
         """Predictions, shape ``(rows, dimensions)``."""
         if self.forest is None:
             return np.zeros((len(matrix), 0))
-        out = self.forest.predict(matrix)
+        out = self.forest.predict(matrix, self.threads)
         for j, index, typical in self.scaled:
             out[:, j] *= row_scale(matrix, index, typical)
         return out

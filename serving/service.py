@@ -12,9 +12,14 @@ Routes (all JSON; every error has the one shape of :mod:`serving.http`):
 - ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and online store reachable),
   ``GET /docs.json`` (OpenAPI with examples), ``GET /metrics`` (Prometheus) from BentoML.
 
-The routes live on a FastAPI app mounted into the BentoML service: ``/predict`` reads the raw
-body and validates it once with :func:`serving.schemas.parse_request` (BentoML's own validation
-would answer in another error shape). Nothing is loaded at import; ``__init__`` loads settings,
+The routes live on a FastAPI app mounted into the BentoML service (``@bentoml.asgi_app``):
+``/predict`` reads the raw body and validates it once with :func:`serving.schemas.parse_request`
+(BentoML's own validation would answer in another error shape), and encodes the answer once with
+orjson. Measured against a typed ``@bentoml.api`` taking ``list[Order]`` (1,000-order requests,
+server CPU per order, shared 2-core machine at load ~11): parsing costs the same (20.5 vs
+22.5 µs), but returning the predictions through the typed API's serializer cost 142 µs per order
+against 20 µs for the whole ASGI route — more than the whole scoring budget at 15,000 orders/s,
+so the service stays an ASGI app. Nothing is loaded at import; ``__init__`` loads settings,
 the champion model set, the feature store, the policy, the ledger and the prediction log.
 """
 
@@ -35,6 +40,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from serving.capacity import CapacityGate, Overloaded
 from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
 from serving.schemas import EXAMPLE_INPUT, RequestError, error_body, parse_request
 
@@ -90,6 +96,7 @@ class OrderLens:
         self.log = PredictionLog.from_settings(self.settings)
         self.limiter = rate_limiter(self.settings)
         self.keys = api_keys(self.settings)
+        self.gate = CapacityGate(cfg.max_concurrent_scoring, cfg.max_queued_orders)
         self.fault_delay_s = 0.0
         self._reload_lock = threading.Lock()
         self.scorer = self._load_scorer()
@@ -121,6 +128,7 @@ class OrderLens:
             self.policy,
             explain_all_up_to=self.settings.serving.explain_all_up_to,
             fast=compiled_model_set(models),
+            display_names=self.settings.display.names,
         )
 
     def reload(self) -> bool:
@@ -246,11 +254,7 @@ class OrderLens:
             )
         return None
 
-    def _predict_body(self, body: bytes) -> Response:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+    def _predict_decoded(self, payload: Any) -> Response:
         try:
             return _json_response(self._predict_payload(payload))
         except RequestError as exc:
@@ -273,8 +277,24 @@ class OrderLens:
         if len(body) > limit:
             return _error(413, "too_large", f"request body over {limit} bytes")
         try:
-            # CPU-bound and blocking (feature store, ledger): off the event loop.
-            return await anyio.to_thread.run_sync(self._predict_body, body)
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        orders = payload.get("orders") if isinstance(payload, dict) else None
+        try:
+            # At most a few requests score at once; beyond a bounded queue the request is shed
+            # now (503) rather than answered late or without its features (serving.capacity).
+            async with self.gate.slot(len(orders) if isinstance(orders, list) else 1):
+                # CPU-bound and blocking (feature store, ledger): off the event loop.
+                return await anyio.to_thread.run_sync(self._predict_decoded, payload)
+        except Overloaded as exc:
+            return _error(
+                503,
+                "overloaded",
+                f"over capacity ({exc.queued_orders} orders waiting); retry after "
+                f"{exc.retry_after_s:.0f} s",
+                {"Retry-After": str(round(exc.retry_after_s))},
+            )
         except Exception:
             logger.exception("predict failed")
             return Response(error_response_body(500), 500, media_type=JSON)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orderlens.reasons import REASON_GROUPS, render_reason
+from orderlens.reasons import REASON_GROUPS, display_name, render_reason
 
 _EXACT_GROUPS: dict[str, str] = {
     "carrier_id": "carrier",
@@ -121,13 +121,25 @@ def top_reasons(points: np.ndarray, top: int = 3, min_points: float = 0.5) -> li
     return result
 
 
-def reason_context(row: Mapping[str, Any]) -> dict[str, Any]:
+def reason_context(
+    row: Mapping[str, Any], names: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Any]:
     """The values :func:`orderlens.reasons.render_reason` templates name, from an order's frame row
-    (training-set / serving column names); missing values stay ``None``."""
+    (training-set / serving column names); missing values stay ``None``.
+
+    Args:
+        row: the order's values by column name.
+        names: per column, display names of its codes (``settings.display.names``): reasons
+            speak the business's words ("Home appliances", not ``home_appliances``).
+    """
+    names = names or {}
 
     def get(name: str) -> Any:
         value = row.get(name)
-        return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        shown = names.get(name)
+        return shown.get(str(value), value) if shown else value
 
     def pct(name: str, factor: float = 100.0) -> float | None:
         value = get(name)
@@ -149,7 +161,10 @@ def reason_context(row: Mapping[str, Any]) -> dict[str, Any]:
         "service_level": get("service_level"),
         "exception": get("trk_last_exception"),
         "hours_behind_plan": get("trk_hours_behind_plan"),
-        "category": get("category"),
+        "category": row.get("category"),
+        "category_name": None
+        if get("category") is None
+        else display_name(row.get("category"), names.get("category")),
         "n_items": get("n_items"),
     }
 

@@ -150,7 +150,10 @@ def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.
         raise KeyError(f"feature columns missing from the frame: {', '.join(missing)}")
     first = frame[spec.names[0]]
     rows = len(first) if hasattr(first, "__len__") else 1
-    matrix = np.empty((rows, len(spec.names)), dtype=np.float64)
+    # Filled column by column, so laid out by column (filling a row-major matrix by columns
+    # touched a cache line per value: a third of batch scoring at 30k orders), then turned
+    # row-major once: LightGBM and the compiled trees read a row's features together.
+    matrix = np.empty((rows, len(spec.names)), dtype=np.float64, order="F")
     for j, name in enumerate(spec.names):
         values = frame[name]
         levels = spec.categories.get(name)
@@ -158,7 +161,7 @@ def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.
             matrix[:, j] = _as_float(values)
         else:
             matrix[:, j] = _category_codes(values, levels)
-    return matrix
+    return np.ascontiguousarray(matrix)
 
 
 VECTORISED_ROWS = 256
@@ -169,7 +172,9 @@ one-order requests."""
 
 def _category_codes(values: Any, levels: tuple[str, ...]) -> np.ndarray:
     """The code of each value's training level (by its text; unseen or missing → NaN)."""
-    if isinstance(values, pd.Series) and len(values) >= VECTORISED_ROWS:
+    if len(values) >= VECTORISED_ROWS:
+        if not isinstance(values, pd.Series):  # serving's batches come as arrays
+            values = pd.Series(values, dtype=object)
         codes = pd.Categorical(values.astype("string"), categories=levels).codes
         return np.where(codes < 0, np.nan, codes.astype(np.float64))
     lookup = _level_codes(levels)

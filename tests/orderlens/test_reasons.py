@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orderlens.reasons import REASON_GROUPS, format_contribution, render_reason
+from orderlens.reasons import REASON_GROUPS, display_name, format_contribution, render_reason
 from serving.schemas import Reason
 
 
@@ -38,7 +38,37 @@ def test_every_group_renders_without_context(group: str):
 def test_contribution_formatting():
     assert format_contribution(21.4) == "+21 pts"
     assert format_contribution(-5.0) == "\u22125 pts"
+    assert format_contribution(1.2) == "+1 pt"
     assert format_contribution(0.2) == "<1 pt"
+
+
+def test_reasons_speak_the_business_words():
+    """Display names for codes, units spelled out, singular and plural."""
+    order = {"category": "home_appliances", "n_items": 2}
+    assert render_reason("order_profile", 3.2, order) == "Home appliances, 2 items (+3 pts)"
+    assert render_reason("order_profile", 1, {"category": "toys", "n_items": 1}) == (
+        "Toys, 1 item (+1 pt)"
+    )
+    # A shop's own spelling is kept; settings may name any code.
+    assert render_reason("order_profile", 2, {"category": "Mercado Livre"}) == (
+        "Mercado Livre (+2 pts)"
+    )
+    assert display_name("home_appliances", {"home_appliances": "Large appliances"}) == (
+        "Large appliances"
+    )
+    backlog = {"warehouse": "WH-WUH", "backlog_pct": 209.4}
+    assert render_reason("warehouse_backlog", 1.1, backlog) == (
+        "Warehouse WH-WUH at 209 % of packing capacity (+1 pt)"
+    )
+
+
+def test_reason_context_uses_the_display_names_of_settings():
+    from training.explain import reason_context
+
+    row = {"category": "home_appliances", "carrier_id": "ZTO", "n_items": 2}
+    context = reason_context(row, {"carrier_id": {"ZTO": "ZTO Express"}})
+    assert context["carrier"] == "ZTO Express"
+    assert render_reason("order_profile", 4, context) == "Home appliances, 2 items (+4 pts)"
 
 
 def test_unknown_group_is_an_error():

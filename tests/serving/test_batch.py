@@ -90,3 +90,41 @@ def test_predict_command(serving_home, tmp_path, monkeypatch):
     )
     assert missing.exit_code == 2
     assert "nope" in missing.output
+
+
+def test_on_time_delivery_is_the_delay_models_answer(serving_home, scorer):
+    """One truth: on_time_delivery is 1 - P(late at creation) from the delay model (no second
+    model that could disagree); scored at creation it is 1 - P(late) itself, and its score only
+    falls as the late risk rises."""
+    from features.store import FeatureRepo
+    from serving.scoring import frame_columns
+
+    orders = _orders(serving_home, 300)
+    later = orders.assign(as_of=orders["created_at"] + pd.Timedelta(hours=30))
+    at_creation = orders.assign(as_of=orders["created_at"])
+    repo = FeatureRepo(serving_home.settings)
+    for frame in (at_creation, later):
+        columns = frame_columns(frame)
+        online = repo.online_feature_values("delay_v1", columns, skip_views=("order_attributes",))
+        scores = scorer.predict(columns, online.values)
+        names = scores.value["names"]
+        on_time = names.index("on_time_delivery")
+        np.testing.assert_allclose(
+            scores.value["raw"][:, on_time], 1.0 - scores.p_late_at_creation, atol=1e-12
+        )
+        rank = np.argsort(scores.p_late_at_creation, kind="stable")
+        assert (np.diff(scores.value["scores"][rank, on_time]) <= 1e-9).all()
+    np.testing.assert_allclose(
+        scorer.predict(
+            frame_columns(at_creation),
+            repo.online_feature_values(
+                "delay_v1", frame_columns(at_creation), skip_views=("order_attributes",)
+            ).values,
+        ).p_late_at_creation,
+        scorer.predict(
+            frame_columns(at_creation),
+            repo.online_feature_values(
+                "delay_v1", frame_columns(at_creation), skip_views=("order_attributes",)
+            ).values,
+        ).p_late,
+    )
