@@ -70,7 +70,9 @@ def train(
     orders: Annotated[
         int | None, typer.Option(help="train on the tickets of a fresh synthetic world of N orders")
     ] = None,
-    smoke: Annotated[bool, typer.Option(help="a few hundred tickets, two epochs")] = False,
+    smoke: Annotated[
+        bool, typer.Option(help="two epochs (and, without --tickets, 600 synthetic tickets)")
+    ] = False,
     seed: Annotated[int, typer.Option(help="split and training seed")] = 0,
     max_epochs: Annotated[
         int | None, typer.Option(help="override training.max_epochs of nlp/config.cfg")
@@ -84,11 +86,11 @@ def train(
 
     os.environ.setdefault("ANSI_COLORS_DISABLED", "1")
     settings = load_settings()
-    if smoke or orders is not None:
+    if tickets is not None:
+        frame, source = read_table(tickets), str(tickets)
+    elif smoke or orders is not None:
         frame, source = synthetic_training_tickets(orders or 3_000, seed)
         frame = frame.head(600) if smoke else frame
-    elif tickets is not None:
-        frame, source = read_table(tickets), str(tickets)
     else:
         frame, source = load_tickets(settings)
     if label_column is None and sentiment_column is None:
