@@ -96,7 +96,7 @@ def available_languages() -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in LEXICON_DIR.glob("*.json")))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: language codes come from the data
 def load_lexicon(language: str) -> Lexicon | None:
     """The lexicon of ``language`` (a primary code such as ``en``), or None when there is none."""
     path = LEXICON_DIR / f"{language}.json"

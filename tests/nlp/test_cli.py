@@ -80,7 +80,8 @@ def test_train_on_own_columns_labels_and_sentiment_then_score(tmp_path):
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert len(scored) == 20
     assert {"label_Late!", "label_kudos", "label_money back", "label_other"} <= set(scored)
-    assert scored["sentiment_model"].str.endswith(("/en", "/zh")).all()  # learnt, not lexicon
+    # Learnt, and combined with the lexicon of the text's language.
+    assert scored["sentiment_model"].str.contains(r"/(?:en|zh)\+lexicon:").all()
 
 
 def test_train_names_a_missing_column(tmp_path):
