@@ -30,6 +30,21 @@ def build_lower_bow_text_classifier(
     subword_min: int = 0,
     subword_max: int = 0,
 ) -> Model:
+    """Pipelines saved before v2: no length normalisation."""
+    return build_lower_bow_text_classifier_v2(
+        ngram_size, length, nO, subword_min, subword_max, normalize=False
+    )
+
+
+@registry.architectures("orderlens.TextCatLowerBOW.v2")
+def build_lower_bow_text_classifier_v2(
+    ngram_size: int,
+    length: int = 262144,
+    nO: int | None = None,
+    subword_min: int = 0,
+    subword_max: int = 0,
+    normalize: bool = True,
+) -> Model:
     """Multi-label bag-of-ngrams classifier over lower-cased tokens (hashed sparse linear +
     logistic), the same design as ``spacy.TextCatBOW.v3`` with ``exclusive_classes = false``.
 
@@ -37,14 +52,21 @@ def build_lower_bow_text_classifier(
     (``subword_min``..``subword_max``) of ``<word>`` (fastText's subwords, sklearn's
     ``char_wb``): "delayed"/"delay", "refunded"/"refund" and typos such as "invioce" share most
     of their features, which is what carries the model over to wordings it never saw (English
-    held-out macro-F1 +0.07 over words alone in a logistic-regression check)."""
+    held-out macro-F1 +0.07 over words alone in a logistic-regression check).
+
+    With ``normalize`` each doc's feature values are divided by the square root of its number
+    of entries (the bag's L2 norm when no key repeats, as TF-IDF's ``norm="l2"``): a text's
+    score then depends on what it says, not on how long it is. Without it a long review sums
+    hundreds of weights and every score drifts with length."""
     length = 2 ** (length - 1).bit_length()
     sparse_linear = SparseLinear_v2(nO=nO, length=length)
     resizable_layer = resizable(
         sparse_linear,
         resize_layer=partial(resize_linear_weighted, fill_defaults={"b": _NEG_VALUE, "W": 0}),
     )
-    features = extract_ngrams(ngram_size, attr=LOWER, subwords=(subword_min, subword_max))
+    features = extract_ngrams(
+        ngram_size, attr=LOWER, subwords=(subword_min, subword_max), normalize=normalize
+    )
     model = chain(features, resizable_layer)
     model = with_cpu(model, model.ops)
     model = chain(model, with_cpu(Logistic(), model.ops))
@@ -56,15 +78,22 @@ def build_lower_bow_text_classifier(
     return model
 
 
-def extract_ngrams(ngram_size: int, attr: int = LOWER, subwords: tuple[int, int] = (0, 0)) -> Model:
+def extract_ngrams(
+    ngram_size: int,
+    attr: int = LOWER,
+    subwords: tuple[int, int] = (0, 0),
+    *,
+    normalize: bool = False,
+) -> Model:
     """Hash keys and counts of the 1..n-grams of each doc (spaCy's layer, safe on empty docs),
-    plus the character n-gram sizes ``subwords`` (min, max; (0, 0) = none) of each token.
+    plus the character n-gram sizes ``subwords`` (min, max; (0, 0) = none) of each token;
+    with ``normalize`` each doc's values sum to a unit L2 norm (see the architecture).
 
     A key that occurs k times in a doc comes out k times with value 1 (spaCy's layer: once with
     value k): the sparse linear layer sums ``weight × value`` over a doc's entries, so its output
     and gradients are the same, and skipping the per-doc de-duplication (a sort of every key of
     the batch) makes the layer ~4x faster on English subwords."""
-    cache: dict[int, np.ndarray] = {}  # lower-case word hash -> its subword hashes
+    cache = SubwordCache()
 
     def forward(model: Model, docs, is_train: bool):
         return _extract_ngrams_forward(model, docs, is_train, cache)
@@ -72,8 +101,29 @@ def extract_ngrams(ngram_size: int, attr: int = LOWER, subwords: tuple[int, int]
     return Model(
         "extract_ngrams",
         forward,
-        attrs={"ngram_size": ngram_size, "attr": attr, "subwords": list(subwords)},
+        attrs={
+            "ngram_size": ngram_size,
+            "attr": attr,
+            "subwords": list(subwords),
+            "normalize": normalize,
+        },
     )
+
+
+class SubwordCache(dict):
+    """Word hash -> the hashes of its subwords, computed once per word. Bounded: a long-running
+    scorer meets new words (order numbers, names, typos) forever, so past ``MAX_WORDS`` entries
+    the cache starts again (a cleared cache only costs recomputing)."""
+
+    MAX_WORDS = 200_000
+
+    def get_or_compute(self, key: int, strings, low: int, high: int) -> np.ndarray:
+        grams = self.get(key)
+        if grams is None:
+            if len(self) >= self.MAX_WORDS:
+                self.clear()
+            grams = self[key] = _subword_keys(strings[key], low, high)
+        return grams
 
 
 def _subword_keys(word: str, low: int, high: int) -> np.ndarray:
@@ -83,7 +133,7 @@ def _subword_keys(word: str, low: int, high: int) -> np.ndarray:
     return np.asarray(sorted(hash_string("\x1f" + gram) for gram in grams), dtype="uint64")
 
 
-def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: dict):
+def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCache):
     # The whole batch at once: a handful of numpy calls instead of four per doc; each word's
     # subword keys are computed once per process (the cache) and gathered with one concatenate.
     xp = model.ops.xp
@@ -103,17 +153,16 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: dict):
     low, high = model.attrs["subwords"]
     if high > 0 and len(flat):
         strings = docs[0].vocab.strings
-        per_token = []
-        for key in flat.tolist():
-            grams = cache.get(key)
-            if grams is None:
-                grams = cache[key] = _subword_keys(strings[key], low, high)
-            per_token.append(grams)
+        per_token = [cache.get_or_compute(key, strings, low, high) for key in flat.tolist()]
         counts = xp.fromiter(map(len, per_token), dtype="int64", count=len(per_token))
         keys.append(xp.concatenate(per_token))
         owners.append(xp.repeat(owner, counts))
     keys, owner = xp.concatenate(keys), xp.concatenate(owners)
     order = xp.argsort(owner, kind="stable")  # each doc's entries together, docs in order
     lengths = xp.bincount(owner, minlength=len(unigrams)).astype("int32")
-    vals = model.ops.alloc1f(len(keys)) + 1
+    if model.attrs.get("normalize"):
+        scale = 1.0 / xp.sqrt(xp.maximum(lengths, 1).astype("float32"))
+        vals = xp.repeat(scale, lengths).astype("float32")
+    else:
+        vals = model.ops.alloc1f(len(keys)) + 1
     return (keys[order], vals, lengths), lambda d_output: []

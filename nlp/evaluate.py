@@ -1,36 +1,19 @@
-"""Per-label precision / recall / F1 and macro-F1 of a ticket pipeline on labelled tickets."""
+"""Held-out scores of a trained version: per-label precision / recall / F1 and macro-F1, and the
+sentiment AUC, per language pipeline (and for ``xx`` on every held-out text)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from spacy.language import Language
 
-from orderlens.intents import INTENT_NAMES, split_labels
-
-
-def label_matrix(labels: pd.Series) -> np.ndarray:
-    """``|``-joined labels → a (n_tickets, n_intents) 0/1 matrix in :data:`INTENT_NAMES` order."""
-    index = {name: j for j, name in enumerate(INTENT_NAMES)}
-    matrix = np.zeros((len(labels), len(INTENT_NAMES)), dtype=np.int8)
-    for i, value in enumerate(labels.fillna("").tolist()):
-        for label in split_labels(value):
-            matrix[i, index[label]] = 1
-    return matrix
-
-
-def predict_cats(nlp: Language, texts: list[str], *, batch_size: int = 512) -> np.ndarray:
-    """Intent probabilities for texts: a (n_texts, n_intents) float matrix."""
-    probabilities = np.zeros((len(texts), len(INTENT_NAMES)), dtype=np.float32)
-    for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size)):
-        probabilities[i] = [doc.cats.get(name, 0.0) for name in INTENT_NAMES]
-    return probabilities
+from nlp.labels import label_matrix
 
 
 def classification_report(
-    gold: np.ndarray, predicted: np.ndarray, *, names: tuple[str, ...] = INTENT_NAMES
+    gold: np.ndarray, predicted: np.ndarray, *, names: tuple[str, ...]
 ) -> dict[str, Any]:
     """Precision/recall/F1 per label and their macro mean over labels present in ``gold``.
 
@@ -66,8 +49,53 @@ def classification_report(
     return {"macro_f1": round(macro, 4), "n": int(len(gold)), "labels": labels}
 
 
-def evaluate_pipeline(nlp: Language, tickets: pd.DataFrame, *, threshold: float = 0.5) -> dict:
-    """Score a pipeline on labelled tickets (``text``, ``labels``); see :func:`classification_report`."""
-    texts = tickets["text"].fillna("").astype(str).tolist()
-    predicted = (predict_cats(nlp, texts) >= threshold).astype(np.int8)
-    return classification_report(label_matrix(tickets["labels"]), predicted)
+def sentiment_auc(negative: pd.Series, p_negative: pd.Series) -> float | None:
+    """ROC AUC of ``p_negative`` for the texts whose ``negative`` target is known (None when
+    one class is missing)."""
+    from sklearn.metrics import roc_auc_score
+
+    known = negative.notna().to_numpy() & p_negative.notna().to_numpy()
+    truth = negative.to_numpy()[known]
+    if len(set(truth.tolist())) < 2:
+        return None
+    return round(float(roc_auc_score(truth, p_negative.to_numpy()[known])), 4)
+
+
+def evaluate_texts(texts: pd.DataFrame, models: Any) -> dict[str, Any]:
+    """Scores of ``models`` on prepared texts (``text``, ``language``, ``labels``, ``negative``
+    as in :class:`nlp.training.TrainingData`): the label report on the labelled ones (when the
+    models have labels), the sentiment AUC on those with a sentiment value, and which models
+    answered."""
+    from nlp.scoring import score_texts
+
+    scored = score_texts(texts["text"], models, languages=texts["language"])
+    report: dict[str, Any] = {"n": len(texts), "models": scored["model"].value_counts().to_dict()}
+    labelled = texts["labels"].notna().to_numpy()
+    if models.labels and labelled.any():
+        predicted = label_matrix(scored.loc[labelled, "labels"], models.labels)
+        gold = label_matrix(texts.loc[labelled, "labels"], models.labels)
+        report |= classification_report(gold, predicted, names=models.labels)
+        report["n"] = int(labelled.sum())
+    if "negative" in texts and texts["negative"].notna().any():
+        report["sentiment_auc"] = sentiment_auc(texts["negative"], scored["p_negative"])
+        report["sentiment_from"] = scored["sentiment_model"].value_counts().to_dict()
+        report["n_sentiment"] = int(texts["negative"].notna().sum())
+    return report
+
+
+def evaluate_version(version_dir: Path, heldout: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per pipeline of a version folder: its scores on the held-out texts of its language
+    (``xx``: on every held-out text, as if no language had a pipeline of its own)."""
+    from nlp.scoring import TicketModels
+
+    models = TicketModels.from_folder(version_dir)
+    metrics: dict[str, dict[str, Any]] = {}
+    for lang, pipeline in models.pipelines.items():
+        texts = heldout if lang == "xx" else heldout[heldout["language"] == lang]
+        if texts.empty:
+            continue
+        alone = TicketModels(
+            models.version, {"xx": pipeline}, models.labels, models.threshold, models.at_least_one
+        )
+        metrics[lang] = evaluate_texts(texts, alone)
+    return metrics

@@ -5,7 +5,7 @@ The patterns are regular expressions over the text, not token patterns: jieba's 
 do not follow entity boundaries ("12日买" is one token, "RMB299" is one English token), so a
 token-level ``entity_ruler`` misses half of the Chinese entities. Matches are snapped to tokens with
 ``Doc.char_span(alignment_mode="expand")``. The pattern table is a registered function with a
-versioned name (``orderlens.ticket_patterns.v1``) so a saved pipeline says which table it used.
+versioned name (``orderlens.ticket_patterns.v2``) so a saved pipeline says which table it used.
 """
 
 from __future__ import annotations
@@ -20,72 +20,57 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, registry
 
+from nlp.quantities import EN_DATES, EN_DURATION, MONEY, ZH_DATES, ZH_DURATION
+
 ENTITY_LABELS = ("MONEY", "DATE", "DURATION", "ORDER_REF", "PRODUCT")
 """Entity labels in priority order: an earlier label wins a character range."""
 
-_EN_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-_EN_NUMBERS = r"(?:\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|few|several)"
-_ZH_NUMBERS = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十半几]+)"
-_AMOUNT = r"\d(?:[\d,]*\d)?(?:\.\d+)?"
-_MONEY = (
-    rf"(?:[¥￥]|\b(?:rmb|cny)\s?|人民币){_AMOUNT}(?:\s?元)?"
-    # Bare amounts start at the first digit of a number: the leftmost match is the same, and
-    # the engine no longer re-reads a long order number from each of its digits.
-    rf"|(?<!\d){_AMOUNT}\s?(?:元|块钱|块|(?:yuan|rmb|cny)\b)"
-)
 _ORDER_REF = (
-    r"(?<![A-Za-z0-9])(?:#[A-Za-z]{0,4}[-_]?|(?!(?:rmb|cny))[A-Za-z]{1,4}[-_]?)\d{5,}(?!\d)"
+    r"(?<![A-Za-z0-9])(?:#[A-Za-z]{0,4}[-_]?|(?!(?:rmb|cny|usd|eur|gbp))[A-Za-z]{1,4}[-_]?)\d{5,}(?!\d)"
     # A bare number is an order reference only right after the word for it.
     r"|(?:订单号?|单号|order\s*(?:no\.?|number|id)?)\s*[:：#]?\s*(?P<ent>\d{6,})(?!\d)"
 )
 # Gates: what a text must contain for a pattern to have any chance (a cheap search that spares
 # most texts the full pattern). Each is implied by its pattern, so matches do not change.
-_MONEY_GATE = r"[¥￥元块]|rmb|cny|yuan"
+_MONEY_GATE = r"[¥￥元块$€£]|rmb|cny|yuan|usd|eur|gbp|dollar|pound|美元|欧元|英镑"
 _EN_MONTH_GATE = r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 _ORDER_REF_GATE = r"\d{5}"
+_ZH_DURATION_GATE = r"小时|钟头|分钟|天|周|星期|礼拜|月|年"
+_EN_DURATION_GATE = r"\d\s?h|min|hour|day|week|wk|month|year|yr"
 
 
-@registry.misc("orderlens.ticket_patterns.v1")
-def ticket_patterns_v1(lang: str) -> list[dict[str, str]]:
+@registry.misc("orderlens.ticket_patterns.v2")
+@registry.misc("orderlens.ticket_patterns.v1")  # pipelines saved before v2 read the same table
+def ticket_patterns(lang: str) -> list[dict[str, str]]:
     """The pattern table for one language: ``[{"label": ..., "pattern": regex}, ...]``.
 
     Args:
-        lang: ``en`` or ``zh``.
+        lang: a language code; ``zh`` gets the Chinese table (with English durations, which
+            Chinese tickets mix in), every other language the English one (digits, currency
+            signs and order numbers read the same in any language).
 
     Returns:
         Patterns in priority order (see :data:`ENTITY_LABELS`): ``{"label", "pattern"}`` for a
         regex (matched on the lower-cased text) or ``{"label", "phrase"}`` for a catalogue word.
         A regex may come with a ``gate``: a regex that every text the pattern matches contains
-        (only a speed-up: texts without it are not searched with the pattern).
+        (only a speed-up: texts without it are not searched with the pattern). Money, duration
+        and date patterns are :mod:`nlp.quantities`' (their groups give the values).
     """
     if lang == "zh":
-        dates = [(r"(?:\d{4}年)?\d{1,2}月\d{1,2}[日号]", "月"), (r"\d{4}-\d{1,2}-\d{1,2}", "-")]
-        durations = [
-            (
-                _ZH_NUMBERS + r"\s?(?:个)?(?:小时|钟头|天|周|星期|礼拜)|" + _ZH_NUMBERS + r"个月",
-                "小时|钟头|[天周月]|星期|礼拜",
-            ),
-            (_EN_NUMBERS + r"\s?(?:hours?|days?|weeks?)\b", "hour|day|week"),
-        ]
+        dates = list(zip(ZH_DATES, ("月", "-|/"), strict=True))
+        durations = [(ZH_DURATION, _ZH_DURATION_GATE), (EN_DURATION, _EN_DURATION_GATE)]
     else:
-        dates = [
-            (r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + _EN_MONTHS + r"(?![a-z])", _EN_MONTH_GATE),
-            (r"\b" + _EN_MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?\b", _EN_MONTH_GATE),
-            (r"\b\d{4}-\d{1,2}-\d{1,2}\b", "-"),
-            (r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b", "/"),
-        ]
-        durations = [
-            (
-                r"\b" + _EN_NUMBERS + r"\s?(?:hours?|hrs?|days?|weeks?|months?)\b",
-                "hour|hr|day|week|month",
-            )
-        ]
-    patterns = [{"label": "MONEY", "pattern": _MONEY, "gate": _MONEY_GATE}]
+        dates = list(zip(EN_DATES, (_EN_MONTH_GATE, _EN_MONTH_GATE, "-|/", "/"), strict=True))
+        durations = [(EN_DURATION, _EN_DURATION_GATE)]
+    patterns = [{"label": "MONEY", "pattern": MONEY, "gate": _MONEY_GATE}]
     patterns += [{"label": "DATE", "pattern": p, "gate": g} for p, g in dates]
     patterns += [{"label": "DURATION", "pattern": p, "gate": g} for p, g in durations]
     patterns.append({"label": "ORDER_REF", "pattern": _ORDER_REF, "gate": _ORDER_REF_GATE})
     patterns += [{"label": "PRODUCT", "phrase": word} for word in _product_words(lang)]
     return patterns
+
+
+ticket_patterns_v1 = ticket_patterns  # the name tests and older callers use
 
 
 def _product_words(lang: str) -> list[str]:
@@ -106,7 +91,7 @@ class _Pattern:
 
 
 _DIGIT = re.compile(r"\d")
-_NEEDS_DIGIT = {"MONEY", "DATE", "ORDER_REF"}
+_NEEDS_DIGIT = {"MONEY", "DATE", "ORDER_REF"}  # durations may be words ("half an hour")
 
 
 class TicketEntities:
@@ -139,35 +124,46 @@ class TicketEntities:
         # Doc.text joins every token in Python: callers that hold the raw text use set_entities.
         return self.set_entities(doc, doc.text)
 
-    def set_entities(self, doc: Doc, raw: str) -> Doc:
-        """Set ``doc.ents`` from the pattern matches in ``raw``, the text ``doc`` was made from."""
+    def find(self, raw: str) -> list[tuple[str, re.Match[str]]]:
+        """Every entity in ``raw`` as ``(label, match)``, in priority order, none overlapping a
+        higher-priority one. Matches are on the lower-cased text (``match.string``); the
+        entity is ``match.span("ent")`` when the pattern names it, else the whole match."""
         text = raw.lower()
         if len(text) != len(raw):  # a few characters change length when lower-cased
             text = raw
         has_digit = _DIGIT.search(text) is not None
         taken = bytearray(len(text))  # characters claimed by a higher-priority label
-        spans: list[Span] = []
+        found: list[tuple[str, re.Match[str]]] = []
         for pattern in self.patterns:
             if not has_digit and pattern.label in _NEEDS_DIGIT:
                 continue
             if pattern.gate is not None and pattern.gate.search(text) is None:
                 continue
-            group = pattern.group
             for match in pattern.regex.finditer(text):
-                start, end = match.span(group)
-                if start < 0:
-                    start, end = match.span()
+                start, end = _span(match, pattern.group)
                 if start == end or any(taken[start:end]):
                     continue
-                span = doc.char_span(start, end, label=pattern.label, alignment_mode="expand")
-                if span is None:
-                    continue
                 taken[start:end] = b"\x01" * (end - start)
+                found.append((pattern.label, match))
+        return found
+
+    def set_entities(self, doc: Doc, raw: str) -> Doc:
+        """Set ``doc.ents`` from the pattern matches in ``raw``, the text ``doc`` was made from."""
+        spans: list[Span] = []
+        for label, match in self.find(raw):
+            start, end = _span(match, "ent" if "ent" in match.re.groupindex else 0)
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is not None:
                 spans.append(span)
         if spans:
             # What the ``doc.ents`` setter does, minus rebuilding every span it is handed.
             doc.set_ents(filter_spans(spans), default="outside")
         return doc
+
+
+def _span(match: re.Match[str], group: str | int) -> tuple[int, int]:
+    start, end = match.span(group)
+    return match.span() if start < 0 else (start, end)
 
 
 def trie_regex(words: list[str]) -> str:
@@ -196,7 +192,7 @@ def _trie_to_regex(node: dict) -> str:
 
 @Language.factory(
     "orderlens_ticket_entities",
-    default_config={"patterns": {"@misc": "orderlens.ticket_patterns.v1", "lang": "en"}},
+    default_config={"patterns": {"@misc": "orderlens.ticket_patterns.v2", "lang": "en"}},
 )
 def make_ticket_entities(
     nlp: Language, name: str, patterns: list[dict[str, str]]

@@ -1,7 +1,8 @@
-"""Honest train/dev/held-out splits for ticket intents.
+"""Honest train/held-out splits for ticket labels.
 
-Held out: whole paraphrase templates (by ``template_id``) and some product vocabulary, so the
-held-out score measures generalisation to new wordings, not recall of seen sentences.
+For the synthetic world's tickets (they carry ``template_id``): whole paraphrase templates and
+some product vocabulary are held out, so the held-out score measures generalisation to new
+wordings, not recall of seen sentences. For real tickets: a seeded random 20%.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from orderlens.intents import LABEL_SEPARATOR
 
 @dataclass(frozen=True)
 class TicketSplit:
-    """Train, dev and held-out frames, and what was held out."""
+    """Train and held-out frames, and what was held out."""
 
     train: pd.DataFrame
-    dev: pd.DataFrame
     heldout: pd.DataFrame
     heldout_templates: tuple[str, ...]
     heldout_words: tuple[str, ...]
@@ -38,29 +38,32 @@ def split_tickets(
     *,
     seed: int = 0,
     template_share: float = 0.25,
-    dev_share: float = 0.1,
+    heldout_share: float = 0.2,
     heldout_words: tuple[str, ...] | None = None,
 ) -> TicketSplit:
-    """Split labelled tickets into train / dev / held-out.
+    """Split labelled tickets into train / held-out.
 
     With a ``template_id`` column, ``template_share`` of the templates of every
     ``intent.language`` (at least one) are held out; a ticket goes to the held-out set when any
     of its templates is held out or its text contains a held-out product word. Without
-    ``template_id`` (real tickets) the held-out set is a random 20% and ``by_template`` is False.
+    ``template_id`` (real tickets) the held-out set is a random ``heldout_share`` and
+    ``by_template`` is False.
 
     Args:
         tickets: frame with ``text``, ``language``, ``labels`` and optionally ``template_id``.
-        seed: which templates are held out, and the train/dev draw.
+        seed: which templates (or rows) are held out.
         template_share: share of each intent's templates held out.
-        dev_share: share of the remaining tickets used as spaCy's dev set.
-        heldout_words: product words to hold out (default :func:`heldout_product_words`).
+        heldout_share: share of the rows held out when there are no templates.
+        heldout_words: product words to hold out with templates (default
+            :func:`heldout_product_words`).
 
     Returns:
         A :class:`TicketSplit`.
     """
     rng = np.random.default_rng(seed)
-    words = heldout_product_words() if heldout_words is None else heldout_words
+    words: tuple[str, ...] = ()
     if "template_id" in tickets and tickets["template_id"].notna().all():
+        words = heldout_product_words() if heldout_words is None else heldout_words
         template_lists = tickets["template_id"].str.split(LABEL_SEPARATOR, regex=False)
         templates = sorted(set(template_lists.explode().dropna()))
         families: dict[str, list[str]] = {}
@@ -75,16 +78,13 @@ def split_tickets(
         by_template = True
     else:
         held, by_template = [], False
-        in_heldout = rng.random(len(tickets)) < 0.2
+        in_heldout = rng.random(len(tickets)) < heldout_share
     if words:
         lowered = tickets["text"].fillna("").str.lower()
         pattern = "|".join(_escape(w) for w in words)
         in_heldout = in_heldout | lowered.str.contains(pattern, regex=True).to_numpy()
-    rest = tickets[~in_heldout]
-    is_dev = rng.random(len(rest)) < dev_share
     return TicketSplit(
-        train=rest[~is_dev],
-        dev=rest[is_dev],
+        train=tickets[~in_heldout],
         heldout=tickets[in_heldout],
         heldout_templates=tuple(sorted(held)),
         heldout_words=tuple(words),

@@ -1,4 +1,5 @@
-"""Versioned pipelines on disk: ``<home>/nlp/<version>/{en,zh}``, ``meta.json`` and ``current``.
+"""Versioned pipelines on disk: ``<home>/nlp/<version>/<language>/`` (one spaCy pipeline per
+language, ``xx`` the language-agnostic one), ``meta.json`` (labels, metrics) and ``current``.
 
 Serving loads whatever ``<home>/nlp/current`` names; training writes a new version folder and then
 moves the pointer atomically.
@@ -86,13 +87,40 @@ def load_pipelines(settings: Settings, version: str | None = None) -> tuple[str,
     Returns:
         ``(version, {language: spacy.Language})``.
     """
+    path = version_path(settings, version)
+    return path.name, load_pipeline_folder(path)
+
+
+def load_pipeline_folder(path: Path) -> dict[str, Any]:
+    """``{language: spacy.Language}`` for every pipeline folder (one with a ``config.cfg``)
+    inside a version folder."""
     import spacy
 
     register_components()
-    path = version_path(settings, version)
-    pipelines = {
+    return {
         child.name: spacy.load(child)
         for child in sorted(path.iterdir())
         if child.is_dir() and (child / "config.cfg").is_file()
     }
-    return path.name, pipelines
+
+
+def describe_version(settings: Settings, version: str | None) -> dict[str, Any] | None:
+    """What a version knows, for the service's ``/metadata``: its labels (the user's names),
+    how sentiment was learnt (None: the lexicon answers), its language pipelines and held-out
+    metrics. None when ``version`` is None or unknown (signals from the untrained defaults)."""
+    if version is None:
+        return None
+    try:
+        meta = read_meta(settings, version)
+    except FileNotFoundError:
+        return None
+    return {
+        "version": version,
+        "labels": meta.get("labels", []),
+        "sentiment": meta.get("sentiment"),
+        "languages": sorted(meta.get("languages", {})),
+        "metrics": {
+            lang: {k: v for k, v in m.items() if k in ("macro_f1", "sentiment_auc", "n")}
+            for lang, m in meta.get("metrics", {}).items()
+        },
+    }

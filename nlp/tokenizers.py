@@ -68,9 +68,12 @@ class ZhCharTokenizer:
         return self
 
 
-@registry.tokenizers("orderlens.ZhCharTokenizer.v1")
+@registry.tokenizers("orderlens.CharTokenizer.v1")
+@registry.tokenizers("orderlens.ZhCharTokenizer.v1")  # the name pipelines were saved with first
 def create_zh_char_tokenizer() -> Callable[[Any], ZhCharTokenizer]:
-    """Factory for ``[nlp.tokenizer] @tokenizers = "orderlens.ZhCharTokenizer.v1"``."""
+    """Factory for ``[nlp.tokenizer] @tokenizers = "orderlens.CharTokenizer.v1"``: the
+    tokenizer of Chinese, of other languages written without spaces and of the
+    language-agnostic pipeline (character n-grams for any script)."""
 
     def make_tokenizer(nlp: Any) -> ZhCharTokenizer:
         return ZhCharTokenizer(nlp.vocab)

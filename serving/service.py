@@ -40,6 +40,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from nlp.store import describe_version
 from serving.capacity import CapacityGate, Overloaded
 from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
 from serving.schemas import EXAMPLE_INPUT, RequestError, error_body, parse_request
@@ -314,6 +315,8 @@ class OrderLens:
             "versions": models.versions,
             "promoted_from": manifest.get("data_window"),
             "metrics": manifest.get("metrics", {}),
+            # The ticket-text version behind the ticket features: its label set is the user's.
+            "ticket_text": describe_version(self.settings, manifest.get("nlp_version")),
             "features": {
                 "delay": list(models.delay.spec.names),
                 "value": list(models.value.spec.names),

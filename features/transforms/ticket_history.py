@@ -4,20 +4,60 @@ Pure DataFrame functions. :func:`ticket_history` is the cumulative table (one ro
 ticket, stamped with the ticket's ``created_at``): exactly what a Feast feature view over ticket
 signals needs. :func:`ticket_aggregates_asof` joins it to any (entity, timestamp) rows with
 ``merge_asof``, so only tickets created at or before each timestamp count.
+
+The labels are whatever the signals carry — the user's own label names, one ``label_<name>``
+probability column each (``intent_<name>`` in signals written before labels were the user's) —
+so the count columns are ``tickets_<slug of name>`` and follow the trained label set.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from orderlens.intents import INTENT_NAMES
-
 NEGATIVE_SENTIMENT = -0.2
-"""A ticket with sentiment below this counts as negative."""
+"""A ticket with sentiment below this counts as negative (signals without ``p_negative``)."""
+NEGATIVE_PROBABILITY = 0.5
+"""A ticket whose ``p_negative`` reaches this counts as negative."""
+LABEL_PREFIXES = ("label_", "intent_")
+"""Probability columns of a label in a signals table (``intent_`` in older tables)."""
+TAIL_COLUMNS = ("last_urgency", "negative_share", "hours_since_last_ticket")
 
-COUNT_COLUMNS = ("tickets", *(f"tickets_{name}" for name in INTENT_NAMES))
-AGGREGATE_COLUMNS = (*COUNT_COLUMNS, "last_urgency", "negative_share", "hours_since_last_ticket")
+
+def label_columns(signals: pd.DataFrame) -> dict[str, str]:
+    """``{label name: its probability column}`` of a signals table."""
+    found: dict[str, str] = {}
+    for column in signals.columns:
+        for prefix in LABEL_PREFIXES:
+            if column.startswith(prefix):
+                found.setdefault(column[len(prefix) :], column)
+    return found
+
+
+def count_columns(signals: pd.DataFrame) -> tuple[str, ...]:
+    """``tickets`` then ``tickets_<slug>`` per label of a signals table."""
+    return ("tickets", *(f"tickets_{_slug(name)}" for name in label_columns(signals)))
+
+
+def aggregate_columns(signals: pd.DataFrame) -> tuple[str, ...]:
+    """The columns :func:`ticket_aggregates_asof` adds for a signals table."""
+    return (*count_columns(signals), *TAIL_COLUMNS)
+
+
+def _slug(name: str) -> str:
+    # The label as part of a feature name: lower case, anything but letters/digits -> "_".
+    return re.sub(r"[^\w]+", "_", name.strip().lower()).strip("_") or "label"
+
+
+def _about(signals: pd.DataFrame, name: str, column: str, threshold: float) -> pd.Series:
+    # A ticket is about a label when the scorer's decision says so (``labels``, which also
+    # applies "at least the most likely label"), else when its probability reaches threshold.
+    if "labels" in signals.columns:
+        names = signals["labels"].fillna("").astype(str).str.split("|")
+        return names.map(lambda ls: name in ls)
+    return signals[column] >= threshold
 
 
 def ticket_history(signals: pd.DataFrame, key: str, *, threshold: float = 0.5) -> pd.DataFrame:
@@ -25,26 +65,30 @@ def ticket_history(signals: pd.DataFrame, key: str, *, threshold: float = 0.5) -
 
     Args:
         signals: output of :func:`nlp.extract.extract_signals` (needs ``key``, ``created_at``,
-            ``intent_<name>``, ``urgency``, ``sentiment``).
+            ``label_<name>`` per label, ``urgency``, and ``p_negative`` or ``sentiment``).
         key: ``order_id`` or ``customer_id``.
-        threshold: intent probability counted as a ticket about that intent.
+        threshold: label probability counted as a ticket about that label (signals without a
+            ``labels`` column).
 
     Returns:
         Columns ``key``, ``created_at`` (the ticket time: the row's event timestamp),
-        ``tickets``, ``tickets_<intent>``, ``negative_tickets``, ``last_urgency``,
+        ``tickets``, ``tickets_<label>``, ``negative_tickets``, ``last_urgency``,
         ``last_ticket_at``; sorted by ``created_at``. Several tickets of one entity at the same
         instant collapse into one row holding the totals after all of them.
     """
-    frame = signals.loc[signals[key].notna(), [key, "created_at", "urgency", "sentiment"]].copy()
+    signals = signals.loc[signals[key].notna()]
+    frame = signals[[key, "created_at", "urgency"]].copy()
     frame["created_at"] = _utc_ns(frame["created_at"])
     frame["tickets"] = 1
-    for name in INTENT_NAMES:
-        frame[f"tickets_{name}"] = (signals.loc[frame.index, f"intent_{name}"] >= threshold).astype(
-            int
-        )
-    frame["negative_tickets"] = (frame["sentiment"] < NEGATIVE_SENTIMENT).astype(int)
+    for name, column in label_columns(signals).items():
+        frame[f"tickets_{_slug(name)}"] = _about(signals, name, column, threshold).astype(int)
+    if "p_negative" in signals.columns:
+        negative = signals["p_negative"] >= NEGATIVE_PROBABILITY
+    else:
+        negative = signals["sentiment"] < NEGATIVE_SENTIMENT
+    frame["negative_tickets"] = negative.astype(int)
     frame = frame.sort_values([key, "created_at"], kind="stable")
-    counts = [*COUNT_COLUMNS, "negative_tickets"]
+    counts = [*count_columns(signals), "negative_tickets"]
     frame[counts] = frame.groupby(key, sort=False)[counts].cumsum()
     frame = frame.rename(columns={"urgency": "last_urgency"})
     frame["last_ticket_at"] = frame["created_at"]
@@ -71,7 +115,7 @@ def ticket_aggregates_asof(
         threshold: intent probability counted as a ticket about that intent.
 
     Returns:
-        ``entities`` (same rows, same order) plus :data:`AGGREGATE_COLUMNS`: counts (0 with no
+        ``entities`` (same rows, same order) plus :func:`aggregate_columns`: counts (0 with no
         ticket yet), ``last_urgency`` and ``negative_share`` (NaN with no ticket yet) and
         ``hours_since_last_ticket`` (NaN with no ticket yet).
     """
@@ -89,7 +133,7 @@ def ticket_aggregates_asof(
         direction="backward",
         allow_exact_matches=True,
     )
-    for column in (*COUNT_COLUMNS, "negative_tickets"):
+    for column in (*count_columns(signals), "negative_tickets"):
         merged[column] = merged[column].fillna(0).astype(int)
     merged["negative_share"] = merged["negative_tickets"] / merged["tickets"].where(
         merged["tickets"] > 0
@@ -98,7 +142,7 @@ def ticket_aggregates_asof(
         merged["_asof"] - merged["last_ticket_at"]
     ).dt.total_seconds() / 3600
     merged = merged.sort_values("_row").set_index(entities.index)
-    return merged[[*entities.columns, *AGGREGATE_COLUMNS]]
+    return merged[[*entities.columns, *aggregate_columns(signals)]]
 
 
 def ticket_aggregates_at(signals: pd.DataFrame, as_of: pd.Timestamp, key: str) -> pd.DataFrame:

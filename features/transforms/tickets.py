@@ -8,8 +8,11 @@ from features.transforms.ticket_history import ticket_history
 
 
 def ticket_signals(signals: pd.DataFrame, key: str, prefix: str) -> pd.DataFrame:
-    """Cumulative ticket counts by intent, negative tickets and the last urgency per ``key``,
-    stamped at each ticket's ``created_at`` (one implementation: :func:`features.transforms.ticket_history.ticket_history`).
+    """Cumulative ticket counts by label (the trained label set, whatever its names), negative
+    tickets and the last urgency per ``key``, stamped at each ticket's ``created_at`` (one
+    implementation: :func:`features.transforms.ticket_history.ticket_history`). The signals say
+    which model answered each ticket (``model``: a trained pipeline, the language-agnostic one,
+    or the untrained rules); the counts are the same whichever did.
 
     Args:
         signals: the output of ``orderlens nlp extract``.

@@ -73,3 +73,36 @@ def test_customer_aggregates_keep_input_order_and_count_negatives():
 def test_aggregates_at_a_single_time():
     out = ticket_aggregates_at(_signals(), pd.Timestamp("2025-03-01 11:00"), "customer_id")
     assert out.set_index("customer_id")["tickets"].to_dict() == {"C1": 1}
+
+
+def test_counts_follow_the_users_label_names():
+    # Signals of a version trained on a shop's own labels: the counts are named after them and
+    # follow the scorer's decision (``labels``), and p_negative decides a negative ticket.
+    from features.transforms.tickets import ticket_signals
+
+    signals = pd.DataFrame(
+        {
+            "order_id": ["O1", "O1", "O2"],
+            "customer_id": ["C1", "C1", "C2"],
+            "created_at": pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-01"], utc=True),
+            "label_Late delivery!": [0.9, 0.3, 0.1],
+            "label_money back": [0.1, 0.45, 0.2],
+            "labels": ["Late delivery!", "money back", ""],
+            "p_negative": [0.8, 0.4, np.nan],
+            "sentiment": [-0.6, 0.2, 0.0],
+            "urgency": [0.5, 0.1, 0.0],
+            "model": ["v1/en", "v1/xx", "rules"],
+        }
+    )
+    history = ticket_signals(signals, "order_id", "tkt_").set_index(["order_id", "event_timestamp"])
+    assert list(history.columns) == [
+        "tkt_tickets",
+        "tkt_tickets_late_delivery",
+        "tkt_tickets_money_back",
+        "tkt_negative_tickets",
+        "tkt_last_urgency",
+    ]
+    last = history.loc["O1"].iloc[-1]
+    assert (last["tkt_tickets"], last["tkt_tickets_late_delivery"]) == (2, 1)
+    assert (last["tkt_tickets_money_back"], last["tkt_negative_tickets"]) == (1, 1)
+    assert history.loc["O2"].iloc[-1]["tkt_negative_tickets"] == 0

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 os.environ.setdefault("ANSI_COLORS_DISABLED", "1")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real labelled data (``../shared/data`` beside the repo; read there, never copied)."""
+    for candidate in (REPO.parent / "shared" / "data", REPO.parents[1] / "shared" / "data"):
+        if (candidate / "ChnSentiCorp_htl_all.csv").is_file():
+            return candidate
+    pytest.skip("the real data in ../shared/data is not beside this checkout")
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +46,7 @@ def trained(smoke_tickets, smoke_settings):
 
 
 @pytest.fixture(scope="session")
-def pipelines(trained, smoke_settings):
-    from nlp.store import load_pipelines
+def models(trained, smoke_settings):
+    from nlp.scoring import TicketModels
 
-    return load_pipelines(smoke_settings)
+    return TicketModels.load(smoke_settings)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import pytest
 import spacy
 
 import nlp.patterns  # noqa: F401
-from nlp.signals import parse_amount, parse_duration_hours
 
 
 def _ruler(lang: str):
@@ -69,17 +67,6 @@ def test_money_is_not_an_order_ref(rulers):
     assert ents == [("MONEY", "RMB129999")]
 
 
-def test_entity_values():
-    assert parse_amount("¥1,299") == 1299.0
-    assert parse_amount("人民币1200元") == 1200.0
-    assert parse_duration_hours("3 days") == 72
-    assert parse_duration_hours("two weeks") == 336
-    assert parse_duration_hours("三天") == 72
-    assert parse_duration_hours("72小时") == 72
-    assert parse_duration_hours("十二天") == 288
-    assert math.isnan(parse_duration_hours(None))
-
-
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_gate_is_implied_by_its_pattern(lang):
     # A gate only spares texts the search: wherever its pattern matches, the gate must match too.
@@ -88,7 +75,18 @@ def test_every_gate_is_implied_by_its_pattern(lang):
 
     tickets = synthetic_tickets(3000, seed=5)
     texts = tickets.loc[tickets["language"] == lang, "text"].str.lower().tolist()
-    texts += ["paid 1,299元", "ol123456789 ¥5", "rmb 88 on 3/4 2024-01-02", "7天 3周 12 hours"]
+    texts += [
+        "paid 1,299元",
+        "ol123456789 ¥5",
+        "rmb 88 on 3/4 2024-01-02",
+        "7天 3周 12 hours",
+        "$25 and 30 euros",
+        "half an hour",
+        "2个半小时",
+        "快8个月",
+        "48h",
+        "1.2万元",
+    ]
     gated = [p for p in ticket_patterns_v1(lang) if p.get("gate")]
     assert gated
     matched = 0

@@ -1,4 +1,5 @@
-"""A real smoke-size training run, both languages, awkward text, determinism and versioning."""
+"""A real smoke-size training run, both languages and the language-agnostic pipeline, awkward
+text, determinism, versioning and bounded memory."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp.extract import SIGNAL_COLUMNS, extract_signals
+from nlp.extract import KEY_COLUMNS, extract_signals
+from nlp.scoring import SIGNAL_COLUMNS, TicketModels, score_texts
 from orderlens.intents import INTENT_NAMES
 
 pytestmark = pytest.mark.slow
 
 
-def _tickets(texts: list[str], language: str) -> pd.DataFrame:
+def _tickets(texts: list[str], language: str | None) -> pd.DataFrame:
     n = len(texts)
     return pd.DataFrame(
         {
@@ -34,65 +36,63 @@ def test_training_writes_a_current_version(trained, smoke_settings):
 
     assert current_version(smoke_settings) == trained.version
     meta = read_meta(smoke_settings)
-    assert set(meta["metrics"]) == {"en", "zh"}
+    assert meta["labels"] == sorted(INTENT_NAMES)  # the data's names, not the code's
+    assert set(meta["languages"]) == {"en", "zh", "xx"}
     assert meta["heldout"]["by_template"] is True
     assert meta["data"]["n_heldout"] > 0 and meta["code_version"]
-    for lang in ("en", "zh"):
+    for lang in ("en", "zh", "xx"):
         assert (trained.path / lang / "config.cfg").is_file()
         assert set(meta["metrics"][lang]["labels"]) == set(INTENT_NAMES)
 
 
-def test_both_languages_give_signals(pipelines):
-    version, nlps = pipelines
-    en = extract_signals(
-        _tickets(["Where is my order OL00012345? I paid ¥299"], "en"), nlps, version=version
-    )
-    zh = extract_signals(
-        _tickets(["订单OL00012345等了三天了，退款199元"], "zh"), nlps, version=version
-    )
-    assert list(en.columns[-len(SIGNAL_COLUMNS) :]) == list(SIGNAL_COLUMNS)
+def test_both_languages_give_signals(models):
+    en = extract_signals(_tickets(["Where is my order OL00012345? I paid ¥299"], "en"), models)
+    zh = extract_signals(_tickets(["订单OL00012345等了三天了，退款199元"], "zh"), models)
+    labels = [f"label_{n}" for n in models.labels]
+    assert list(en.columns) == [*KEY_COLUMNS, *SIGNAL_COLUMNS[:5], *labels,
+                                *SIGNAL_COLUMNS[5:], "pipeline_version"]  # fmt: skip
     assert en.loc[0, "order_ref"] == "OL00012345" and en.loc[0, "amount"] == 299
+    assert en.loc[0, "currency"] == "CNY" and en.loc[0, "model"] == f"{models.version}/en"
     assert zh.loc[0, "duration_hours"] == 72 and zh.loc[0, "amount"] == 199
-    assert zh.loc[0, "pipeline_version"] == version
-    probabilities = en[[f"intent_{n}" for n in INTENT_NAMES]].to_numpy()
+    assert zh.loc[0, "pipeline_version"] == models.version
+    probabilities = en[labels].to_numpy()
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert en.loc[0, "labels"]  # every ticket gets at least its most likely label
+    assert en.loc[0, "sentiment_model"] == "lexicon:en"  # no sentiment labels in the demo
 
 
 @pytest.mark.parametrize("text", ["", "   ", "@@@ ### !!!", "😡😡😡", "\x00\x01\x02"])
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_empty_and_garbage_text_give_no_intents(pipelines, text, language):
-    version, nlps = pipelines
-    row = extract_signals(_tickets([text], language), nlps, version=version).iloc[0]
-    assert row["intents"] == ""
+def test_empty_and_garbage_text_give_no_labels(models, text, language):
+    row = extract_signals(_tickets([text], language), models).iloc[0]
+    assert row["labels"] == ""
     assert row["urgency"] == 0.0 and row["sentiment"] == 0.0
-    assert not row["order_ref_mentioned"] and np.isnan(row["amount"])
+    assert row["order_ref"] is None and np.isnan(row["amount"])
 
 
-def test_huge_text_is_cut_and_flagged(pipelines):
-    version, nlps = pipelines
+def test_huge_text_is_cut_and_flagged(models):
     frame = _tickets(["where is my order " * 6000, "订单到哪了" * 20000], "en")
     frame.loc[1, "language"] = "zh"
-    signals = extract_signals(frame, nlps, version=version)
+    signals = extract_signals(frame, models)
     assert signals["text_truncated"].all()
     assert len(signals) == 2
 
 
-def test_missing_or_unknown_language_is_routed(pipelines):
-    version, nlps = pipelines
-    frame = _tickets(["我的快递到哪了", "where is my parcel"], "en")
-    frame["language"] = [None, "fr"]
-    signals = extract_signals(frame, nlps, version=version)
-    assert signals["language"].tolist() == ["zh", "en"]
+def test_missing_or_unknown_language_is_routed(models):
+    frame = _tickets(["我的快递到哪了", "where is my parcel", "Où est mon colis ?"], None)
+    frame["language"] = [None, None, "fr"]
+    signals = extract_signals(frame, models)
+    assert signals["language"].tolist() == ["zh", "en", "fr"]
+    # No French pipeline: the language-agnostic one answers, and says so.
+    assert signals["model"].tolist() == [f"{models.version}/{x}" for x in ("zh", "en", "xx")]
 
 
-def test_no_tickets_gives_an_empty_table(pipelines):
-    version, nlps = pipelines
-    signals = extract_signals(_tickets([], "en"), nlps, version=version)
+def test_no_tickets_gives_an_empty_table(models):
+    signals = extract_signals(_tickets([], "en"), models)
     assert signals.empty and "urgency" in signals
 
 
 def test_same_seed_same_predictions(smoke_tickets, tmp_path):
-    from nlp.store import load_pipelines
     from nlp.training import train_pipelines
     from orderlens.settings import load_settings
 
@@ -100,8 +100,10 @@ def test_same_seed_same_predictions(smoke_tickets, tmp_path):
     for run in ("a", "b"):
         settings = load_settings(home=tmp_path / run)
         result = train_pipelines(smoke_tickets, settings, smoke=True, stdout=io.StringIO())
-        version, nlps = load_pipelines(settings, result.version)
-        frames.append(extract_signals(smoke_tickets.head(80), nlps, version="x"))
+        frames.append(
+            extract_signals(smoke_tickets.head(80), TicketModels.load(settings, result.version))
+        )
+        frames[-1]["pipeline_version"] = frames[-1]["model"] = "x"
     pd.testing.assert_frame_equal(frames[0], frames[1])
 
 
@@ -114,19 +116,34 @@ def test_evaluate_cli_prints_json(trained, smoke_settings, monkeypatch):
     result = CliRunner().invoke(app, ["nlp", "evaluate", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"en", "zh"}
+    assert set(report) == {"en", "zh", "xx"}
     assert set(report["en"]["labels"]["praise"]) >= {"precision", "recall", "f1"}
 
 
-def test_saved_model_is_trained(trained, pipelines, smoke_tickets):
+def test_saved_model_is_trained(trained, models, smoke_tickets):
     """The saved pipeline is the trained one, not an untrained (step-0) model: on tickets of the
-    templates it trained on it must separate the intents."""
-    from nlp.evaluate import evaluate_pipeline
+    templates it trained on it must separate the labels."""
+    from nlp.evaluate import evaluate_texts
+    from nlp.training import prepare_training_data
 
-    _, nlps = pipelines
     heldout = pd.read_parquet(trained.path / "heldout.parquet")
     seen = smoke_tickets[~smoke_tickets["ticket_id"].isin(heldout["ticket_id"])]
+    texts = prepare_training_data(seen).frame
     for lang in ("en", "zh"):
-        tickets = seen[seen["language"] == lang]
-        assert len(tickets) > 50
-        assert evaluate_pipeline(nlps[lang], tickets)["macro_f1"] >= 0.6, lang
+        assert (texts["language"] == lang).sum() > 50
+        assert evaluate_texts(texts[texts["language"] == lang], models)["macro_f1"] >= 0.6, lang
+
+
+def test_memory_zone_keeps_the_vocabulary_from_growing(models):
+    # Every text carries a new order number and a new word: without spaCy's memory zones each
+    # would stay in the vocabulary for the life of the process.
+    def texts(start: int) -> pd.Series:
+        return pd.Series(
+            [f"where is OL{i:09d} zq{i:x}wd please" for i in range(start, start + 3000)]
+        )
+
+    pipeline = models.pipelines["en"]
+    score_texts(texts(0), models, languages=pd.Series(["en"] * 3000))
+    before = len(pipeline.vocab.strings)
+    score_texts(texts(10_000), models, languages=pd.Series(["en"] * 3000))
+    assert len(pipeline.vocab.strings) == before
