@@ -36,7 +36,7 @@ TRAINING_CHUNK_ROWS = 250_000
 Tables = dict[str, pd.DataFrame]
 
 VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
-    "order_attributes": lambda t: transforms.order_attributes(t["orders"]),
+    "order_attributes": lambda t: transforms.order_attributes(t["orders"], t.get("promotions")),
     "customer_history": lambda t: transforms.customer_history(t["orders"], t.get("outcomes")),
     "carrier_performance": lambda t: transforms.carrier_performance(
         t["orders"], t.get("outcomes"), t.get("tracking")
@@ -379,6 +379,9 @@ def load_sources(settings: Settings) -> Tables:
     }
     if settings.signals_path.exists():
         tables["ticket_signals"] = pd.read_parquet(settings.signals_path)
+    # The business's promotion calendar, as a table (order_attributes counts days to its peaks).
+    calendar = [p.model_dump() for p in settings.business.promotions]
+    tables["promotions"] = pd.DataFrame(calendar, columns=["name", "month", "day"])
     return tables
 
 

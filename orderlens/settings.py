@@ -215,6 +215,35 @@ class ContractSettings(BaseModel):
         return {key: tuple(str(v).strip() for v in values) for key, values in allowed.items()}
 
 
+class Promotion(BaseModel):
+    """A sales event that recurs every year on the same date (its peak day)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+
+
+class BusinessSettings(BaseModel):
+    """What depends on the business rather than the code: its promotion calendar. The defaults
+    are the demo world's (a Chinese marketplace); a shop sets its own. (Amounts carry no
+    currency symbol anywhere; the action policy's coupons name their currency in the policy
+    file. Units are fixed by the contract: mm, km/h, °C, km.)"""
+
+    model_config = ConfigDict(frozen=True)
+
+    promotions: tuple[Promotion, ...] = Field(
+        (
+            Promotion(name="618", month=6, day=18),
+            Promotion(name="Double 11", month=11, day=11),
+            Promotion(name="Double 12", month=12, day=12),
+        ),
+        description="yearly sales peaks: the feature days_to_promotion_peak counts to the "
+        "nearest; empty: no such feature",
+    )
+
+
 class IngestSettings(BaseModel):
     """Where the daily flow and its deployment read a shop's export, and how it maps."""
 
@@ -266,6 +295,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     display: DisplaySettings = DisplaySettings()
+    business: BusinessSettings = BusinessSettings()
 
     @field_validator("home")
     @classmethod

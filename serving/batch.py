@@ -266,4 +266,5 @@ def champion_scorer(settings: Settings, threads: int = 1) -> Scorer:
         fast=compiled_model_set(models, threads),
         threads=threads,
         display_names=settings.display.names,
+        promotions=settings.business.promotions,
     )

@@ -130,6 +130,7 @@ class OrderLens:
             explain_all_up_to=self.settings.serving.explain_all_up_to,
             fast=compiled_model_set(models),
             display_names=self.settings.display.names,
+            promotions=self.settings.business.promotions,
         )
 
     def reload(self) -> bool:

@@ -12,9 +12,9 @@ from orderlens.vocab import ORDER_FLAGS
 
 HOUR = pd.Timedelta(hours=1)
 
-# Promotions the platform runs every year: (month, day of the peak, days of run-up before it).
-# Public calendar knowledge, so a legitimate feature (and the surge it brings is real).
-PROMOTIONS = ((6, 18, 10), (11, 11, 10), (12, 12, 4))
+PromotionPeaks = Sequence[tuple[int, int]]
+"""(month, day) of each yearly promotion peak: the business's calendar, from
+``settings.business.promotions`` (public calendar knowledge, so a legitimate feature)."""
 
 CATEGORICAL_ORDER_FEATURES = (
     "channel",
@@ -27,7 +27,19 @@ CATEGORICAL_ORDER_FEATURES = (
 )
 
 
-def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
+def promotion_peaks(calendar: Any = None) -> tuple[tuple[int, int], ...]:
+    """(month, day) pairs of a promotion calendar: a frame or a sequence of records with
+    ``month`` and ``day`` (``settings.business.promotions``); None: the settings' default."""
+    if calendar is None:
+        from orderlens.settings import BusinessSettings
+
+        calendar = BusinessSettings().promotions
+    if isinstance(calendar, pd.DataFrame):
+        return tuple(zip(calendar["month"].astype(int), calendar["day"].astype(int), strict=True))
+    return tuple((int(p.month), int(p.day)) for p in calendar)
+
+
+def order_attributes(orders: pd.DataFrame, promotions: Any = None) -> pd.DataFrame:
     """Features of the order itself, as placed.
 
     Args:
@@ -43,14 +55,16 @@ def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
         {
             "order_id": orders["order_id"].to_numpy(),
             "event_timestamp": orders["created_at"].to_numpy(),
-            **order_feature_columns(orders),
+            **order_feature_columns(orders, promotion_peaks(promotions)),
         }
     )
     features["event_timestamp"] = features["event_timestamp"].astype("datetime64[us, UTC]")
     return features
 
 
-def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def order_feature_columns(
+    orders: Mapping[str, Any], peaks: PromotionPeaks | None = None
+) -> dict[str, np.ndarray]:
     """The order features of :func:`order_attributes` as numpy columns, without pandas.
 
     The prediction service calls this on the columns of a request (a pandas frame costs
@@ -59,7 +73,9 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
     Args:
         orders: a DataFrame or a mapping of column → sequence with the orders-contract fields;
             ``created_at``/``promised_at`` as UTC ``datetime64`` columns or timezone-aware
-            ``datetime`` objects.
+            ``datetime`` objects. Optional contract columns may be absent or null.
+        peaks: the business's promotion peaks (:func:`promotion_peaks`); None: the settings'
+            default calendar.
 
     Returns:
         Feature name → array (one value per order), in :func:`order_attributes`'s column order.
@@ -94,7 +110,9 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
         **{flag: numbers(flag) for flag in ORDER_FLAGS},
         "created_hour": (np.floor_divide(created, 3600.0) % 24).astype(np.int32),
         "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
-        "days_to_promotion_peak": _days_to_peak(created),
+        "days_to_promotion_peak": _days_to_peak(
+            created, promotion_peaks() if peaks is None else peaks
+        ),
     }
 
 
@@ -123,18 +141,21 @@ def _floats(values: Any) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def days_to_promotion_peak(when: pd.Series) -> pd.Series:
-    """Days until the next promotion peak (618, Double 11, Double 12), negative just after it;
-    clipped to [-7, 30] because only the run-up and the aftermath change fulfilment."""
-    return pd.Series(_days_to_peak(_epoch_seconds(when)), index=when.index)
+def days_to_promotion_peak(when: pd.Series, peaks: PromotionPeaks | None = None) -> pd.Series:
+    """Days until the nearest promotion peak of the business's calendar, negative just after
+    it; clipped to [-7, 30] because only the run-up and the aftermath change fulfilment."""
+    peaks = promotion_peaks() if peaks is None else peaks
+    return pd.Series(_days_to_peak(_epoch_seconds(when), peaks), index=when.index)
 
 
-def _days_to_peak(seconds: np.ndarray) -> np.ndarray:
+def _days_to_peak(seconds: np.ndarray, peaks: PromotionPeaks) -> np.ndarray:
     """:func:`days_to_promotion_peak` on UTC epoch seconds: the nearest peak (midnight UTC) of
-    last, this or next year; the first of equally near peaks wins."""
+    last, this or next year; the first of equally near peaks wins. No calendar: NaN (missing)."""
+    if not peaks:
+        return np.full(len(seconds), np.nan)
     years = seconds.astype("datetime64[s]").astype("datetime64[Y]")
     candidates = []
-    for month, day, _ in PROMOTIONS:
+    for month, day in peaks:
         for year_offset in (-1, 0, 1):
             month_start = (years + year_offset).astype("datetime64[M]") + (month - 1)
             peak = (month_start.astype("datetime64[D]") + (day - 1)).astype("datetime64[s]")
