@@ -43,6 +43,10 @@ TEXTCAT = "textcat_multilabel"
 ZONE_TEXTS = 10_000
 """Texts per spaCy memory zone: the strings a zone adds to the vocabulary (every new word, order
 number, typo) are freed when it closes, so a scorer's memory does not grow with what it read."""
+WARM_TEXTS = 2_000
+"""Texts a pipeline reads outside a memory zone, once per process: spaCy does not fill its
+tokenizer cache inside a zone (4x slower English tokenization on real reviews), so the first
+texts warm it; that is a one-off, bounded addition to the vocabulary."""
 RULES = "rules"
 """The ``model`` of rows answered without a trained pipeline."""
 LEXICON = "lexicon"
@@ -91,6 +95,8 @@ class TicketModels:
     threshold: float = 0.5
     at_least_one: bool = False
     """Every text gets at least its most likely label (see nlp/training.py)."""
+    warmed: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Texts each pipeline (by id) has read outside a memory zone (see :data:`WARM_TEXTS`)."""
 
     @classmethod
     def load(cls, settings: Settings, version: str | None = None) -> TicketModels:
@@ -185,7 +191,9 @@ def score_texts(
         out["model"][positions] = name
         negative = None
         if pipeline is not None and TEXTCAT in pipeline.pipe_names:
-            cats = _predict(pipeline, group, (*models.labels, NEGATIVE_CAT), batch_size)
+            cats = _predict(
+                pipeline, group, (*models.labels, NEGATIVE_CAT), batch_size, models.warmed
+            )
             probabilities[positions] = cats[:, : len(models.labels)]
             if NEGATIVE_CAT in pipeline.get_pipe(TEXTCAT).labels:
                 negative = cats[:, -1].astype(float)
@@ -238,22 +246,32 @@ def _shift(probability: float, log_odds: float) -> float:
     return 1.0 / (1.0 + math.exp(-(math.log(probability / (1 - probability)) + log_odds)))
 
 
-def _predict(pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int) -> np.ndarray:
-    """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know)."""
+def _predict(
+    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, int]
+) -> np.ndarray:
+    """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know).
+    Texts are read inside spaCy memory zones of :data:`ZONE_TEXTS`, after at most
+    :data:`WARM_TEXTS` per process outside one."""
     textcat = pipeline.get_pipe(TEXTCAT)
     known = {label: j for j, label in enumerate(textcat.labels)}
     columns = [known.get(cat, -1) for cat in cats]
     scores = np.zeros((len(texts), len(cats)), dtype=np.float32)
-    for start in range(0, len(texts), ZONE_TEXTS):
-        chunk = texts[start : start + ZONE_TEXTS]
+
+    def read(start: int, stop: int) -> None:
+        for offset in range(start, stop, batch_size):
+            docs = [pipeline.make_doc(t) for t in texts[offset : min(stop, offset + batch_size)]]
+            predicted = np.asarray(textcat.predict(docs))
+            for j, column in enumerate(columns):
+                if column >= 0:
+                    scores[offset : offset + len(docs), j] = predicted[:, column]
+
+    key = str(id(pipeline))
+    warm = min(len(texts), max(0, WARM_TEXTS - warmed.get(key, 0)))
+    read(0, warm)
+    warmed[key] = warmed.get(key, 0) + warm
+    for start in range(warm, len(texts), ZONE_TEXTS):
         with pipeline.memory_zone():
-            for offset in range(0, len(chunk), batch_size):
-                docs = [pipeline.make_doc(t) for t in chunk[offset : offset + batch_size]]
-                predicted = np.asarray(textcat.predict(docs))
-                row = start + offset
-                for j, column in enumerate(columns):
-                    if column >= 0:
-                        scores[row : row + len(docs), j] = predicted[:, column]
+            read(start, min(len(texts), start + ZONE_TEXTS))
     return scores
 
 
