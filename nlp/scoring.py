@@ -157,9 +157,9 @@ def score_texts(
     Returns:
         :data:`SIGNAL_COLUMNS` with ``label_<name>`` (probability of each trained label) after
         ``sentiment``; ``labels`` joins the names above the threshold (and the most likely one
-        when the version says every text has at least one). ``p_negative`` is the probability that the text is negative (NaN when no
-        model or lexicon reads its language, or it has no letters); ``sentiment`` in [-1, 1]
-        (0 when unknown). Empty or garbage text gets no labels, urgency 0, sentiment 0.
+        when the version says every text has at least one). ``p_negative`` is the probability
+        that the text is negative (NaN when no model or lexicon reads its language, or it has
+        no letters); ``sentiment`` in [-1, 1] (0 when unknown). Empty or garbage text gets no labels, urgency 0, sentiment 0.
     """
     text = texts.fillna("").astype(str)
     truncated = (text.str.len() > MAX_CHARS).to_numpy()
@@ -203,27 +203,8 @@ def score_texts(
             out["sentiment_model"][positions] = f"{name}+{lexicon_name}" if lexicon else name
         else:
             out["sentiment_model"][positions] = lexicon_name
-        entities = _entities(lang)
-        for k, i in enumerate(positions):
-            raw = group[k]
-            if _LETTER.search(raw) is None:  # nothing to read: no labels, no sentiment
-                probabilities[i] = 0.0
-                _set_entities(out, i, raw, lang, entities, None if times_list is None
-                              else times_list[i])  # fmt: skip
-                continue
-            if negative is not None:
-                p_negative = float(negative[k])
-                if lexicon is not None:
-                    p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * lexicon.polarity(raw))
-            elif lexicon is not None:
-                p_negative = (1.0 - lexicon.polarity(raw)) / 2.0
-            else:
-                p_negative = math.nan
-            out["p_negative"][i] = p_negative
-            out["sentiment"][i] = 0.0 if math.isnan(p_negative) else 1.0 - 2.0 * p_negative
-            waited = _set_entities(out, i, raw, lang, entities,
-                                   None if times_list is None else times_list[i])  # fmt: skip
-            out["urgency"][i] = urgency_score(raw, lexicon, waited, p_negative)
+        times_of = None if times_list is None else [times_list[i] for i in positions]
+        _read_group(out, probabilities, positions, group, lang, negative, lexicon, times_of)
     frame = pd.DataFrame({column: out[column] for column in SIGNAL_COLUMNS}, index=texts.index)
     labels = pd.DataFrame(
         probabilities.astype(float),
@@ -238,6 +219,40 @@ def score_texts(
     frame["labels"] = _joined(present, models.labels)
     position = frame.columns.get_loc("sentiment") + 1
     return pd.concat([frame.iloc[:, :position], labels, frame.iloc[:, position:]], axis=1)
+
+
+def _read_group(
+    out: dict[str, Any],
+    probabilities: np.ndarray,
+    positions: np.ndarray,
+    group: list[str],
+    lang: str,
+    negative: np.ndarray | None,
+    lexicon: Lexicon | None,
+    times: list[Any] | None,
+) -> None:
+    """Sentiment, urgency and quantities of one language's texts, written into ``out`` at
+    ``positions``; ``negative`` is the learnt probability (None: the lexicon's alone)."""
+    entities = _entities(lang)
+    for k, i in enumerate(positions):
+        raw = group[k]
+        reference = None if times is None else times[k]
+        if _LETTER.search(raw) is None:  # nothing to read: no labels, no sentiment
+            probabilities[i] = 0.0
+            _set_entities(out, i, raw, entities, reference)
+            continue
+        if negative is not None:
+            p_negative = float(negative[k])
+            if lexicon is not None:
+                p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * lexicon.polarity(raw))
+        elif lexicon is not None:
+            p_negative = (1.0 - lexicon.polarity(raw)) / 2.0
+        else:
+            p_negative = math.nan
+        out["p_negative"][i] = p_negative
+        out["sentiment"][i] = 0.0 if math.isnan(p_negative) else 1.0 - 2.0 * p_negative
+        waited = _set_entities(out, i, raw, entities, reference)
+        out["urgency"][i] = urgency_score(raw, lexicon, waited, p_negative)
 
 
 def _shift(probability: float, log_odds: float) -> float:
@@ -291,7 +306,7 @@ def _entities(lang: str) -> TicketEntities:
 
 
 def _set_entities(
-    out: dict[str, Any], i: int, raw: str, lang: str, finder: TicketEntities, reference: Any
+    out: dict[str, Any], i: int, raw: str, finder: TicketEntities, reference: Any
 ) -> float:
     """Write the first mention of each entity's value into row ``i``; returns the hours of a
     waiting-time duration (0 when none)."""
