@@ -42,7 +42,7 @@ def predict(
     """Score a file of orders with the champion, offline, through the service's own code: each
     order as of its --as-of moment (features from the online store, nothing newer than that
     moment), one row per order (order_id, as_of, p_late, expected_hours, p90_hours, risk_level,
-    value_index, tier, degraded). Rows that break the orders contract are written to
+    value_index, value_contribution, tier, degraded). Rows that break the orders contract are written to
     OUT.rejected.csv with the rules they broke; they never stop the run."""
     from features.validation import SourceContractError
     from orderlens.settings import load_settings

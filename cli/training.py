@@ -71,7 +71,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,
 ) -> None:
     """Evaluate a model set on its test window: delay AUC/PR-AUC/Brier/ECE/hours MAE/P90
-    coverage (overall and by stage) and each value dimension's R² or AUC, beside the oracle's."""
+    coverage (overall and by stage) and each value dimension's R² or AUC with its 95 % bootstrap
+    interval, whether it has signal (the interval clears chance), beside the oracle's figure and
+    the model/oracle ratio, each with its interval."""
     from orderlens.settings import load_settings
     from training import registry
     from training.train import evaluate_version
@@ -93,9 +95,14 @@ def evaluate(
         f"  P90 coverage {delay['hours_p90_coverage']:.3f}"
     )
     for name, row in report["value"].items():
+        if not row.get("available", True):
+            typer.echo(f"{name:>24} {row['metric']:>3} not available (no realised target)")
+            continue
         typer.echo(
-            f"{name:>24} {row['metric']:>3} {_fmt(row['score'])} oracle {_fmt(row['oracle'])}"
-            f" ratio {_fmt(row['ratio'])}"
+            f"{name:>24} {row['metric']:>3} {_fmt(row['score'])} [{_fmt(row['ci_low'])},"
+            f" {_fmt(row['ci_high'])}] {'signal   ' if row['signal'] else 'no signal'}"
+            f"  oracle {_fmt(row['oracle'])} {_interval(row.get('oracle_ci'))}"
+            f"  ratio {_fmt(row['ratio'])} {_interval(row.get('ratio_ci'))}"
         )
     typer.echo(json.dumps(report["summary"], default=float))
 
@@ -120,3 +127,7 @@ def promote(
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _interval(bounds: list[float] | None) -> str:
+    return "" if not bounds else f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"

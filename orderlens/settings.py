@@ -18,6 +18,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from orderlens.dimensions import DIMENSION_NAMES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 """The checkout (or install) root; the default run-time root ``var/`` lives under it."""
 
@@ -144,8 +146,71 @@ class TrainingSettings(BaseModel):
     )
     tier_cutoffs: dict[str, float] = Field(
         default_factory=lambda: {"platinum": 0.95, "gold": 0.8, "silver": 0.5},
-        description="lowest value-index percentile (0-1) of each tier; below all: standard",
+        description="lowest percentile (0-1) of the expected contribution in money among "
+        "training orders of each tier; below all: standard",
     )
+    seed: int = Field(17, description="LightGBM's seed (bagging, feature fraction)")
+
+
+def _money_per_unit() -> dict[str, float]:
+    return {
+        "gross_margin": 1.0,
+        "reverse_logistics_cost": -1.0,
+        "service_effort_minutes": -1.2,
+        "carbon_kg": -0.1,
+        "repeat_purchase_90d": 60.0,
+        "cross_category_pull": 20.0,
+        "referral_leads": 20.0,
+        "service_attach": 0.4,
+    }
+
+
+class ValueSettings(BaseModel):
+    """What an order's value is worth in money: the conversion factors behind its expected
+    contribution (``/predict``'s ``value.contribution``, the tiers, the value page).
+
+    Dimensions with a natural money value count at ``money_per_unit`` (negative for costs); the
+    cash cycle costs capital; the others count at a manager's ``shadow_prices`` per unit above or
+    below a typical order. Dimensions named in neither are left out of the figure because their
+    money is already in another one: net revenue and fulfilment cost are parts of gross margin;
+    returns, exchanges and failed attempts cost reverse logistics; lateness costs compensation
+    (in gross margin), satisfaction and repeat purchases; ``ltv_uplift`` overlaps repeat
+    purchases; ``promotion_efficiency`` is a ratio of margin already counted; ``partner_share``
+    is revenue passed on to partners.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    currency: str = Field(
+        "CNY",
+        description="ISO 4217 code of the shop's currency (order values, costs, contribution)",
+    )
+    money_per_unit: dict[str, float] = Field(
+        default_factory=_money_per_unit,
+        description="money per unit of a dimension's realised value: gross_margin 1 (already "
+        "money), reverse_logistics_cost -1, service_effort_minutes -(cost per service minute), "
+        "carbon_kg -(carbon price per kg CO2e), repeat_purchase_90d (margin of a repeat order), "
+        "cross_category_pull (margin of an order in another category), referral_leads (value of "
+        "a lead), service_attach (margin share of attached service revenue)",
+    )
+    capital_cost_per_year: float = Field(
+        0.06,
+        ge=0,
+        description="cost of capital per year, charged on net revenue for cash_conversion_days",
+    )
+    shadow_prices: dict[str, float] = Field(
+        default_factory=lambda: {"satisfaction": 10.0, "profile_enrichment": 2.0},
+        description="money per unit above (or below) the typical order for dimensions without "
+        "a market price: satisfaction per review star, profile_enrichment per tag gained",
+    )
+
+    @field_validator("money_per_unit", "shadow_prices")
+    @classmethod
+    def _known_dimensions(cls, rates: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(rates) - set(DIMENSION_NAMES))
+        if unknown:
+            raise ValueError(f"unknown value dimension(s) {unknown}")
+        return rates
 
 
 class MonitoringSettings(BaseModel):
@@ -290,6 +355,7 @@ class Settings(BaseSettings):
     production: ProductionSettings = ProductionSettings()
     serving: ServingSettings = ServingSettings()
     training: TrainingSettings = TrainingSettings()
+    value: ValueSettings = ValueSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     pipelines: PipelineSettings = PipelineSettings()
     contract: ContractSettings = ContractSettings()

@@ -53,7 +53,14 @@ def build_all(
     builders: dict[str, tuple[str, Callable[[Path], str]]] = {
         "value_attribution": (
             "value-attribution.html",
-            lambda p: value_page.build(inputs, p, drivers=card.value_drivers),
+            lambda p: value_page.build(
+                inputs,
+                p,
+                drivers=card.value_drivers,
+                champion=None
+                if card.model_set is None
+                else value_page.load_champion_value(settings, card.model_set),
+            ),
         ),
         "order_health": ("order-health.html", lambda p: health_page.build(inputs, p)),
         "feature_drift": ("feature-drift.html", lambda p: ev.feature_drift(inputs, p, rows)),

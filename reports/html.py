@@ -154,6 +154,64 @@ def bar_chart(
     return "".join(parts)
 
 
+def interval_chart(
+    labels: Sequence[str],
+    means: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    *,
+    reference: float | None = None,
+    title: str = "",
+    unit: str = "",
+    width: int = 560,
+) -> str:
+    """Horizontal dots with interval whiskers, one row per label (values may be negative), and
+    an optional dashed reference line (e.g. the mean of all orders)."""
+    row_h, label_w, top = 18, 150, 30
+    height = top + len(labels) * row_h + 24
+    finite = [v for v in (*means, *lows, *highs, reference or 0.0) if math.isfinite(v)]
+    lo, hi = min(finite, default=0.0), max(finite, default=1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+    pad = 0.05 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    plot_w = width - label_w - 70
+
+    def sx(v: float) -> float:
+        return label_w + (v - lo) / (hi - lo) * plot_w
+
+    parts = [
+        _svg_open(width, height),
+        f"<text x='4' y='14' font-weight='bold'>{escape(title)}</text>",
+    ]
+    if reference is not None and math.isfinite(reference):
+        x = sx(reference)
+        parts.append(
+            f"<line x1='{x:.1f}' y1='{top - 6}' x2='{x:.1f}' y2='{height - 20}' stroke='#888' "
+            f"stroke-dasharray='4 3'/><text x='{x:.1f}' y='{height - 6}' text-anchor='middle' "
+            f"font-size='9'>all orders {escape(num(reference, 0))} {escape(unit)}</text>"
+        )
+    for i, label in enumerate(labels):
+        y = top + i * row_h + row_h / 2
+        parts.append(
+            f"<text x='{label_w - 6}' y='{y}' text-anchor='end' dominant-baseline='middle'>"
+            f"{escape(str(label))[:24]}</text>"
+        )
+        if math.isfinite(lows[i]) and math.isfinite(highs[i]):
+            parts.append(
+                f"<line x1='{sx(lows[i]):.1f}' y1='{y}' x2='{sx(highs[i]):.1f}' y2='{y}' "
+                f"stroke='{PALETTE[0]}' stroke-width='2'/>"
+            )
+        if math.isfinite(means[i]):
+            tip = f"{label}: {num(means[i], 0)} {unit} [{num(lows[i], 0)}, {num(highs[i], 0)}]"
+            parts.append(
+                f"<circle cx='{sx(means[i]):.1f}' cy='{y}' r='4' fill='{PALETTE[1]}'>"
+                f"<title>{escape(tip)}</title></circle>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def radar_chart(
     axes: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str = "", size: int = 300
 ) -> str:

@@ -43,6 +43,8 @@ class CardData:
     calibration: pd.DataFrame | None = None
     delay_importance: pd.Series | None = None
     value_drivers: pd.DataFrame | None = None
+    model_set: Any = None
+    """The loaded champion (:class:`training.registry.ModelSet`), for pages that score with it."""
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
@@ -101,7 +103,13 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
     value_drivers = pd.DataFrame(drivers, index=list(REASON_GROUPS)).T
     value_drivers = value_drivers.loc[:, value_drivers.sum() > 0]
     return CardData(
-        None, version, manifest, calibration, importance.sort_values(ascending=False), value_drivers
+        None,
+        version,
+        manifest,
+        calibration,
+        importance.sort_values(ascending=False),
+        value_drivers,
+        champion,
     )
 
 
@@ -112,6 +120,67 @@ def _metric_rows(delay: dict[str, Any]) -> list[list[str]]:
         ratio = model / oracle if model is not None and oracle else None
         rows.append([label, html.num(model, 4), html.num(oracle, 4), html.num(ratio, 3)])
     return rows
+
+
+def _bounds(pair: list[float] | None, digits: int) -> str:
+    return "–" if not pair else f"[{html.num(pair[0], digits)}, {html.num(pair[1], digits)}]"
+
+
+def _value_section(value: dict[str, Any], summary: dict[str, Any]) -> str:
+    """Each dimension's skill with its interval, its signal, the oracle and the ratio; a
+    dimension without signal is marked so, and its figures are greyed as not used."""
+    rows, colours = [], []
+    for name, m in value.items():
+        status = (
+            "not available"
+            if m.get("available") is False
+            else "signal"
+            if m.get("signal")
+            else "no signal"
+        )
+        ci = [m["ci_low"], m["ci_high"]] if m.get("ci_low") is not None else None
+        rows.append(
+            [
+                name,
+                m.get("metric", ""),
+                html.num(m.get("score"), 4),
+                _bounds(ci, 3),
+                status,
+                html.num(m.get("oracle"), 4),
+                _bounds(m.get("oracle_ci"), 3),
+                html.num(m.get("ratio"), 3),
+                _bounds(m.get("ratio_ci"), 3),
+            ]
+        )
+        colour = {"no signal": "rgba(184,67,78,.3)", "not available": "#eee"}.get(status)
+        colours.append([None] * 4 + [colour] + [None] * 4)
+    ratio_ci = summary.get("value_mean_ratio_ci")
+    return html.section(
+        "Value models against the oracle",
+        html.table(
+            [
+                "dimension",
+                "metric",
+                "model",
+                "95 % interval",
+                "status",
+                "oracle",
+                "oracle interval",
+                "model / oracle",
+                "ratio interval",
+            ],
+            rows,
+            colours=colours,
+        ),  # fmt: skip
+        note=(
+            "Intervals: paired bootstrap over the test orders. No signal: the model's interval "
+            "does not clear chance (R² > 0, AUC > 0.5); the dimension weighs nothing in the "
+            "index, quadrants, tiers and policy. Ratios: AUC above chance over the oracle's, R² "
+            "over the oracle's (Monte Carlo corrected), where the oracle clears chance. Mean "
+            f"ratio over dimensions with signal {html.num(summary.get('value_mean_ratio'), 3)} "
+            f"{_bounds(ratio_ci, 3)}."
+        ),
+    )
 
 
 def build(card: CardData, settings: Settings, path: Path) -> str:
@@ -136,7 +205,9 @@ def build(card: CardData, settings: Settings, path: Path) -> str:
                 "model set": card.version,
                 "AUC / oracle": html.num(delay.get("auc_ratio"), 3),
                 "calibration error": html.num(delay.get("ece"), 4),
-                "value mean ratio to oracle": html.num(summary.get("value_mean_ratio"), 3),
+                "value mean ratio to oracle (dimensions with signal)": html.num(
+                    summary.get("value_mean_ratio"), 3
+                ),
                 "test orders (creation)": f"{delay.get('n', 0):,}",
             }
         ),
@@ -184,23 +255,7 @@ def build(card: CardData, settings: Settings, path: Path) -> str:
             )  # fmt: skip
             + "</div>",
         ),
-        html.section(
-            "Value models against the oracle",
-            html.table(
-                ["dimension", "metric", "model", "oracle", "ratio"],
-                [
-                    [
-                        d,
-                        m.get("metric", ""),
-                        html.num(m.get("score"), 4),
-                        html.num(m.get("oracle"), 4),
-                        html.num(m.get("ratio"), 3),
-                    ]
-                    for d, m in value.items()
-                ],  # fmt: skip
-            ),
-            note="Ratios: AUC above chance over the oracle's, R² over the oracle's.",
-        ),
+        _value_section(value, summary),
         html.section(
             "Value drivers (share of mean |SHAP| by reason group, %)",
             html.table(

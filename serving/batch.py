@@ -43,6 +43,7 @@ OUTPUT_COLUMNS = (
     "p90_hours",
     "risk_level",
     "value_index",
+    "value_contribution",
     "tier",
     "degraded",
 )
@@ -168,6 +169,7 @@ def score_orders(scorer: Scorer, repo: FeatureRepo, orders: pd.DataFrame) -> pd.
             "p90_hours": scores.p90_hours,
             "risk_level": risk_levels(scorer.policy, scores.p_late),
             "value_index": scores.value["index"],
+            "value_contribution": scores.value["contribution"],
             "tier": np.asarray(scores.value["tier"], dtype=object),
             "degraded": degraded,
         }

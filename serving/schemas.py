@@ -201,16 +201,30 @@ class DelayPrediction(BaseModel):
     reasons: list[Reason] = Field(default_factory=list, description="top reasons, largest first")
 
 
+DimensionStatus = Literal["signal", "no_signal", "not_available"]
+
+
 class DimensionScore(BaseModel):
-    score: float = Field(ge=0, le=100, description="0–100 against the reference, higher = better")
+    score: float | None = Field(
+        ge=0,
+        le=100,
+        description="0–100 against the reference, higher = better; null when the dimension has"
+        " no signal or is not available",
+    )
+    status: DimensionStatus = Field(
+        description="signal: scored; no_signal: its skill on the test window does not clear"
+        " chance (zero weight everywhere); not_available: the data has no realised target"
+    )
     reasons: list[Reason] | None = None
 
 
 class QuadrantScores(BaseModel):
-    financial: float = Field(ge=0, le=100)
-    customer: float = Field(ge=0, le=100)
-    operational: float = Field(ge=0, le=100)
-    strategic: float = Field(ge=0, le=100)
+    """Mean score of the quadrant's dimensions with signal; null when none has signal."""
+
+    financial: float | None = Field(ge=0, le=100)
+    customer: float | None = Field(ge=0, le=100)
+    operational: float | None = Field(ge=0, le=100)
+    strategic: float | None = Field(ge=0, le=100)
 
 
 DimensionScores = create_model(  # type: ignore[call-overload]
@@ -221,11 +235,23 @@ DimensionScores = create_model(  # type: ignore[call-overload]
 """All 19 value dimensions by name (see :mod:`orderlens.dimensions`)."""
 
 
+class Contribution(BaseModel):
+    """The order's expected contribution in money (settings ``value``: conversion factors)."""
+
+    amount: float = Field(description="expected contribution of the order, in ``currency``")
+    currency: str = Field(description="ISO 4217 code")
+    parts: dict[str, float] = Field(
+        description="money per dimension with signal (cash_conversion_days: capital cost), and"
+        " average_without_signal: the training average of the dimensions without signal"
+    )
+
+
 class ValuePrediction(BaseModel):
-    index: float = Field(ge=0, le=100, description="weighted value index")
-    tier: Tier
+    index: float = Field(ge=0, le=100, description="weighted index of the dimensions with signal")
+    tier: Tier = Field(description="by the expected contribution's percentile in training")
     quadrants: QuadrantScores
     dimensions: DimensionScores  # type: ignore[valid-type]
+    contribution: Contribution
 
 
 class ActionOut(BaseModel):

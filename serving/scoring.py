@@ -27,14 +27,14 @@ from features.transforms.orders import (
     promotion_peaks,
     request_time_features,
 )
-from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
+from orderlens.dimensions import BY_NAME
 from orderlens.reasons import render_reason
 from serving.compiled import ValueForest
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.schemas import Order
 from training.explain import group_matrix, reason_context, top_reasons
 from training.registry import ModelSet
-from training.value import percentile
+from training.value import percentile, value_payloads
 
 ENTITY_FIELDS = ("order_id", "customer_id", "carrier_id", "warehouse_id", "dest_region")
 ORDER_FIELDS = (
@@ -211,9 +211,6 @@ class Scorer:
         }
         self._value_forest = ValueForest(self._value_models, len(self.value_names), threads)
         self._value_base = self._value_base_scores()
-        self._missing_dimensions = [
-            d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION
-        ]
         self._creation_view = _creation_view(self.delay_names)
 
     # ---- the numbers --------------------------------------------------------------------------
@@ -366,23 +363,14 @@ class Scorer:
 
         freshness = _freshness(ages, n)
         # Rows of plain floats, rounded in numpy once: per-order work is only dict building.
-        quadrant_rows = np.round(value["quadrants"], 2).tolist()
-        score_rows = np.round(value["scores"], 2).tolist()
-        neutral = [(d, 50.0) for d in self._missing_dimensions]  # never trained: neutral score
+        value_parts = value_payloads(self.models.value, value)
         p_list = np.round(p_late, 4).tolist()
         hours_list, p90_list = np.round(hours, 2).tolist(), np.round(p90, 2).tolist()
-        index_list = np.round(index, 2).tolist()
         levels = risk_levels(self.policy, p_late)
-        tier_list = [str(t) for t in tiers]
         predictions = []
         for i in range(n):
-            dims = {
-                d: {"score": score} for d, score in zip(score_names, score_rows[i], strict=True)
-            }
-            for d, score in neutral:
-                dims[d] = {"score": score}
             for d, dim_reasons in value_reasons.get(i, {}).items():
-                dims[d]["reasons"] = dim_reasons
+                value_parts[i]["dimensions"][d]["reasons"] = dim_reasons
             predictions.append(
                 {
                     "order_id": order_ids[i],
@@ -393,12 +381,7 @@ class Scorer:
                         "risk_level": levels[i],
                         "reasons": reasons[i],
                     },
-                    "value": {
-                        "index": index_list[i],
-                        "tier": tier_list[i],
-                        "quadrants": dict(zip(QUADRANTS, quadrant_rows[i], strict=True)),
-                        "dimensions": dims,
-                    },
+                    "value": value_parts[i],
                     "actions": [],
                     "model_versions": self.model_versions,
                     "feature_freshness": freshness[i],
@@ -455,6 +438,9 @@ class Scorer:
         """Each dimension's score at its model's expected prediction (the SHAP base value)."""
         if not self.value_names:
             return {}
+        typical = self.models.value.base_scores()  # natural units, whatever the model's link
+        if typical:
+            return typical
         probe = np.full((1, len(self.value_names)), np.nan)
         base = {}
         for name, model in self.models.value.models.items():
@@ -482,7 +468,9 @@ class Scorer:
         comes from the delay model: its reasons are the delay reasons.
         """
         rows = np.flatnonzero(columns["explain_value"])
-        names = [n for n in self._value_models if n in self._value_base]
+        value = self.models.value
+        # A dimension without signal has no score to explain.
+        names = [n for n in self._value_models if n in self._value_base and value.has_signal(n)]
         if not len(rows) or not names:
             return {}
         weights = self.models.value.weights

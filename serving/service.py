@@ -306,6 +306,8 @@ class OrderLens:
         return _json_response(self.metadata_dict())
 
     def metadata_dict(self) -> dict[str, Any]:
+        from training.value import value_metadata
+
         scorer = self.scorer
         models = scorer.models
         manifest = models.manifest
@@ -318,6 +320,7 @@ class OrderLens:
             "metrics": manifest.get("metrics", {}),
             # The ticket-text version behind the ticket features: its label set is the user's.
             "ticket_text": describe_version(self.settings, manifest.get("nlp_version")),
+            "value": value_metadata(models.value),
             "features": {
                 "delay": list(models.delay.spec.names),
                 "value": list(models.value.spec.names),

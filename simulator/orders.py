@@ -17,6 +17,15 @@ from orderlens import vocab
 from simulator import geography as geo
 
 HOURS_PER_DAY = 24.0
+ACTIVITY_TAIL = 1.15
+"""A customer's ordering activity is ``min(1 + Lomax(ACTIVITY_TAIL), ACTIVITY_CAP)`` times
+``exp(ACTIVITY_LOYALTY * loyalty)``: heavy-tailed, and higher for loyal customers."""
+ACTIVITY_CAP = 400.0
+ACTIVITY_LOYALTY = 0.4
+SPEND_PRICE_EFFECT = 0.25
+"""Log unit price rises by this per unit of the customer's (latent) spend level."""
+DISCOUNT_SENSITIVITY = 0.08
+"""A discount's rate rises by up to this times sigmoid(price sensitivity) above its base."""
 
 # Share of orders per local hour: quiet nights, a lunch bump and an evening peak.
 LOCAL_HOUR_PROFILE = np.array(
@@ -119,6 +128,8 @@ class OrderDraw:
     presale_release_h: np.ndarray  # hour the goods become available (== created_h unless presale)
     promo: np.ndarray  # object: promotion name or ""
     spend_180d_before: np.ndarray
+    discount_base: np.ndarray  # discount rate before the customer's price sensitivity
+    activity_total: float  # sum of every customer's ordering activity (the oracle's normaliser)
 
 
 def _service_probs(distance: np.ndarray, tier: np.ndarray, category: np.ndarray, b2b: np.ndarray):
@@ -163,8 +174,8 @@ def simulate_orders(
     """Draw the order stream: arrival times, who orders what from where, and the money."""
     created, promos = arrival_hours(n_orders, start, n_days, rng)
     day = np.floor(created / HOURS_PER_DAY).astype(np.int64)
-    activity = np.minimum(rng.pareto(1.15, len(customers)) + 1, 400) * np.exp(
-        0.4 * customers.loyalty
+    activity = np.minimum(rng.pareto(ACTIVITY_TAIL, len(customers)) + 1, ACTIVITY_CAP) * np.exp(
+        ACTIVITY_LOYALTY * customers.loyalty
     )
     customer = rng.choice(len(customers), n_orders, p=activity / activity.sum())
     cust_channel = customers.channel[customer]
@@ -235,12 +246,13 @@ def simulate_orders(
     )
     unit = np.exp(
         np.log(cats["price_median"].to_numpy()[category])
-        + 0.25 * spend
+        + SPEND_PRICE_EFFECT * spend
         + cats["price_sigma"].to_numpy()[category] * rng.normal(0, 1, n_orders)
     )
     value = np.round(np.maximum(unit * n_items**0.85, 1.0), 2)
     sens = 1 / (1 + np.exp(-customers.price_sensitivity[customer]))
-    rate = 0.02 + 0.10 * in_promo + 0.08 * is_peak + 0.08 * sens * rng.random(n_orders)
+    base_rate = 0.02 + 0.10 * in_promo + 0.08 * is_peak
+    rate = base_rate + DISCOUNT_SENSITIVITY * sens * rng.random(n_orders)
     discount = np.round(
         value * np.minimum(rate, 0.6) * (rng.random(n_orders) < 0.35 + 0.5 * in_promo), 2
     )
@@ -308,6 +320,8 @@ def simulate_orders(
         presale_release_h=release_h,
         promo=promo,
         spend_180d_before=spend_before(customer, created, value),
+        discount_base=base_rate,
+        activity_total=float(activity.sum()),
     )
 
 

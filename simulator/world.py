@@ -54,7 +54,11 @@ class WorldConfig:
         start: first order day (UTC), ``YYYY-MM-DD``.
         days: length of the order period; weather and deliveries run a few weeks past it.
         oracle_weather_samples: posterior weather draws per order for ``p_late``.
-        oracle_replicas: replicas of the post-creation world for the value dimensions.
+        oracle_replicas: replicas of the post-creation world the value oracle averages for the
+            orders outside the focus.
+        oracle_focus_replicas: replicas of the newest ``oracle_focus_share`` of orders (where
+            models are tested: the oracle's noise there is what evaluation corrects for).
+        oracle_batch: replicas per stratified batch (both replica counts are multiples).
         carrier_failure: default off (None). ``(carrier_id, start day YYYY-MM-DD, multiplier)``
             makes that carrier fail from that day on: its parcels dwell ``multiplier`` times
             longer at the hub and meet ``multiplier`` times more incidents (hub exception scans),
@@ -68,7 +72,10 @@ class WorldConfig:
     start: str = "2025-01-01"
     days: int = 365
     oracle_weather_samples: int = 16
-    oracle_replicas: int = 6
+    oracle_replicas: int = 2
+    oracle_focus_replicas: int = 16
+    oracle_focus_share: float = 0.25
+    oracle_batch: int = 4
     carrier_failure: tuple[str, str, float] | None = None
 
     def failure(self) -> dl.CarrierFailure | None:
@@ -156,12 +163,18 @@ def simulate_world(config: WorldConfig, *, progress: bool = False) -> dict[str, 
             states = orc.sample_states(
                 posteriors[:, sl], config.oracle_weather_samples, rng["oracle_delay"]
             )
-            p_late[sl], hours[sl] = orc.delay_oracle(_slice_plan(plan, sl), states)
+            p_late[sl], hours[sl] = orc.delay_oracle(orc.slice_plan(plan, sl), states)
 
         step("oracle: value dimensions")
+        replicas = orc.Replicas(
+            config.oracle_replicas,
+            config.oracle_focus_replicas,
+            config.oracle_focus_share,
+            config.oracle_batch,
+        )
         value = orc.value_oracle(
-            orders, customers, plan, posteriors, config.oracle_replicas, to_timestamp, start_us,
-            rng["oracle_value"],
+            orders, customers, plan, posteriors, replicas, to_timestamp, start_us,
+            rng["oracle_value"], first_ticket_h=_first_ticket_hour(events, orders, len(customers)),
         )  # fmt: skip
         value["on_time_delivery"] = 1 - p_late
         value["first_attempt_success"] = 1 - plan.p_fail
@@ -197,12 +210,12 @@ def staffing(start: pd.Timestamp, n_days: int) -> tuple[np.ndarray, np.ndarray]:
     return festival * (1 + 0.2 * kept), festival * (1 + 0.2 * kept)
 
 
-def _slice_plan(plan: dl.Plan, sl: slice) -> dl.Plan:
-    """The plan of a contiguous block of orders (2-D slot arrays are sliced on their order axis)."""
-    fields = {}
-    for name, value in vars(plan).items():
-        fields[name] = value[:, sl] if value.ndim == 2 else value[sl]
-    return dl.Plan(**fields)
+def _first_ticket_hour(events, orders, n_customers: int) -> np.ndarray:
+    """Per customer, the hour of their first ticket (inf: none) — when their contact channel
+    became observable."""
+    first = np.full(n_customers, np.inf)
+    np.minimum.at(first, orders.customer[events.order], events.time)
+    return first
 
 
 def write_world(world: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:

@@ -60,7 +60,7 @@ def base_params(training: TrainingSettings, objective: str, **extra: Any) -> dic
         "lambda_l2": training.lambda_l2,
         "num_threads": training.threads,
         "verbosity": -1,
-        "seed": 17,
+        "seed": training.seed,
         "deterministic": True,
         # Few-level categoricals (carriers, warehouses, cities) need no heavy smoothing.
         "min_data_per_group": 50,

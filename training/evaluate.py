@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orderlens.dimensions import BY_NAME
-from training import metrics
+from orderlens.dimensions import DIMENSIONS
+from training import metrics, value_skill
 from training.delay import DelayModels
 from training.matrix import FeatureSpec, to_matrix
 from training.value import ValueModels
 
 ORACLE_PREFIX = "oracle__"
+MC_VAR_SUFFIX = "__mc_var"
+"""An oracle column ``<dimension>__mc_var`` holds the variance of its Monte Carlo error."""
 
 
 def with_oracle(frame: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.DataFrame:
@@ -96,35 +98,46 @@ def evaluate_delay(models: DelayModels, test: pd.DataFrame) -> dict[str, Any]:
 
 
 def evaluate_value(models: ValueModels, test: pd.DataFrame) -> dict[str, Any]:
-    """Per dimension: the metric (R² or AUC), the model's score and the oracle's on the same
-    rows, and their ratio (AUC ratios above chance)."""
+    """Per dimension on the test window: the metric (R² or AUC), the model's score with its
+    bootstrap interval, ``signal`` (the interval clears chance), the oracle's score and interval
+    on the same rows and the model/oracle ratio with its interval (see
+    :mod:`training.value_skill`). A dimension without a model (no realised target in the data)
+    is reported ``available: false``."""
     raw = models.predict_raw(matrix_for(test, models.spec))
-    report = {}
-    for name in raw.columns:
-        dim = BY_NAME[name]
-        y = test[name].to_numpy(np.float64)
-        grade = metrics.auc if dim.metric == "auc" else metrics.r2
-        score = grade(y, raw[name].to_numpy())
-        oracle = grade(y, _oracle(test, name))
-        report[name] = {
-            "metric": dim.metric,
-            "score": score,
-            "oracle": oracle,
-            "ratio": metrics.ratio(score, oracle, dim.metric),
-        }
+    report: dict[str, Any] = {}
+    for dim in DIMENSIONS:
+        if dim.name not in raw.columns:
+            report[dim.name] = {"metric": dim.metric, "available": False, "signal": False}
+            continue
+        column = ORACLE_PREFIX + dim.name
+        has_oracle = column in test and test[column].notna().any()
+        noise = ORACLE_PREFIX + dim.name + MC_VAR_SUFFIX
+        skill = value_skill.grade(
+            dim.metric,
+            test[dim.name].to_numpy(np.float64) if dim.name in test else np.full(len(test), np.nan),
+            raw[dim.name].to_numpy(np.float64),
+            _oracle(test, dim.name) if has_oracle else None,
+            test[noise].to_numpy(np.float64) if noise in test else None,
+        )
+        report[dim.name] = {"available": True, **skill.as_dict()}
     return report
 
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """The headline figures against the targets (AUC ≥ 0.97 × oracle, ECE ≤ 0.02, mean value
-    ratio ≥ 0.9)."""
-    ratios = [d["ratio"] for d in report["value"].values() if d.get("ratio") is not None]
-    mean_ratio = float(np.mean(ratios)) if ratios else None
+    ratio ≥ 0.9 over the dimensions with signal)."""
+    value_ratio = value_skill.mean_ratio(report["value"])
+    mean_ratio = value_ratio["mean"]
     delay = report["delay"]
     return {
         "delay_auc_ratio": delay.get("auc_ratio"),
         "delay_ece": delay.get("ece"),
         "value_mean_ratio": mean_ratio,
+        "value_mean_ratio_ci": value_ratio["ci"],
+        "value_ratio_dimensions": value_ratio["dimensions"],
+        "value_no_signal": sorted(
+            n for n, d in report["value"].items() if d.get("available", True) and not d["signal"]
+        ),
         "targets_met": {
             "delay_auc": delay.get("auc_ratio") is not None and delay["auc_ratio"] >= 0.97,
             "delay_ece": delay.get("ece") is not None and delay["ece"] <= 0.02,

@@ -152,11 +152,7 @@ def register(
         "models": tags,
         "metrics": _jsonable(report),
         "features": {"delay": delay.spec.as_dict(), "value": value.spec.as_dict()},
-        "value_scoring": {
-            "weights": value.weights,
-            "tier_cutoffs": value.tier_cutoffs,
-            "index_reference": value.index_reference.tolist(),
-        },
+        "value_scoring": value.scoring_record(),
     }
     _write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1))
     (settings.models_dir / "candidate.json").write_text(json.dumps({"version": version}))
@@ -249,15 +245,11 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
             booster if scale is None else ScaledBooster(booster, **scale)
         )
         reference[key.removeprefix("value_")] = np.asarray(model.custom_objects["reference"])
-    scoring = manifest["value_scoring"]
     value = ValueModels(
         spec=FeatureSpec.from_dict(manifest["features"]["value"]),
         models=models,
         reference=reference,
-        index_reference=np.asarray(scoring["index_reference"]),
-        weights=scoring["weights"],
-        tier_cutoffs=scoring["tier_cutoffs"],
-    )
+    ).apply_scoring_record(manifest["value_scoring"])
     return ModelSet(version, delay, value, manifest)
 
 

@@ -16,7 +16,7 @@ from training import registry
 from training.data import TrainingData
 from training.delay import train_delay
 from training.evaluate import evaluate, with_oracle
-from training.value import train_value
+from training.value import Money, gate_by_skill, train_value
 
 PROMOTION_TOLERANCE = {"delay_auc": 0.002, "delay_ece": 0.005, "value_mean": 0.01}
 """How much worse than the champion a candidate may be and still count as "not worse":
@@ -75,11 +75,19 @@ def train_model_set(
 
     delay = train_delay(data.delay, training, rounds=rounds, skipped_views=skipped, log=log)
     done("delay")
-    value = train_value(data.value, training, rounds=rounds, skipped_views=skipped, log=log)
+    value = train_value(
+        data.value,
+        training,
+        rounds=rounds,
+        skipped_views=skipped,
+        money=Money.from_settings(settings.value),
+        log=log,
+    )
     done("value")
     delay_test = with_oracle(data.delay[data.delay["split"] == "test"], data.oracle)
     value_test = with_oracle(data.value[data.value["split"] == "test"], data.oracle)
     report = evaluate(delay, value, delay_test, value_test)
+    gate_by_skill(value, report["value"], log=log)
     done("evaluate")
     if data.oracle is None:
         log("no oracle for this data: oracle figures are empty")

@@ -31,7 +31,16 @@ def make_prediction(order_id: str, *, p_late: float = 0.85, fired: bool = True) 
             "index": 88.0,
             "tier": "platinum",
             "quadrants": {"financial": 80, "customer": 90, "operational": 70, "strategic": 60},
-            "dimensions": {name: {"score": float(i)} for i, name in enumerate(DIMENSION_NAMES)},
+            "dimensions": {
+                name: {"score": float(i), "status": "signal"}
+                for i, name in enumerate(DIMENSION_NAMES)
+            }
+            | {"referral_leads": {"score": None, "status": "no_signal"}},
+            "contribution": {
+                "amount": 312.5,
+                "currency": "CNY",
+                "parts": {"gross_margin": 300.0, "average_without_signal": 12.5},
+            },
         },
         "actions": [
             {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,9 +38,11 @@ def _local_day(ts: pd.Series) -> pd.Series:
 
 
 def test_same_seed_same_world_other_seed_other_world():
-    small = WorldConfig(n_orders=2_000, seed=3, days=60, oracle_replicas=2)
+    small = WorldConfig(
+        n_orders=2_000, seed=3, days=60, oracle_replicas=2, oracle_focus_replicas=4, oracle_batch=2
+    )
     first, again = simulate_world(small), simulate_world(small)
-    other = simulate_world(WorldConfig(n_orders=2_000, seed=4, days=60, oracle_replicas=2))
+    other = simulate_world(replace(small, seed=4))
     assert set(first) == set(TABLES)
     for table in TABLES:
         pd.testing.assert_frame_equal(first[table], again[table])
@@ -96,8 +100,10 @@ def test_row_rules_hold(world):
 
 def test_oracle_and_latent_traits_stay_out_of_the_sources(world):
     oracle = world["oracle"]
-    assert list(oracle.columns) == ["order_id", *ORACLE_COLUMNS]
+    noise = [f"{name}__mc_var" for name in DIMENSION_NAMES]
+    assert list(oracle.columns) == ["order_id", *ORACLE_COLUMNS, *noise]
     assert oracle[list(ORACLE_COLUMNS)].notna().all().all()
+    assert (oracle[noise] >= 0).all().all()
     assert (oracle["order_id"] == world["orders"]["order_id"]).all()
     latent = {"loyalty", "spend_level", "social_reach", "price_sensitivity", "review_propensity"}
     # carbon_kg is both an outcome and a dimension: the oracle's own names are the others.
@@ -138,9 +144,10 @@ def test_value_oracle_tracks_the_realised_targets(world):
     for name in ("net_revenue", "repeat_purchase_90d", "satisfaction", "service_attach"):
         realised = targets[name].dropna()
         expected = oracle.loc[realised.index, name]
-        # Unbiased on average and informative order by order.
+        # Unbiased on average and informative order by order (satisfaction least: the oracle
+        # knows loyalty only as well as the customer's order stream tells).
         assert abs(expected.mean() - realised.mean()) < 0.05 * abs(realised.mean()) + 0.02, name
-        assert np.corrcoef(expected, realised)[0, 1] > 0.2, name
+        assert np.corrcoef(expected, realised)[0, 1] > 0.12, name
 
 
 def test_oracle_beats_static_attributes_but_not_perfectly(world):

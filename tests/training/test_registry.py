@@ -36,7 +36,14 @@ def test_model_set_round_trip(trained):
     assert again["delay"]["auc"] == pytest.approx(trained.result.report["delay"]["auc"])
     value = champion.predict_value(champion.value_matrix(trained.data.value.head(50)))
     assert set(value["scores"].columns) == set(DIMENSION_NAMES)
-    assert value["scores"].to_numpy().min() >= 0 and value["scores"].to_numpy().max() <= 100
+    scores = value["scores"].to_numpy()
+    assert np.nanmin(scores) >= 0 and np.nanmax(scores) <= 100
+    # Scores exist exactly for the dimensions with signal (the manifest's flags).
+    signal = champion.manifest["value_scoring"]["signal"]
+    assert set(signal) == set(DIMENSION_NAMES)
+    for name, has_signal in signal.items():
+        assert np.isfinite(value["scores"][name]).all() == has_signal, name
+    assert np.isfinite(value["contribution"]).all()
     assert set(value["tier"]) <= {"platinum", "gold", "silver", "standard"}
     assert value["quadrants"].shape == (50, 4)
     assert champion.versions["model_set"] == trained.result.version
@@ -71,5 +78,7 @@ def test_evaluate_json_shape(trained, monkeypatch):
     assert {"auc", "n"} <= set(delay["by_stage"]["created"])
     assert set(report["value"]) == set(DIMENSION_NAMES)
     for row in report["value"].values():
-        assert row["metric"] in {"r2", "auc"} and {"score", "oracle"} <= set(row)
+        assert row["metric"] in {"r2", "auc"}
+        assert {"score", "ci_low", "ci_high", "signal", "oracle", "oracle_ci"} <= set(row)
+    assert "value_mean_ratio" in report["summary"]
     assert np.isfinite(report["summary"]["delay_auc_ratio"])
