@@ -46,7 +46,7 @@ def main() -> None:
             data.value,
             training,
             rounds=rounds,
-            money=Money.from_settings(settings.value),
+            money=Money.from_settings(settings.value, settings.business.currency),
             log=lambda _: None,
         )
         gate_by_skill(value, evaluate_value(value, test), log=lambda _: None)
@@ -67,7 +67,7 @@ def main() -> None:
     scale = np.abs(first["contribution"]).mean()
     print(
         f"contribution moved     median {np.median(moved):.2f}, p90 {np.quantile(moved, 0.9):.2f}"
-        f" {settings.value.currency} (mean |contribution| {scale:.1f})"
+        f" {settings.business.currency} (mean |contribution| {scale:.1f})"
     )
     print(f"wall                   {time.perf_counter() - began:.0f} s; load {os.getloadavg()}")
     print("(the machine is shared: wall time is indicative only)")

@@ -181,10 +181,6 @@ class ValueSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    currency: str = Field(
-        "CNY",
-        description="ISO 4217 code of the shop's currency (order values, costs, contribution)",
-    )
     money_per_unit: dict[str, float] = Field(
         default_factory=_money_per_unit,
         description="money per unit of a dimension's realised value: gross_margin 1 (already "
@@ -291,13 +287,18 @@ class Promotion(BaseModel):
 
 
 class BusinessSettings(BaseModel):
-    """What depends on the business rather than the code: its promotion calendar. The defaults
-    are the demo world's (a Chinese marketplace); a shop sets its own. (Amounts carry no
-    currency symbol anywhere; the action policy's coupons name their currency in the policy
-    file. Units are fixed by the contract: mm, km/h, °C, km.)"""
+    """What depends on the business rather than the code: its currency and promotion calendar.
+    The defaults are the demo world's (a Chinese marketplace); a shop sets its own. (Amounts
+    carry no currency symbol in the data: ``currency`` names it once; the action policy's coupons
+    name their currency in the policy file. Units are fixed by the contract: mm, km/h, °C, km.)"""
 
     model_config = ConfigDict(frozen=True)
 
+    currency: str = Field(
+        "CNY",
+        description="ISO 4217 code of the shop's currency: order values and costs are in it, "
+        "and so is the expected contribution of an order (value section)",
+    )
     promotions: tuple[Promotion, ...] = Field(
         (
             Promotion(name="618", month=6, day=18),

@@ -541,7 +541,11 @@ def build(
     realised = inputs.realised
     if realised.empty and inputs.predictions.empty:
         raise NotBuilt("no orders with outcomes and no prediction log yet")
-    money = champion.money if champion else Money.from_settings(inputs.settings.value)
+    money = (
+        champion.money
+        if champion
+        else Money.from_settings(inputs.settings.value, inputs.settings.business.currency)
+    )
     status = champion.status if champion else {}
     sections = []
     if not realised.empty:

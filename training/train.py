@@ -80,7 +80,7 @@ def train_model_set(
         training,
         rounds=rounds,
         skipped_views=skipped,
-        money=Money.from_settings(settings.value),
+        money=Money.from_settings(settings.value, settings.business.currency),
         log=log,
     )
     done("value")

@@ -101,13 +101,14 @@ class Money:
     capital_cost_per_year: float = 0.0
 
     @classmethod
-    def from_settings(cls, value: ValueSettings) -> Money:
-        """The conversion factors of the settings' ``value`` section."""
+    def from_settings(cls, value: ValueSettings, currency: str) -> Money:
+        """The conversion factors of the settings' ``value`` section, in ``currency`` (the
+        settings' ``business.currency``)."""
         both = sorted(set(value.money_per_unit) & set(value.shadow_prices))
         if both:
             raise ValueError(f"value dimension(s) {both} have both a money rate and a shadow price")
         return cls(
-            value.currency,
+            currency,
             dict(value.money_per_unit),
             dict(value.shadow_prices),
             value.capital_cost_per_year,

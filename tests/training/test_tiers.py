@@ -23,7 +23,7 @@ def test_two_seeds_agree_on_nine_tiers_in_ten(trained):
             data.value,
             training,
             rounds=training.smoke_rounds,
-            money=Money.from_settings(settings.value),
+            money=Money.from_settings(settings.value, settings.business.currency),
             log=lambda _: None,
         )
         gate_by_skill(value, evaluate_value(value, test), log=lambda _: None)
