@@ -82,6 +82,11 @@ class ServingSettings(BaseModel):
         ge=0,
         description="orders that may wait per worker; beyond, requests are shed (503 + Retry-After)",
     )
+    max_queue_wait_ms: float = Field(
+        200.0,
+        gt=0,
+        description="requests are also shed when what waits would take longer than this to score",
+    )
     explain_all_up_to: int = Field(
         10, ge=0, description="batches of at most this many orders get reasons for every order"
     )
