@@ -416,7 +416,9 @@ def explain_value_cost(home: Path, orders: list[dict], n: int) -> dict[str, floa
     }
 
 
-def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, float]:
+def predict_throughput(
+    home: Path, orders: list[dict], tmp: Path, workers: int = 1
+) -> dict[str, float]:
     """``orderlens predict`` on a file of the live orders: the command end to end (a new
     process: imports, model load) and the scoring run inside it."""
     import pandas as pd
@@ -435,6 +437,8 @@ def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, f
         str(out),
         "--as-of",
         "as_of",
+        "--workers",
+        str(workers),
         "--json",
     ]
     began = time.perf_counter()
@@ -451,6 +455,7 @@ def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, f
         "orders": report["scored"],
         "orders_per_s": report["orders_per_s"],
         "seconds": report["seconds"],
+        "load_seconds": report["load_seconds"],
         "degraded": report["degraded"],
         "command_seconds": wall,
         "command_cpu_s": cpu,
@@ -572,6 +577,9 @@ def main() -> None:
     parser.add_argument(
         "--predict-orders", type=int, default=100_000, help="orders for orderlens predict (0: skip)"
     )
+    parser.add_argument(
+        "--predict-workers", type=int, default=1, help="orderlens predict --workers"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
     clients = args.clients or 2 * args.workers
@@ -668,12 +676,13 @@ def main() -> None:
                     )
         if args.predict_orders > 0:
             many = live_orders(source, args.predict_orders, now, seed=11)
-            result = predict_throughput(work, many, Path(tmp))
+            result = predict_throughput(work, many, Path(tmp), args.predict_workers)
             figures["predict_orders_per_s"] = result["orders_per_s"]
             figures["predict_command_seconds"] = result["command_seconds"]
             print(
-                f"orderlens predict, {result['orders']:,} orders: {result['orders_per_s']:,.0f} "
-                f"orders/s scoring (target >= 24,000; {result['seconds']:.1f} s), the command "
+                f"orderlens predict --workers {args.predict_workers}, {result['orders']:,} orders: "
+                f"{result['orders_per_s']:,.0f} orders/s scoring (target >= 24,000; "
+                f"{result['seconds']:.1f} s after {result['load_seconds']:.1f} s loading), the command "
                 f"end to end {result['command_seconds']:.1f} s wall, {result['command_cpu_s']:.1f}"
                 f" s CPU; degraded {result['degraded']:,}; {load()}",
                 flush=True,
