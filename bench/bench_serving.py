@@ -86,8 +86,18 @@ class LeanClient:
         return answer
 
     def post_full(self, path: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-        """POST on the kept-alive connection; returns the status, body and headers."""
-        self.connection.request("POST", path, body, JSON_HEADERS)
+        """POST on the kept-alive connection; returns the status, body and headers.
+
+        A connection the server closed while it was idle (its keep-alive timeout; a starved
+        client thread on a busy machine can sit longer than that) fails when the request is
+        *sent*: nothing reached the server, so it is sent again once on a new connection, as
+        HTTP clients do with stale kept-alive connections. Failures after sending are errors.
+        """
+        try:
+            self.connection.request("POST", path, body, JSON_HEADERS)
+        except (BrokenPipeError, ConnectionResetError):
+            self.connection.close()
+            self.connection.request("POST", path, body, JSON_HEADERS)
         response = self.connection.getresponse()
         content = response.read()
         return response.status, content, {k.lower(): v for k, v in response.getheaders()}
@@ -492,6 +502,7 @@ def mixed_clients(
     }
     latency: dict[str, list[float]] = {"single": [], "batch": []}
     reasons: collections.Counter[str] = collections.Counter()
+    errors: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
     clients = single_clients + batch_clients
     # Paced: every client sends the same number of requests a second, together ``rate`` orders.
@@ -512,12 +523,13 @@ def mixed_clients(
             t0 = time.perf_counter()
             try:
                 status, content, headers = connection.post_full("/predict", body)
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 connection = LeanClient(url, timeout=60)
                 with lock:
                     stats["requests"] += 1
                     stats["errors"] += 1
+                    errors[type(exc).__name__] += 1
                 continue
             elapsed = (time.perf_counter() - t0) * 1000
             with lock:
@@ -536,6 +548,7 @@ def mixed_clients(
                         time.sleep(min(float(headers.get("retry-after", "0.05") or 0.05), 1.0))
                 else:
                     stats["errors"] += 1
+                    errors[f"HTTP {status}: {content[:120]!r}"] += 1
         connection.close()
 
     began = time.perf_counter()
@@ -555,6 +568,7 @@ def mixed_clients(
         "orders_per_s": stats["orders"] / elapsed,
         "degraded_share": stats["degraded_orders"] / max(stats["orders"], 1),
         "degraded_reasons": dict(reasons.most_common(5)),
+        "error_kinds": dict(errors.most_common(5)),
         "single_p50_ms": pct(latency["single"], 50),
         "single_p99_ms": pct(latency["single"], 99),
         "batch_p99_ms": pct(latency["batch"], 99),
@@ -666,7 +680,7 @@ def main() -> None:
                         f"16 mixed clients (8 x 1 order, 8 x 100), {args.concurrent:.0f} s, "
                         f"{region} ({paced}): {mixed['requests']:,} requests, "
                         f"{mixed['orders_per_s']:,.0f} orders/s answered, errors "
-                        f"{mixed['errors']}, shed {mixed['shed']} (429/503; without "
+                        f"{mixed['errors']} {mixed['error_kinds'] or ''}, shed {mixed['shed']} (429/503; without "
                         f"Retry-After {mixed['shed_without_retry_after']}), degraded "
                         f"{mixed['degraded_share']:.2%} {mixed['degraded_reasons'] or ''}; "
                         f"one order p50 {mixed['single_p50_ms']:.0f} ms, p99 "
