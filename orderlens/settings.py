@@ -212,7 +212,10 @@ class MonitoringSettings(BaseModel):
         " raises an alarm",
     )
     segment_min_predictions: int = Field(
-        150, ge=1, description="predictions a carrier/region/channel needs to be judged alone"
+        150, ge=1, description="predictions a carrier/region/channel needs for its own drift"
+    )
+    segment_min_orders: int = Field(
+        60, ge=1, description="orders due a carrier/region/channel needs for its own late rate"
     )
     retrain_on_evidence: bool = Field(
         True, description="an alarm asks for a retrain (then the promotion gate decides)"

@@ -35,9 +35,11 @@ def build(result: MonitorPass | None, records: list[dict[str, Any]], path: Path)
         path: where to write.
 
     Raises:
-        NotBuilt: nothing was served yet.
+        NotBuilt: no champion, or nothing served yet.
     """
-    if result is None or result.window.predictions == 0:
+    if result is None or result.champion is None:
+        raise NotBuilt("no champion model set: nothing to judge served predictions against")
+    if result.window.predictions == 0:
         raise NotBuilt("no served predictions yet (the prediction log is empty)")
     record = result.record()
     sections = [

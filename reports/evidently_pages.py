@@ -130,8 +130,10 @@ def feature_drift_page(result: MonitorPass, path: Path, rows: int) -> Path:
 
 def feature_drift(result: MonitorPass | None, path: Path, rows: int) -> str:
     """The feature-drift page (see :func:`feature_drift_page`); returns its description."""
-    if result is None or result.drift is None:
-        raise NotBuilt("no served predictions to compare yet (the prediction log is empty)")
+    if result is None or result.champion is None:
+        raise NotBuilt("no champion model set: drift is measured on the champion's features")
+    if result.drift is None:
+        raise NotBuilt("; ".join(result.notes) or "no served predictions to compare yet")
     feature_drift_page(result, path, rows)
     drift = result.drift
     return (
@@ -189,10 +191,20 @@ def delay_quality(inputs: ReportInputs, path: Path, rows: int) -> str:
     from evidently import BinaryClassification, Regression, Report
     from evidently.presets import ClassificationPreset, RegressionPreset
 
-    labelled = inputs.labelled
-    if labelled.empty or labelled["is_late"].nunique() < 2:
+    from features.labels import delay_labels
+    from reports.monitoring.served import prediction_time
+
+    # Each order as first scored (at creation, for most): the prediction proactive actions
+    # start from. Its latest one — often right before delivery — would flatter the model.
+    log = inputs.log[(inputs.log["status"] == "ok") & inputs.log["p_late"].notna()]
+    first = log.assign(predicted_at=prediction_time(log)).sort_values("predicted_at")
+    first = first.drop_duplicates("order_id", keep="first")
+    if first.empty or inputs.outcomes.empty:
+        raise NotBuilt("no logged order has its delivery outcome yet")
+    frame = first.merge(delay_labels(first, inputs.outcomes), on="order_id", how="inner")
+    if frame.empty or frame["is_late"].nunique() < 2:
         raise NotBuilt("no logged order has its delivery outcome yet (or all have one class)")
-    frame = labelled.assign(is_late=labelled["is_late"].astype(int))
+    frame = frame.assign(is_late=frame["is_late"].astype(int))
 
     def render(n: int):
         data = _dataset(
@@ -205,8 +217,8 @@ def delay_quality(inputs: ReportInputs, path: Path, rows: int) -> str:
 
     save_within_budget(path, rows, render)
     return (
-        f"Delay model quality on {len(frame):,} delivered orders: late/on-time classification "
-        f"(P(late) vs is_late) and expected vs realised hours late."
+        f"Delay model quality on {len(frame):,} delivered orders as first scored: late/on-time "
+        f"classification (P(late) vs is_late) and expected vs realised hours late."
     )
 
 

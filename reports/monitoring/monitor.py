@@ -61,6 +61,8 @@ class MonitorPass:
         daily: per day, performance estimated at the end of that day and realised as of now.
         period: estimated (as at the time) vs realised over the days whose outcomes are known.
         calibration: how the estimate was calibrated, in words.
+        due: the orders whose outcome became known in the window, overall (``all``) and per
+            segment: predicted (when first scored) vs realised late rate.
         verdict: the decision and its evidence.
         champion: the champion's version.
         notes: what could not be measured, and why.
@@ -78,6 +80,7 @@ class MonitorPass:
     daily: list[dict[str, Any]]
     period: dict[str, Any]
     calibration: str
+    due: dict[str, dict[str, Any]]
     verdict: Verdict
     champion: str | None
     notes: list[str] = field(default_factory=list)
@@ -103,6 +106,7 @@ class MonitorPass:
                 "recent": {"days": self.recent_days, **recent},
                 "baseline": self.baseline.as_dict() if self.baseline else None,
                 "calibration": self.calibration,
+                "due": self.due,
                 "champion": self.champion,
                 "drift": self.drift.as_dict() if self.drift else None,
                 "segments": self.segments,
@@ -171,9 +175,11 @@ def run_pass(
         drift, segments, frames = measure_drift(settings, models, reference, window, notes)
     for name, figures in segment_performance(predictions, expected_then, recent_days).items():
         segments.setdefault(name, {})["performance"] = figures
+    due = orders_due(predictions, as_of, start, grace)
     verdict = decide(
         config,
         as_of=as_of,
+        due=due,
         window=performance,
         recent=recent,
         baseline=baseline,
@@ -203,6 +209,7 @@ def run_pass(
         daily=daily,
         period=period,
         calibration=calibration.describe(),
+        due=due,
         verdict=verdict,
         champion=champion,
         notes=notes,
@@ -252,14 +259,17 @@ def fit_calibration(
     predictions: pd.DataFrame, at: pd.Timestamp, config: MonitoringSettings
 ) -> CalibrationMap:
     """The calibration map known at ``at``: fitted on the predictions of the previous
-    ``calibration_days`` whose outcomes were known by ``at``."""
+    ``calibration_days`` days that were complete at ``at`` (their outcomes all known). A day
+    whose outcomes are still coming holds the orders whose outcome comes first — in-transit
+    orders past their promise, late by then — and would teach the map that orders are later
+    than they are."""
     since = at - timedelta(days=config.calibration_days)
-    known = predictions[
-        (predictions["predicted_at"] >= since)
-        & (predictions["predicted_at"] < at)
-        & (predictions["known_at"] <= at)
-    ]
-    return CalibrationMap().fit(known["p_late"], known["late"], known["stage"])
+    rows = predictions[(predictions["predicted_at"] >= since) & (predictions["predicted_at"] < at)]
+    known = (rows["known_at"] <= at).to_numpy()
+    share = pd.Series(known, index=rows.index).groupby(rows["day"]).mean()
+    complete = share[share >= COMPLETE_SHARE].index
+    fit = rows[known & rows["day"].isin(complete).to_numpy()]
+    return CalibrationMap().fit(fit["p_late"], fit["late"], fit["stage"])
 
 
 def held_out_baseline(reference: pd.DataFrame, window: pd.DataFrame) -> Performance | None:
@@ -354,6 +364,40 @@ def measure_drift(
                 "top_features": [s.feature for s in summary.top(3) if s.excess > 0],
             }
     return overall, segments, (matched, current)
+
+
+def orders_due(
+    predictions: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, grace: timedelta
+) -> dict[str, dict[str, Any]]:
+    """The orders whose outcome became known in ``[start, as_of]`` (promise + ``grace``), each
+    with the P(late) of its first served prediction: overall (``all``) and per segment, the
+    predicted and the realised late rate with Wilson's interval."""
+    from reports.monitoring.performance import wilson
+
+    first = predictions.sort_values("predicted_at", kind="stable").drop_duplicates("order_id")
+    known_at = first["promised_at"] + grace
+    cohort = first[(known_at >= start) & (known_at <= as_of) & first["late"].notna()]
+
+    def figures(group: pd.DataFrame) -> dict[str, Any]:
+        late = int(group["late"].sum())
+        low, high = wilson(late, len(group))
+        return {
+            "orders": len(group),
+            "predicted": float(group["p_late"].mean()),
+            "realised": late / len(group),
+            "low": low,
+            "high": high,
+        }
+
+    if cohort.empty:
+        return {}
+    out = {"all": figures(cohort)}
+    for column, label in SEGMENT_COLUMNS.items():
+        if column == "stage" or column not in cohort or cohort[column].isna().all():
+            continue
+        for value, group in cohort.groupby(column, observed=True):
+            out[f"{label}={value}"] = figures(group)
+    return out
 
 
 def segment_performance(
@@ -492,6 +536,7 @@ def _empty_pass(champion: str | None, why: str) -> MonitorPass:
         daily=[],
         period={"days": []},
         calibration="",
+        due={},
         verdict=Verdict(alarm=False, retrain=False, reasons=[why]),
         champion=champion,
         notes=[why],

@@ -6,11 +6,17 @@ An alarm is evidence that the model no longer does its job, never a statistical 
   ``auc_tolerance`` below the champion's AUC on its held-out orders, *and* the gap is beyond
   sampling (the estimate's band, the realised AUC's interval, lies wholly below the baseline);
   the realised Brier score is ``brier_tolerance`` above the baseline's, beyond its interval; or
-  more (or fewer) orders are late than the model said by ``late_rate_tolerance``, beyond Wilson's
+  more (or fewer) orders are late than the model said by ``late_rate_tolerance`` even at the near end of Wilson's
   interval;
+- **orders due**: of the orders whose promise just passed (a cohort chosen by its promise, so
+  its late rate is not biased towards the outcomes that come first), overall or in one segment,
+  the late share is more than ``late_rate_tolerance`` from what the model said when they were
+  placed even at the near end of Wilson's interval — the earliest outcome evidence, a grace
+  period after a promise;
 - **severe drift**: the importance-weighted drift score of all predictions, or of one segment
-  (a carrier, a region, a channel) with enough predictions, reaches ``drift_severe``; so does
-  the shift of a segment's predicted risk.
+  (a carrier, a region, a channel) with enough predictions, reaches ``drift_severe``. A shift of
+  a segment's predicted risk alone is reported, not alarmed on: the model answering changed
+  inputs with changed risk is the model working.
 
 Drift at or above ``drift_watch`` but below ``drift_severe`` is reported ("watch"), not an alarm.
 An alarm asks for a retrain unless retraining is off or one was asked for less than
@@ -59,6 +65,7 @@ def decide(
     drift: DriftSummary | None,
     segments: dict[str, dict[str, Any]],
     last_retrain: pd.Timestamp | None,
+    due: dict[str, dict[str, Any]] | None = None,
     retrain_allowed: bool = True,
 ) -> Verdict:
     """Judge one pass.
@@ -73,6 +80,9 @@ def decide(
             (None: not recorded; performance drops cannot be judged).
         drift: the window's drift against the reference (None: not measured).
         segments: ``"<column>=<value>"`` → ``{"predictions", "drift_score", "prediction_shift"}``.
+        due: ``"all"`` and ``"<column>=<value>"`` → the orders whose outcome became known in
+            the window: ``orders``, ``predicted`` (their mean P(late) when first scored),
+            ``realised`` late rate and its Wilson interval ``low``/``high``.
         last_retrain: when the monitor last asked for a retrain (None: never).
         retrain_allowed: False forbids a retrain whatever the evidence (the caller's choice).
     """
@@ -93,6 +103,7 @@ def decide(
     else:
         watch.append("no held-out baseline recorded with the champion: AUC drops not judged")
     reasons += _calibration(config, recent, evidence)
+    reasons += _due(config, due, evidence)
     if drift is not None:
         found, noted = _drift(config, drift, segments, evidence)
         reasons += found
@@ -163,14 +174,36 @@ def _calibration(config: MonitoringSettings, recent: Performance, evidence: dict
     evidence["late_rate"] = {"predicted": said, "realised": seen, "ci": [low, high]}
     if not _finite(said, seen, low, high):
         return []
-    gap = seen - said
-    if abs(gap) > config.late_rate_tolerance and not low <= said <= high:
-        more = "more" if gap > 0 else "fewer"
+    if _beyond(said, low, high, config.late_rate_tolerance):
+        more = "more" if seen > said else "fewer"
         return [
             f"{more} orders late than predicted: {seen:.1%} realised (95% CI {low:.1%}–"
             f"{high:.1%}) vs {said:.1%} predicted"
         ]
     return []
+
+
+def _due(
+    config: MonitoringSettings, due: dict[str, dict[str, Any]] | None, evidence: dict
+) -> list[str]:
+    """Orders whose promise just passed: were as many late as the model said when it first
+    scored them? The cohort is chosen by its promise, not by its outcome, so its late rate is
+    not biased towards the outcomes that come first."""
+    reasons: list[str] = []
+    for name, cohort in (due or {}).items():
+        least = config.min_labelled if name == "all" else config.segment_min_orders
+        if cohort["orders"] < least:
+            continue
+        said, seen, low, high = (cohort[k] for k in ("predicted", "realised", "low", "high"))
+        if _beyond(said, low, high, config.late_rate_tolerance):
+            evidence.setdefault("due_flagged", {})[name] = cohort
+            where = "" if name == "all" else f" in {name}"
+            reasons.append(
+                f"{'more' if seen > said else 'fewer'} orders late than predicted{where}: of "
+                f"{cohort['orders']:,} orders whose promise just passed, {seen:.0%} were late "
+                f"(95% CI {low:.0%}–{high:.0%}); the model said {said:.0%} when they were placed"
+            )
+    return reasons
 
 
 def _drift(
@@ -196,17 +229,29 @@ def _drift(
     for name, seg in segments.items():
         if seg["predictions"] < config.segment_min_predictions:
             continue
-        worst = max(seg["drift_score"], seg["prediction_shift"])
-        if worst >= config.drift_severe:
+        if seg["drift_score"] >= config.drift_severe:
             flagged[name] = seg
             reasons.append(
-                f"severe drift in {name}: drift score {seg['drift_score']:.2f}, predicted risk "
-                f"shifted {seg['prediction_shift']:.2f} reference SDs (mean P(late) "
-                f"{seg['reference_p']:.2f} → {seg['current_p']:.2f}) over "
-                f"{seg['predictions']:,} predictions"
+                f"severe drift in {name}: drift score {seg['drift_score']:.2f} over "
+                f"{seg['predictions']:,} predictions; largest: {', '.join(seg['top_features'])}"
+            )
+        elif seg["prediction_shift"] >= config.drift_severe:
+            # The model answering changed inputs with changed risk is the model working (a
+            # storm raises a region's risk): worth a look, not evidence against the model.
+            watch.append(
+                f"predicted risk in {name} moved {seg['prediction_shift']:.2f} reference SDs "
+                f"(mean P(late) {seg['reference_p']:.2f} → {seg['current_p']:.2f})"
             )
     evidence["segments_flagged"] = flagged
     return reasons, watch
+
+
+def _beyond(predicted: float, low: float, high: float, tolerance: float) -> bool:
+    """The realised late rate is more than ``tolerance`` away from the predicted one even at the
+    near end of its 95 % interval: confident that the gap exceeds the tolerance. (Outcomes come
+    in clusters — a storm delays a region's orders together — so a gap merely outside the
+    interval is too easily found in one of twenty segments on a quiet day.)"""
+    return low - predicted > tolerance or predicted - high > tolerance
 
 
 def _finite(*values: float | None) -> bool:
