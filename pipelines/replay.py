@@ -107,15 +107,13 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
         Counts of what was scored, logged and fired.
 
     Raises:
-        RuntimeError: no champion model set.
+        FileNotFoundError: no champion model set.
     """
     from features.store import FeatureRepo, load_sources
-    from serving.examples import REQUEST_FIELDS
     from serving.ledger import open_ledger
     from serving.policy import load_policy
     from serving.prediction_log import PredictionLog
-    from serving.schemas import parse_request
-    from serving.scoring import Scorer, request_columns
+    from serving.scoring import Scorer
     from training.registry import load_champion
 
     began = time.perf_counter()
@@ -125,26 +123,22 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
     moments = scoring_moments(
         orders, tables.get("tracking"), tables.get("outcomes"), start_ts, end_ts
     )
-    models = load_champion(settings)
     scorer = Scorer(
-        models,
+        load_champion(settings),
         load_policy(settings.serving.policy_file),
         explain_all_up_to=settings.serving.explain_all_up_to,
     )
     features = FeatureRepo(settings).training_set(SERVICE, moments) if len(moments) else moments
     by_id = orders.set_index("order_id")
-    fields = [f for f in REQUEST_FIELDS if f in orders.columns or f == "order_id"]
     fired = suppressed = requests = 0
     ledger = open_ledger(settings)
     log = PredictionLog(settings.prediction_log_dir, flush_rows=50_000, flush_seconds=3600)
     try:
         for rows in request_rounds(features):
-            batch = features.iloc[rows]
-            payload = _payload(by_id.loc[batch["order_id"]], batch["as_of"], fields)
-            request = parse_request({"orders": payload}, max_orders=len(payload))
+            batch = features.iloc[rows].reset_index(drop=True)
+            request = by_id.loc[batch["order_id"]].reset_index().assign(as_of=batch["as_of"])
             began_request = time.perf_counter()
-            online = {name: batch[name].tolist() for name in batch.columns}
-            result = scorer.score(request.orders, request_columns(request.orders), online, {})
+            result = scorer.score(frame_columns(request), offline_features(batch))
             moment = batch["as_of"].max().to_pydatetime()
             claimed = iter(ledger.claim([a for acts in result.actions for a in acts], moment))
             for prediction, actions in zip(result.predictions, result.actions, strict=True):
@@ -154,7 +148,7 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
             log.log(
                 request_id=f"replay-{uuid.uuid4().hex}",
                 received_at=moment,
-                orders=request.orders,
+                orders=request_records(request),
                 predictions=result.predictions,
                 model_versions=scorer.model_versions,
                 latency_ms=(time.perf_counter() - began_request) * 1000.0,
@@ -174,6 +168,39 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
         model_set=scorer.version,
         seconds=round(time.perf_counter() - began, 1),
     )
+
+
+def offline_features(batch: pd.DataFrame) -> Any:
+    """Point-in-time features of a batch in the shape of an online read
+    (:class:`features.online.OnlineFeatures`): numbers as float arrays, text as object arrays
+    with None; nothing is stale or from after ``as_of`` (the join saw only the past)."""
+    from features.online import OnlineFeatures
+
+    values: dict[str, np.ndarray] = {}
+    for name in batch.columns:
+        column = batch[name]
+        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            values[name] = column.to_numpy(np.float64, na_value=np.nan)
+        elif not pd.api.types.is_datetime64_any_dtype(column):
+            values[name] = column.astype(object).where(column.notna(), None).to_numpy()
+    return OnlineFeatures(values=values, ages={}, unused={})
+
+
+def frame_columns(request: pd.DataFrame) -> dict[str, Any]:
+    """The request's columns as the service builds them (:func:`serving.scoring.frame_columns`)."""
+    from serving.scoring import frame_columns as columns_of
+
+    return columns_of(request)
+
+
+def request_records(request: pd.DataFrame) -> list[dict[str, Any]]:
+    """The request's orders as the prediction log records them (missing values as None)."""
+    records = request.to_dict(orient="records")
+    for record in records:
+        for name, value in record.items():
+            if value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+                record[name] = None
+    return records
 
 
 @task(task_run_name="replay-last-{days}-days", cache_policy=NO_CACHE)
@@ -197,17 +224,6 @@ def replay_task(settings: Settings, days: int) -> dict[str, Any]:
         summary.actions_suppressed,
     )
     return summary.as_dict()
-
-
-def _payload(orders: pd.DataFrame, as_of: pd.Series, fields: list[str]) -> list[dict[str, Any]]:
-    """The request body's orders: the order as placed, scored at ``as_of``."""
-    frame = orders.reset_index()[fields].assign(as_of=as_of.to_numpy())
-    records = frame.to_dict(orient="records")
-    for record in records:
-        for name, value in record.items():
-            if value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
-                record[name] = None
-    return records
 
 
 def _answer(action: Any, fired: bool) -> dict[str, Any]:

@@ -334,8 +334,8 @@ def measure_drift(
     overall = judge(train, current, held_out, sample_stage)
     segments: dict[str, dict[str, Any]] = {}
     sides = {
-        name: frame.assign(region=regions(frame["dest_city"]).to_numpy())
-        if "dest_city" in frame
+        name: frame.assign(region=regions(frame["dest_region"]).to_numpy())
+        if "dest_region" in frame and frame["dest_region"].notna().any()
         else frame
         for name, frame in (
             ("train", train),

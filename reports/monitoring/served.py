@@ -56,7 +56,9 @@ def served_predictions(
     if end is not None:
         log = log[log["predicted_at"] < end]
     log = log.sort_values("predicted_at", kind="stable").reset_index(drop=True)
-    log["region"] = regions(log["dest_city"]).to_numpy() if len(log) else []
+    # Segments a shop's data may not have (the contract's optional columns) are left empty.
+    has_region = len(log) and "dest_region" in log and log["dest_region"].notna().any()
+    log["region"] = regions(log["dest_region"]).to_numpy() if has_region else None
     log["day"] = log["predicted_at"].dt.floor("D")
     return log
 

@@ -18,7 +18,7 @@ def orders() -> pd.DataFrame:
             "customer_id": ["x", "y", "z", "x"],
             "carrier_id": "SF",
             "warehouse_id": "W1",
-            "dest_city": "Shanghai",
+            "dest_region": "Shanghai",
             "created_at": T0 + hours,
             "promised_at": T0 + hours + pd.Timedelta(days=3),
         }
