@@ -21,8 +21,8 @@ HOW_TO_READ = (
     "model's own probabilities before deliveries are known (confidence-based performance "
     "estimation, recalibrated on the latest served orders whose outcomes arrived); its band is "
     "where the realised AUC should land if the probabilities are right. Realised AUC: measured "
-    "once outcomes are known, with a 95% interval. An order's outcome counts a day after its "
-    "promise (delivered in time, or late)."
+    "once outcomes are known, with a 95% interval, on days whose outcomes are all in (an order's "
+    "outcome counts once its promise, plus a grace period for the outcomes feed, has passed)."
 )
 
 
@@ -176,7 +176,7 @@ def _daily(record: dict[str, Any]) -> str:
         f"<div class='charts'>{auc}{late}</div>",
         html.table(header, rows),
         note="Each day's estimate is the one made at the end of that day; its realised figures "
-        "use the outcomes known now (the newest days have none yet).",
+        "use the outcomes known now, shown once (almost) all of the day's outcomes are in.",
     )
 
 

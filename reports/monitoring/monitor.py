@@ -446,9 +446,14 @@ def daily_series(
         end = min(day + pd.Timedelta(days=1), as_of)
         calibration = fit_calibration(predictions, end, config)
         expected[group.index] = calibration.predict(group["p_late"], group["stage"])
-        figures = measure(group["p_late"], expected[group.index], group["late"], min_labelled=30)
-        rows.append({"day": day.date().isoformat(), **figures.as_dict()})
-        if figures.labelled >= COMPLETE_SHARE * figures.predictions:
+        labelled = int(group["late"].notna().sum())
+        whole = labelled >= COMPLETE_SHARE * len(group)
+        # A day still collecting outcomes shows its estimate only: its first outcomes are a
+        # biased few (orders still scanned after their promise are late by then).
+        late = group["late"] if whole else None
+        figures = measure(group["p_late"], expected[group.index], late, min_labelled=30)
+        rows.append({"day": day.date().isoformat(), **figures.as_dict(), "labelled": labelled})
+        if whole:
             complete.append(day)
     return rows, expected, complete
 
