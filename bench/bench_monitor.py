@@ -53,7 +53,10 @@ def main() -> None:
     predictions = served_predictions(settings)
     grace = timedelta(hours=settings.monitoring.outcome_grace_hours)
     predictions = with_outcomes(
-        predictions, read_lake(settings, "outcomes", columns=["order_id", "delivered_at"]), as_of, grace
+        predictions,
+        read_lake(settings, "outcomes", columns=["order_id", "delivered_at"]),
+        as_of,
+        grace,
     )
     predictions["stage"] = prediction_stage(predictions)
     span = (as_of - predictions["predicted_at"].min()).days + 1
@@ -92,7 +95,9 @@ def main() -> None:
             "difference": round(whole.estimated_auc_labelled - whole.realised_auc, 4),
         },
     }
-    print(f"monitoring pass on {settings.home}: {seconds:.1f} s (load {load[0]:.1f}, shared machine)")
+    print(
+        f"monitoring pass on {settings.home}: {seconds:.1f} s (load {load[0]:.1f}, shared machine)"
+    )
     print(f"verdict at {record['as_of']}: alarm={record['alarm']}, reasons={record['reasons']}")
     print("week        predictions  estimated  realised  difference")
     for w in weeks:

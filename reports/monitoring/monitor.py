@@ -28,6 +28,7 @@ from reports.monitoring.drift import (
     prediction_shift,
 )
 from reports.monitoring.performance import CalibrationMap, Performance, measure
+from reports.monitoring.reference import load_reference
 from reports.monitoring.served import (
     SEGMENT_COLUMNS,
     scoring_features,
@@ -162,8 +163,6 @@ def run_pass(
     recent = pooled(predictions, expected_then, recent_days)
     notes: list[str] = []
     models = load_champion(settings) if champion else None
-    from reports.monitoring.reference import load_reference
-
     reference = load_reference(settings) if models else None
     if models is None:
         notes.append("no champion model set: drift and baselines not measured")

@@ -86,12 +86,9 @@ def categorical_features(models: ModelSet) -> set[str]:
 
 def cumulative_features(settings: Settings) -> set[str]:
     """Features declared cumulative counts (Feast field tag ``monitoring: cumulative``) in the
-    feature store's registry; empty when the store is not built."""
+    feature store's registry (none before the store is built)."""
     from features.store import FeatureRepo
 
     key, value = CUMULATIVE_TAG
-    try:
-        views = FeatureRepo(settings).store.list_feature_views()
-    except Exception:  # no registry yet: nothing declared
-        return set()
+    views = FeatureRepo(settings).store.list_feature_views()
     return {f.name for view in views for f in view.features if f.tags.get(key) == value}
