@@ -5,7 +5,9 @@ risk.
 **Observational, not an experiment.** Orders get an action *because* their risk is high, so a raw
 comparison mostly measures that risk. Each order that got the action is compared with orders
 that did not get it but were scored at the same order stage (at creation / later) and in the same
-band of P(late) (width :data:`RISK_BAND`): exact matching on coarsened risk. What the model's
+band of P(late) (width :data:`RISK_BAND`): exact matching on coarsened risk. Where the policy
+fires an action for nearly every order of a band, no comparable order is left and the page says
+so (unmatched) rather than compare with a handful. What the model's
 risk does not capture (a customer's mood, an agent's skill) is not matched; a difference can
 still be selection. Where an action cannot have acted — a replayed period whose outcomes were
 already decided — the difference measures the comparison's own bias.
@@ -21,6 +23,11 @@ import pandas as pd
 
 RISK_BAND = 0.1
 """Width of the P(late) bands orders are matched in."""
+MIN_CONTROLS = 5
+"""A stratum needs this many control orders to be compared (fewer: its treated orders count as
+unmatched)."""
+MIN_MATCHED = 20
+"""Fewer matched orders with the action than this: no difference is reported."""
 COMPLAINT_INTENTS = ("delay_complaint", "where_is_my_order")
 """A ticket with one of these intents means the customer had to chase or complain."""
 
@@ -109,7 +116,6 @@ def action_effects(
     fired = firings(predictions)
     if fired.empty:
         return []
-    touched = set(fired["order_id"])  # an order ever acted on is nobody's control
     complained = None
     if complaint_tickets is not None and len(complaint_tickets):
         complained = complaint_tickets.set_index("order_id")["complained_at"]
@@ -118,7 +124,9 @@ def action_effects(
     for action, group in fired.groupby("action"):
         first = group.sort_values("predicted_at").drop_duplicates("order_id")
         with_action = set(first["order_id"])
-        others = predictions[~predictions["order_id"].isin(touched | with_action)]
+        # Controls: orders this action never fired for (another action may have: an order at
+        # high risk nearly always gets one, and the question is what *this* one adds).
+        others = predictions[~predictions["order_id"].isin(with_action)]
         effects = [
             _effect(
                 "late", first, others, first["order_id"].map(late), others["order_id"].map(late)
@@ -168,11 +176,12 @@ def _effect(
     t_stats = t.groupby("stratum")["y"].agg(["count", "mean", "var"])
     c_stats = c.groupby("stratum")["y"].agg(["count", "mean", "var"])
     matched = t_stats.join(c_stats, lsuffix="_t", rsuffix="_c", how="inner")
+    matched = matched[matched["count_c"] >= MIN_CONTROLS]
     unmatched = int(t_stats["count"].sum() - matched["count_t"].sum()) if len(t_stats) else 0
     n = matched["count_t"].sum() if len(matched) else 0
-    if n == 0:
+    if n < MIN_MATCHED:
         nan = float("nan")
-        return Effect(outcome, 0, 0, nan, nan, nan, nan, nan, unmatched)
+        return Effect(outcome, int(n), 0, nan, nan, nan, nan, nan, unmatched)
     weight = matched["count_t"] / n
     with_rate = float((weight * matched["mean_t"]).sum())
     without_rate = float((weight * matched["mean_c"]).sum())

@@ -302,6 +302,15 @@ def test_matched_comparison_finds_no_effect_where_there_is_none():
     assert world.loc[acted, "late"].mean() - world.loc[~acted, "late"].mean() > 0.2
 
 
+def test_an_action_every_risky_order_gets_has_no_comparison():
+    world = acted_world(0.0)
+    world["actions_fired"] = np.where(world["p_late"] > 0.5, "late_risk_notify:notify", "")
+    (report,) = actions.action_effects(world, {})
+    (late,) = report.effects
+    assert late.difference != late.difference  # NaN: nothing comparable
+    assert late.unmatched == report.orders
+
+
 def test_matched_comparison_finds_a_real_effect():
     (report,) = actions.action_effects(acted_world(-0.2), {})
     (late,) = report.effects
