@@ -149,5 +149,9 @@ from cli.reports import report  # noqa: E402
 
 app.command()(report)
 
+from cli.monitoring import monitor  # noqa: E402
+
+app.command()(monitor)
+
 if __name__ == "__main__":
     app()

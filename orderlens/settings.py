@@ -35,6 +35,12 @@ class SimulationSettings(BaseModel):
     seed: int = 7
     start: str = Field("2025-01-01", description="first order day (UTC)")
     days: int = Field(365, ge=7, description="length of the simulated period in days")
+    replay_days: int = Field(
+        42,
+        ge=0,
+        description="the demo replays this many last days of a world it simulated as served"
+        " traffic (predictions through the service's scoring, outcomes arriving after); 0: none",
+    )
 
 
 class ProductionSettings(BaseModel):
@@ -154,24 +160,95 @@ class TrainingSettings(BaseModel):
 
 
 class MonitoringSettings(BaseModel):
-    """Drift monitoring: what is compared with the training reference, and when to retrain."""
+    """Monitoring: which served predictions a pass judges, what counts as evidence that the model
+    no longer does its job, and when that evidence asks for a retrain (see
+    ``reports/monitoring/verdict.py``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    drift_share_threshold: float = Field(
-        0.5, gt=0, le=1, description="retrain when at least this share of feature columns drifted"
+    window_days: int = Field(
+        1, ge=1, description="days of served predictions a verdict judges (the latest)"
     )
-    window_days: int = Field(7, ge=1, description="days of the prediction log compared")
-    min_log_rows: int = Field(
-        200, ge=1, description="fewer logged predictions than this: use recent orders instead"
+    min_window_predictions: int = Field(
+        300,
+        ge=1,
+        description="a thinner window reaches further back, up to max_window_days; still fewer:"
+        " no verdict",
     )
-    recent_orders: int = Field(
-        2_000, ge=10, description="latest orders scored from the feature store when the log is thin"
+    max_window_days: int = Field(14, ge=1)
+    history_days: int = Field(28, ge=1, description="days of daily figures on the drift page")
+    calibration_days: int = Field(
+        28,
+        ge=1,
+        description="labelled served predictions of these days calibrate the performance estimate",
+    )
+    outcome_grace_hours: float = Field(
+        24,
+        ge=0,
+        description="an order's label counts this long after its promise (a lagging outcomes feed"
+        " catches up; no outcome row by then: late)",
+    )
+    min_labelled: int = Field(
+        200, ge=1, description="delivered orders a window needs for realised figures in a verdict"
+    )
+    auc_tolerance: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="alarm when the estimated or realised AUC is this far below the champion's"
+        " held-out AUC (and the gap is beyond sampling)",
+    )
+    brier_tolerance: float = Field(
+        0.03, gt=0, description="... or the realised Brier this far above"
+    )
+    late_rate_tolerance: float = Field(
+        0.08,
+        gt=0,
+        le=1,
+        description="... or the realised late rate this far from the predicted one",
+    )
+    drift_watch: float = Field(
+        0.15, gt=0, description="importance-weighted drift score reported as worth watching"
+    )
+    drift_severe: float = Field(
+        0.5,
+        gt=0,
+        description="importance-weighted drift score (of all predictions or of one segment) that"
+        " raises an alarm",
+    )
+    segment_min_predictions: int = Field(
+        150, ge=1, description="predictions a carrier/region/channel needs for its own drift"
+    )
+    segment_min_orders: int = Field(
+        60, ge=1, description="orders due a carrier/region/channel needs for its own late rate"
+    )
+    retrain_on_evidence: bool = Field(
+        True, description="an alarm asks for a retrain (then the promotion gate decides)"
+    )
+    retrain_cooldown_days: float = Field(
+        7, ge=0, description="no second retrain within this many days of the last one asked for"
     )
     reference_rows: int = Field(
-        5_000, ge=10, description="reference rows sampled (Evidently reports embed their data)"
+        5_000, ge=10, description="reference rows kept and sampled (Evidently pages embed them)"
     )
-    retrain_on_drift: bool = True
+    current_rows: int = Field(
+        5_000, ge=10, description="served predictions compared at most (a sample of whole orders)"
+    )
+    action_costs: dict[str, float] = Field(
+        default_factory=lambda: {
+            "notify": 0.1,
+            "qr_self_service": 0.0,
+            "compensation_coupon": 30.0,
+            "reprioritise_packing": 2.0,
+            "reroute_warehouse": 15.0,
+            "expedite": 12.0,
+            "upgrade_carrier": 8.0,
+            "gold_agent": 5.0,
+            "priority_carrier": 6.0,
+        },
+        description="cost of one fired action in the shop's currency (the order-health page's"
+        " action effects); actions not named cost 0",
+    )
 
 
 class PipelineSettings(BaseModel):
@@ -180,7 +257,9 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     daily_cron: str = Field("0 3 * * *", description="when the daily job runs")
-    monitor_cron: str = Field("0 * * * *", description="when the drift monitor runs")
+    # Daily, after the daily job: outcomes arrive by the day, and one day of predictions is the
+    # smallest window whose drift and performance say more than sampling noise.
+    monitor_cron: str = Field("0 6 * * *", description="when the monitor runs (daily)")
     timezone: str = "UTC"
     work_pool: str = Field("orderlens", description="process work pool of `orderlens flow deploy`")
     task_runner: Literal["thread", "dask"] = Field(
