@@ -68,7 +68,7 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
     version = registry.champion_version(settings)
     if version is None:
         return CardData(why_not="no champion model set yet (train and promote one first)")
-    folder = registry.sets_dir(settings) / version
+    folder = registry.model_set_dir(settings, version)
     manifest = json.loads((folder / "manifest.json").read_text())
     champion = registry.load_champion(settings)
 

@@ -1,7 +1,8 @@
 """Real servers for integration tests, started from the installed binaries on loopback.
 
-Each starter yields a connection URL and stops the server afterwards, or skips the test with
-the reason when the binary is not installed (CI installs them: scripts/install-system-deps.sh).
+Each starter yields a connection URL and stops the server afterwards. When a binary is not
+installed the test is skipped with the reason on a developer's machine, and fails in CI (``CI``
+set), where scripts/install-system-deps.sh has installed every one of them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip the test for a system service that is not installed (``make system-deps`` installs
+    it); in CI, where the services are installed first, fail instead: a skip would hide it."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI installs it first: scripts/install-system-deps.sh)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -42,7 +52,7 @@ def redis_server() -> Iterator[str]:
     """A throwaway redis-server; yields ``redis://127.0.0.1:<port>/0``."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (scripts/install-system-deps.sh installs it)")
+        missing_service("redis-server is not installed (make system-deps installs it)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -64,7 +74,7 @@ def postgres_server() -> Iterator[str]:
     PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
     """
     if not POSTGRES_BIN_DIRS:
-        pytest.skip("PostgreSQL is not installed (scripts/install-system-deps.sh installs it)")
+        missing_service("PostgreSQL is not installed (make system-deps installs it)")
     bin_dir = POSTGRES_BIN_DIRS[0]
     data_dir = Path(tempfile.mkdtemp(prefix="orderlens-pg-"))
     as_user: list[str] = []
