@@ -21,7 +21,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export ANSI_COLORS_DISABLED := 1
 
-.PHONY: setup demo test test-unit test-integration lint format system-deps docs clean
+.PHONY: setup demo test test-unit test-integration lint format system-deps docs requirements bento clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -64,6 +64,16 @@ test-integration: setup
 # Regenerate docs/settings.md from the settings model (tests/test_docs.py checks it is current).
 docs: setup
 	$(BIN)/python scripts/settings_doc.py --write
+
+# The Bento's pinned requirements, exported from uv.lock (tests/test_bento.py checks them).
+requirements: setup
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
+		--quiet -o bento-requirements.txt
+
+# The service as a Bento (bentofile.yaml) from the newest registered model set; then
+# `bentoml containerize orderlens:latest` where Docker runs (docs/operations.md).
+bento: setup
+	BENTOML_HOME=$${BENTOML_HOME:-$${ORDERLENS_HOME:-$(CURDIR)/var}/bentoml} $(BIN)/bentoml build
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
