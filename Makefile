@@ -73,7 +73,8 @@ requirements: setup
 # The service as a Bento (bentofile.yaml) from the newest registered model set; then
 # `bentoml containerize orderlens:latest` where Docker runs (docs/operations.md).
 bento: setup
-	BENTOML_HOME=$${BENTOML_HOME:-$${ORDERLENS_HOME:-$(CURDIR)/var}/bentoml} $(BIN)/bentoml build
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH \
+		BENTOML_HOME=$${BENTOML_HOME:-$${ORDERLENS_HOME:-$(CURDIR)/var}/bentoml} $(BIN)/bentoml build
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -13,6 +13,10 @@ not a filter here.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from orderlens.settings import PROJECT_ROOT
 
 OUR_MODULES = r"(orderlens|cli|simulator|features|nlp|training|serving|reports|pipelines)(\.|$)"
 """The project's packages, as a regular expression over a warning's module."""
@@ -26,7 +30,12 @@ KNOWN_MESSAGES = ("On demand feature view is an experimental feature",)
 
 def quiet_third_party_warnings() -> None:
     """Hide third-party deprecation and future warnings (and the known noise above) for this
-    process; ours stay shown. Idempotent; nothing else changes."""
+    process; ours stay shown. Idempotent; nothing else changes.
+
+    Filters alone do not hold: Feast resets them when imported (``warnings.simplefilter("once",
+    DeprecationWarning)`` in several modules). So the display hook decides as well: a warning of
+    a noisy category is shown only when it points into this project's code.
+    """
     for category in THIRD_PARTY_NOISE:
         warnings.filterwarnings("ignore", category=category)
     for message in KNOWN_MESSAGES:
@@ -34,6 +43,28 @@ def quiet_third_party_warnings() -> None:
     # Inserted last, so first in the list: our own modules' warnings are always shown.
     for category in THIRD_PARTY_NOISE:
         warnings.filterwarnings("default", category=category, module=OUR_MODULES)
+    if not getattr(warnings.showwarning, "_orderlens_quiet", False):
+        warnings.showwarning = _quiet_display(warnings.showwarning)
+
+
+def is_ours(filename: str) -> bool:
+    """Whether a warning's file is this project's code (not an installed library)."""
+    path = Path(filename).resolve()
+    return path.is_relative_to(PROJECT_ROOT) and not any(
+        part in {"site-packages", ".venv", ".tools"} for part in path.parts
+    )
+
+
+def _quiet_display(show: Callable[..., None]) -> Callable[..., None]:
+    def display(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        noise = issubclass(category, THIRD_PARTY_NOISE) or any(m in text for m in KNOWN_MESSAGES)
+        if noise and not is_ours(filename):
+            return
+        show(message, category, filename, lineno, file, line)
+
+    display._orderlens_quiet = True  # type: ignore[attr-defined]
+    return display
 
 
 def ignore_known_library_deprecations() -> None:

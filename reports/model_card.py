@@ -143,6 +143,7 @@ def shap_summary_png(
         max_display=SUMMARY_FEATURES,
         show=False,
         plot_size=(8.0, 6.0),
+        rng=np.random.default_rng(0),  # the dots' vertical jitter, reproducible
     )
     figure = plt.gcf()
     figure.tight_layout()

@@ -118,3 +118,51 @@ def postgres_server() -> Iterator[str]:
         process.terminate()
         process.wait(timeout=20)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def prefect_server(folder: Path, startup_seconds: float = 180.0) -> Iterator[str]:
+    """``prefect server start`` on a free loopback port with its own ``PREFECT_HOME`` under
+    ``folder``; yields its API URL (``http://127.0.0.1:<port>/api``)."""
+    import sys
+    import urllib.request
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORDERLENS_"))}
+    env |= {
+        "PREFECT_HOME": str(folder / "prefect-server"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    log_path = folder / "prefect-server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start"]
+            + ["--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the Prefect server did not start: {log_path.read_text()[-2000:]}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{url}/health", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    break
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)

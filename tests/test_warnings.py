@@ -34,3 +34,21 @@ def test_entry_point_filter_hides_libraries_and_shows_ours():
         _raise_from("features.store", DeprecationWarning)
         _raise_from("training.delay", FutureWarning)
     assert [w.category for w in seen] == [DeprecationWarning, FutureWarning]
+
+
+def test_entry_point_hides_library_noise_even_after_a_library_resets_the_filters(tmp_path):
+    """Feast calls ``warnings.simplefilter("once", DeprecationWarning)`` when imported."""
+    shown: list[str] = []
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        quiet_third_party_warnings()
+        warnings.simplefilter("once", DeprecationWarning)  # what feast does at import
+        warnings.simplefilter("once", RuntimeWarning)
+        library = str(tmp_path / "site-packages" / "feast" / "feature_store.py")
+        warnings.warn_explicit("library deprecation", DeprecationWarning, library, 1)
+        warnings.warn_explicit(
+            "On demand feature view is an experimental feature", RuntimeWarning, library, 2
+        )
+        warnings.warn_explicit("ours", DeprecationWarning, __file__, 3)
+    assert shown == ["ours"]

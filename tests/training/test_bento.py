@@ -21,7 +21,13 @@ def test_bentoml_build_makes_a_bento_with_the_model_set(trained):
     import bentoml
 
     newest = versions(trained.settings, MODEL_SET)[-1]
-    env = {**os.environ, "BENTOML_HOME": str(store_home()), "BENTOML_DO_NOT_TRACK": "true"}
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(store_home()),
+        "BENTOML_DO_NOT_TRACK": "true",
+        # BentoML's build calls `uv`: the pinned one `make setup` installs (as `make bento` does).
+        "PATH": f"{ROOT / '.tools/bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     result = subprocess.run(
         [str(Path(sys.executable).with_name("bentoml")), "build", "--output", "tag", str(ROOT)],
         cwd=ROOT,
