@@ -3,9 +3,9 @@
 Tiers: tests marked ``integration`` run real components (Feast stores, the BentoML server,
 Prefect, Redis, PostgreSQL, a browser); the rest are the unit tier. ``make test-unit`` runs the
 unit tier on every core (pytest-xdist), ``make test-integration`` the integration tier, also
-spread over the cores but with the tests that share an expensive session fixture (a trained
-home, a running server, a Prefect test server) kept on one worker (``--dist loadgroup``), so
-each such fixture is built once.
+spread over the cores but with the tests that share an expensive fixture (a trained home, a
+running server, a Prefect test server, a module's production home) kept on one worker
+(``--dist loadgroup``), so each such fixture is built once.
 
 Each xdist worker is its own process with its own temporary root (``tmp_path_factory``), its own
 BentoML model store (``BENTOML_HOME`` below) and its own free loopback ports
@@ -40,11 +40,14 @@ per test package, so one worker builds each once."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests sharing an expensive session fixture onto one xdist worker (per package)."""
+    """Keep tests that share an expensive fixture on one xdist worker: per package for the
+    session fixtures above, per module for the other integration tests (their module-scoped
+    homes and servers). Unit tests without such a fixture spread freely."""
     for item in items:
-        shared = SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        if shared:
+        if SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group(item.path.parent.name))
+        elif item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session", autouse=True)
