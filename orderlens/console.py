@@ -18,9 +18,6 @@ from pathlib import Path
 
 from orderlens.settings import PROJECT_ROOT
 
-OUR_MODULES = r"(orderlens|cli|simulator|features|nlp|training|serving|reports|pipelines)(\.|$)"
-"""The project's packages, as a regular expression over a warning's module."""
-
 THIRD_PARTY_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 """Categories that are the libraries' business when a library raises them."""
 
@@ -29,20 +26,15 @@ KNOWN_MESSAGES = ("On demand feature view is an experimental feature",)
 
 
 def quiet_third_party_warnings() -> None:
-    """Hide third-party deprecation and future warnings (and the known noise above) for this
-    process; ours stay shown. Idempotent; nothing else changes.
+    """Hide third-party deprecation and future warnings (and the known noise above) on this
+    process's console; ours stay shown. Idempotent.
 
-    Filters alone do not hold: Feast resets them when imported (``warnings.simplefilter("once",
-    DeprecationWarning)`` in several modules). So the display hook decides as well: a warning of
-    a noisy category is shown only when it points into this project's code.
+    The display hook decides, not the warning filters: Feast resets the filters when imported
+    (``warnings.simplefilter("once", DeprecationWarning)`` in several modules), and filters set
+    here would also override a test's ``error`` filters for our modules when a flow is called
+    inside a test. A warning of a noisy category is shown only when it points into this
+    project's code; what the filters decide (``error`` included) is left as it is.
     """
-    for category in THIRD_PARTY_NOISE:
-        warnings.filterwarnings("ignore", category=category)
-    for message in KNOWN_MESSAGES:
-        warnings.filterwarnings("ignore", message=message)
-    # Inserted last, so first in the list: our own modules' warnings are always shown.
-    for category in THIRD_PARTY_NOISE:
-        warnings.filterwarnings("default", category=category, module=OUR_MODULES)
     if not getattr(warnings.showwarning, "_orderlens_quiet", False):
         warnings.showwarning = _quiet_display(warnings.showwarning)
 

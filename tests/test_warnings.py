@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 from orderlens.console import quiet_third_party_warnings
 
@@ -20,20 +21,22 @@ def test_service_imports_with_deprecations_as_errors():
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def _raise_from(module: str, category: type[Warning]) -> None:
-    code = compile(f"import warnings\nwarnings.warn('x', {category.__name__})", module, "exec")
-    exec(code, {"__name__": module})
-
-
-def test_entry_point_filter_hides_libraries_and_shows_ours():
+def test_entry_point_hides_libraries_and_shows_ours():
+    library = str(Path(warnings.__file__).parent / "site-packages" / "ibis" / "duckdb.py")
+    ours = str(Path(__file__).resolve().parents[1] / "features" / "store.py")
     with warnings.catch_warnings(record=True) as seen:
         warnings.resetwarnings()
         quiet_third_party_warnings()
-        _raise_from("ibis.backends.duckdb", DeprecationWarning)
-        _raise_from("evidently.legacy.tests.utils", FutureWarning)
-        _raise_from("features.store", DeprecationWarning)
-        _raise_from("training.delay", FutureWarning)
-    assert [w.category for w in seen] == [DeprecationWarning, FutureWarning]
+        warnings.warn_explicit("theirs", DeprecationWarning, library, 1)
+        warnings.warn_explicit("theirs", FutureWarning, library, 2)
+        warnings.warn_explicit("ours", DeprecationWarning, ours, 3)
+        warnings.warn_explicit("ours", FutureWarning, ours, 4)
+        warnings.warn_explicit("a library's own news", UserWarning, library, 5)
+    assert [(str(w.message), w.category) for w in seen] == [
+        ("ours", DeprecationWarning),
+        ("ours", FutureWarning),
+        ("a library's own news", UserWarning),
+    ]
 
 
 def test_entry_point_hides_library_noise_even_after_a_library_resets_the_filters(tmp_path):
