@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced-$(shell sha1sum uv.lock | cut -c1-12)
 # Test workers (pytest-xdist): one per core by default; `make test WORKERS=0` runs serially.
 WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist loadscope
 
 # Quiet third-party telemetry and colour codes in logs; nothing here may call out.
 export BENTOML_DO_NOT_TRACK := true

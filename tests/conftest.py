@@ -5,7 +5,7 @@ Prefect, Redis, PostgreSQL, a browser); the rest are the unit tier. ``make test-
 unit tier on every core (pytest-xdist), ``make test-integration`` the integration tier, also
 spread over the cores but with the tests that share an expensive fixture (a trained home, a
 running server, a Prefect test server, a module's production home) kept on one worker
-(``--dist loadgroup``), so each such fixture is built once.
+(``--dist loadscope`` with the scheduler below), so each such fixture is built once.
 
 Each xdist worker is its own process with its own temporary root (``tmp_path_factory``), its own
 BentoML model store (``BENTOML_HOME`` below) and its own free loopback ports
@@ -22,32 +22,36 @@ import pytest
 WORLD_ORDERS = 30_000
 WORLD_SEED = 11
 
-SHARED_SESSION_FIXTURES = frozenset(
-    {
-        "world",  # this file: a 30k-order world
-        "trained",  # tests/training (a promoted smoke model set), tests/nlp (smoke pipelines)
-        "pipelines",  # tests/nlp
-        "serving_home",  # tests/serving: a home with a champion and a candidate
-        "server",  # tests/serving: the service over HTTP
-        "prefect_harness",  # tests/pipelines: a Prefect test server
-        "daily_home",  # tests/pipelines: a home after the daily flow
-        "served_home",  # tests/reports
-        "built",  # tests/reports: one report build
-    }
-)
-"""Session fixtures that take seconds to minutes to build: tests using one of them are grouped
-per test package, so one worker builds each once."""
+SESSION_HOMES = {
+    "integration": ("serving", "training", "pipelines", "reports"),
+    "unit": ("nlp",),
+}
+"""Test packages whose modules share an expensive session fixture (a trained home, a running
+service, a Prefect test server, a report build; the nlp package's smoke-trained pipelines), per
+tier: their tests run on one worker so the fixture is built once."""
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep tests that share an expensive fixture on one xdist worker: per package for the
-    session fixtures above, per module for the other integration tests (their module-scoped
-    homes and servers). Unit tests without such a fixture spread freely."""
-    for item in items:
-        if SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group(item.path.parent.name))
-        elif item.get_closest_marker("integration"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope`` with scopes that keep shared fixtures together: a package of
+    :data:`SESSION_HOMES`, else a module (its module-scoped homes and servers). pytest-xdist's
+    ``xdist_group`` marks do not work with pytest 9 (it rewrites a node id pytest no longer
+    reads), hence a scheduler."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    tier = "unit" if "not integration" in (config.getoption("markexpr") or "") else "integration"
+    packages = SESSION_HOMES[tier]
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            parts = module.split("/")
+            if len(parts) > 2 and parts[0] == "tests" and parts[1] in packages:
+                return "/".join(parts[:2])
+            return module
+
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -103,6 +103,14 @@ def postgres_server() -> Iterator[str]:
     )
     try:
         wait_for_port(port)
+        # The port opens before the server accepts connections ("the database system is
+        # starting up"): on a busy machine createdb would fail in that gap.
+        deadline = time.monotonic() + 60
+        ready = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"]
+        while subprocess.run(ready, check=False).returncode != 0:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise TimeoutError(f"PostgreSQL on port {port} did not accept connections")
+            time.sleep(0.2)
         run(
             str(bin_dir / "createdb"),
             "-h",
