@@ -145,7 +145,11 @@ def test_the_service_answers_in_production(production_home, tmp_path):
         answer = httpx.post(f"{url}/predict", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
         prediction = answer.json()["predictions"][0]
-        assert prediction["degraded"] == [], prediction["degraded"]
+        # The online store (Redis) answered: no `online_store:` degradation. A simulated order
+        # of the past may still name views that are stale or newer than its as_of (the
+        # service's freshness checks): those are facts about the order, not the store.
+        degraded = prediction["degraded"]
+        assert not [d for d in degraded if d.startswith("online_store:")], degraded
         assert 0 <= prediction["delay"]["probability"] <= 1
         champion = json.loads((home / "registry/orderlens_model_set/champion.json").read_text())
         assert prediction["model_versions"]["model_set"] == champion["version"]
