@@ -602,7 +602,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
         work = Path(tmp) / "home"
         source = args.home
-        if source is None or not (source / "models" / "champion.json").exists():
+        if source is None or not (source / "registry/orderlens_model_set/champion.json").exists():
             source = Path(tmp) / "built"
             print(f"building a smoke home ({args.orders:,} orders) ...", flush=True)
             build_smoke_home(source, args.orders)
