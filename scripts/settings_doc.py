@@ -12,6 +12,7 @@ comes with its documentation.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import types
 import typing
@@ -85,9 +86,13 @@ def _default(field: FieldInfo) -> Any:
     value = field.get_default(call_default_factory=True)
     if isinstance(value, Path):
         return "<checkout>/var" if value == PROJECT_ROOT / "var" else str(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    # JSON-ready: nested models (e.g. promotions) as mappings, tuples as lists.
+    return json.loads(
+        json.dumps(
+            value,
+            default=lambda v: v.model_dump(mode="json") if hasattr(v, "model_dump") else str(v),
+        )
+    )
 
 
 def _default_text(field: FieldInfo) -> str:
