@@ -12,6 +12,7 @@ comes with its documentation.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import types
 import typing
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import annotated_types
-import pydantic_core
 import yaml
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -86,8 +86,13 @@ def _default(field: FieldInfo) -> Any:
     value = field.get_default(call_default_factory=True)
     if isinstance(value, Path):
         return "<checkout>/var" if value == PROJECT_ROOT / "var" else str(value)
-    # Plain YAML values: nested models (e.g. a promotion day) as their fields, tuples as lists.
-    return pydantic_core.to_jsonable_python(value)
+    # JSON-ready: nested models (e.g. promotions) as mappings, tuples as lists.
+    return json.loads(
+        json.dumps(
+            value,
+            default=lambda v: v.model_dump(mode="json") if hasattr(v, "model_dump") else str(v),
+        )
+    )
 
 
 def _default_text(field: FieldInfo) -> str:
