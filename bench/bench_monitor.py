@@ -29,7 +29,6 @@ def main() -> None:
 
     import pandas as pd
 
-    from features.lake import read_lake
     from orderlens.settings import load_settings
     from reports.monitoring.monitor import (
         COMPLETE_SHARE,
@@ -37,6 +36,7 @@ def main() -> None:
         latest_prediction_time,
         pooled,
         prediction_stage,
+        read_outcomes,
         run_pass,
     )
     from reports.monitoring.served import served_predictions, with_outcomes
@@ -52,12 +52,7 @@ def main() -> None:
     as_of = latest_prediction_time(settings)
     predictions = served_predictions(settings)
     grace = timedelta(hours=settings.monitoring.outcome_grace_hours)
-    predictions = with_outcomes(
-        predictions,
-        read_lake(settings, "outcomes", columns=["order_id", "delivered_at"]),
-        as_of,
-        grace,
-    )
+    predictions = with_outcomes(predictions, read_outcomes(settings), as_of, grace)
     predictions["stage"] = prediction_stage(predictions)
     span = (as_of - predictions["predicted_at"].min()).days + 1
     config = settings.monitoring.model_copy(update={"history_days": span})

@@ -133,7 +133,6 @@ def run_pass(
     Returns:
         The pass (see :class:`MonitorPass`); a pass with nothing served says so in its verdict.
     """
-    from features.lake import has_table, read_lake
     from training.registry import champion_version, load_champion
 
     config = settings.monitoring
@@ -143,11 +142,7 @@ def run_pass(
         return _empty_pass(champion, "nothing served yet: the prediction log is empty")
     first = as_of - timedelta(days=config.history_days + config.calibration_days)
     predictions = served_predictions(settings, first, as_of + pd.Timedelta(microseconds=1))
-    outcomes = (
-        read_lake(settings, "outcomes", columns=["order_id", "delivered_at"])
-        if has_table(settings, "outcomes")
-        else pd.DataFrame(columns=["order_id", "delivered_at"])
-    )
+    outcomes = read_outcomes(settings)
     grace = timedelta(hours=config.outcome_grace_hours)
     predictions = with_outcomes(predictions, outcomes, as_of, grace)
     predictions["stage"] = prediction_stage(predictions)
@@ -215,6 +210,17 @@ def run_pass(
         reference=frames[0],
         current=frames[1],
     )
+
+
+def read_outcomes(settings: Settings) -> pd.DataFrame:
+    """The lake's outcomes: ``order_id``, ``delivered_at`` and, when the shop sends it,
+    ``status`` (empty frame before any outcome arrived)."""
+    from features.lake import has_table, read_lake
+
+    if not has_table(settings, "outcomes"):
+        return pd.DataFrame(columns=["order_id", "delivered_at"])
+    outcomes = read_lake(settings, "outcomes")
+    return outcomes[[c for c in ("order_id", "delivered_at", "status") if c in outcomes]]
 
 
 def latest_prediction_time(settings: Settings) -> pd.Timestamp | None:

@@ -74,7 +74,7 @@ def with_outcomes(
 
     A label counts once the order's promise is ``grace`` in the past: by then it was delivered
     in time (its outcome row says so) or it was not (its row says later, says "not delivered",
-    or has not come). Counting on-time deliveries as they happen, before the promise, would fill
+    or has not come); a cancelled order (``status``) has no label. Counting on-time deliveries as they happen, before the promise, would fill
     the newest days with the easy orders first (delivered early, or already hopeless) and
     flatter the realised figures; ``grace`` lets a lagging outcomes feed catch up. With no
     outcomes at all nothing is labelled.
@@ -94,6 +94,9 @@ def with_outcomes(
     late = (delivered_at.isna() | (delivered_at > promised)).astype(float)
     known_at = promised + grace
     known = known_at <= as_of
+    if "status" in rows:  # a cancelled order had no delivery to be late for
+        status = predictions["order_id"].map(rows["status"]).astype("string").str.lower()
+        known &= ~status.str.contains("cancel", na=False).to_numpy()
     return predictions.assign(late=late.where(known), known_at=known_at.where(known))
 
 

@@ -174,6 +174,9 @@ def test_an_outcome_counts_a_day_after_the_promise():
     assert after["late"].tolist() == [0.0, 1.0, 1.0, 1.0]
     none = with_outcomes(predictions, outcomes.iloc[:0], promise + timedelta(days=9))
     assert none["late"].isna().all()  # no outcomes at all: nothing is known
+    cancelled = outcomes.assign(status=[None, None, "Cancelled"])
+    known = with_outcomes(predictions, cancelled, promise + timedelta(hours=25))
+    assert known["late"].isna().tolist() == [False, False, True, False]
 
 
 # --- verdict -----------------------------------------------------------------------------------
