@@ -50,6 +50,10 @@ def test_value_quality_against_the_oracle(trained):
         assert row["signal"] == (row["ci_low"] > chance), name
         assert row["oracle"] is not None and len(row["oracle_ci"]) == 2, name
     assert value["on_time_delivery"]["metric"] == "auc"
+    # One truth: on_time_delivery is graded as served, 1 - P(late at creation).
+    on_time, delay = value["on_time_delivery"], trained.result.report["delay"]
+    assert on_time["source"] == "delay_model"
+    assert on_time["score"] == pytest.approx(delay["auc"], abs=1e-9)
     assert value["net_revenue"]["metric"] == "r2" and value["net_revenue"]["score"] > 0.3
     assert value["net_revenue"]["signal"] and value["gross_margin"]["signal"]
     summary = trained.result.report["summary"]
