@@ -118,6 +118,7 @@ def evaluate_value(models: ValueModels, test: pd.DataFrame) -> dict[str, Any]:
             raw[dim.name].to_numpy(np.float64),
             _oracle(test, dim.name) if has_oracle else None,
             test[noise].to_numpy(np.float64) if noise in test else None,
+            clusters=_customers(test),
         )
         report[dim.name] = {"available": True, **skill.as_dict()}
     return report
@@ -144,6 +145,7 @@ def served_on_time(delay: DelayModels, test: pd.DataFrame) -> dict[str, Any] | N
         1.0 - created["is_late"].to_numpy(np.float64),
         1.0 - p_late,
         1.0 - oracle if np.isfinite(oracle).any() else None,
+        clusters=_customers(created),
     )
     return {"available": True, "source": "delay_model", **skill.as_dict()}
 
@@ -184,6 +186,16 @@ def evaluate(
         report["value"][ON_TIME_DIMENSION] = served
     report["summary"] = summarize(report)
     return report
+
+
+def _customers(frame: pd.DataFrame) -> np.ndarray | None:
+    """Each row's customer (the bootstrap's cluster; a row without one is a cluster of its
+    own), or None when the data names no customers."""
+    if "customer_id" not in frame or frame["customer_id"].notna().sum() == 0:
+        return None
+    customer = frame["customer_id"].astype("string")
+    alone = pd.Series([f"\0row{i}" for i in range(len(frame))], index=frame.index)
+    return customer.fillna(alone).to_numpy(dtype=object).astype(str)
 
 
 def _or_none(fn, a: np.ndarray, b: np.ndarray) -> float | None:
