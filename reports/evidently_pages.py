@@ -228,15 +228,19 @@ def value_quality(inputs: ReportInputs, path: Path, rows: int) -> str:
 
     labelled = inputs.labelled
     # Each dimension is graded on the orders whose outcome it needs has arrived (reviews, say,
-    # come for only some orders); Evidently drops a task's missing targets itself.
+    # come for only some orders); Evidently drops a task's missing targets itself. A dimension
+    # served without signal has no score (null in the log): nothing to grade.
     known = {
-        d.name: int(labelled[f"score_{d.name}"].notna().sum()) if not labelled.empty else 0
+        d.name: int((labelled[f"score_{d.name}"].notna() & labelled[f"dim_{d.name}"].notna()).sum())
+        if not labelled.empty and f"dim_{d.name}" in labelled
+        else 0
         for d in DIMENSIONS
     }
     dims = [name for name, n in known.items() if n >= 20]
     if not dims:
         raise NotBuilt("no logged order has realised value outcomes yet")
     frame = labelled.dropna(subset=[f"score_{d}" for d in dims], how="all")
+    frame = frame.dropna(subset=[f"dim_{d}" for d in dims], how="all")
     columns = [c for d in dims for c in (f"dim_{d}", f"score_{d}")]
 
     def render(n: int):
