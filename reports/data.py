@@ -90,7 +90,8 @@ class ReportInputs:
         if self.orders.empty or self.outcomes.empty:
             return pd.DataFrame()
         targets = value_targets(self.orders, self.outcomes)
-        segments = self.orders[["order_id", "channel", "category", "carrier_id", "dest_region"]]
+        keys = ["order_id", "customer_id", "channel", "category", "carrier_id", "dest_region"]
+        segments = self.orders[[k for k in keys if k in self.orders]]
         frame = targets.merge(segments, on="order_id", how="left", validate="one_to_one")
         frame["region"] = regions(frame["dest_region"]).to_numpy()
         return pd.concat([frame, realised_scores(frame)], axis=1)

@@ -25,6 +25,7 @@ from orderlens.records import TIERS
 from reports import html
 from reports.data import SEGMENTS, ReportInputs
 from reports.value_stats import (
+    customers_of,
     realised_vs_predicted,
     resample_weights,
     segment_means,
@@ -320,7 +321,7 @@ def _findings_section(frame: pd.DataFrame, money: Money, weights) -> str:
         "Segments whose value differs beyond noise",
         body,
         note=(
-            "Named only when the interval (bootstrap over orders, widened for the number of "
+            "Named only when the interval (bootstrap over customers, widened for the number of "
             "segments compared) excludes 'like the other orders'; strongest first."
         ),
     )
@@ -391,7 +392,7 @@ def _predicted_vs_realised_section(champion: ChampionValue, segments_of: pd.Data
     if test.empty:
         return ""
     currency = champion.money.currency
-    weights = resample_weights(len(test), seed=1)
+    weights = resample_weights(len(test), seed=1, clusters=customers_of(test))
     parts = []
     for segment, label in SEGMENTS.items():
         table = realised_vs_predicted(test, segment, weights)
@@ -550,7 +551,7 @@ def build(
     sections = []
     if not realised.empty:
         frame = money_frame(realised, money, champion.centre if champion else None)
-        weights = resample_weights(len(frame))
+        weights = resample_weights(len(frame), clusters=customers_of(frame))
         mean = frame["contribution"].to_numpy()
         means = weights @ mean / weights.sum(axis=1)
         low, high = np.percentile(means, [2.5, 97.5])
@@ -577,7 +578,8 @@ def build(
             for seg, label in SEGMENTS.items()
         ]
         if champion is not None:
-            segments_of = frame[["order_id", *SEGMENTS]]
+            keys = ["order_id", *SEGMENTS, "customer_id"]
+            segments_of = frame[[k for k in keys if k in frame]]
             sections.append(_predicted_vs_realised_section(champion, segments_of))
         sections += [_share_section(realised, seg, label) for seg, label in SEGMENTS.items()]
     if champion is not None:

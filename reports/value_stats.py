@@ -1,10 +1,10 @@
 """The numbers behind the value page: money per segment with bootstrap intervals, realised
 against predicted, and the segments whose value differs from the rest beyond noise.
 
-Intervals resample orders (Poisson bootstrap: each order weighs a Poisson(1) count in each
-resample, which lets every segment of a split share one set of resamples). Orders of one
-customer are treated as independent, so the intervals are on the narrow side for segments
-dominated by a few large customers. A segment is named only when its interval, widened for the
+Intervals resample customers (Poisson bootstrap: each customer weighs a Poisson(1) count in
+each resample that all its orders share, which lets every segment of a split share one set of
+resamples; a customer's orders share its traits, so resampling orders one by one would narrow
+the intervals, most for segments dominated by a few large customers). A segment is named only when its interval, widened for the
 number of segments compared (Bonferroni), excludes "like the rest".
 """
 
@@ -21,9 +21,31 @@ MIN_ORDERS = 30
 """Segments with fewer orders get no interval and are never named."""
 
 
-def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """Poisson(1) bootstrap weights, ``(resamples, n)`` float32."""
-    return np.random.default_rng(seed).poisson(1.0, (resamples, n)).astype(np.float32)
+def resample_weights(
+    n: int, resamples: int = RESAMPLES, seed: int = 0, clusters: np.ndarray | None = None
+) -> np.ndarray:
+    """Poisson(1) bootstrap weights, ``(resamples, n)`` float32.
+
+    Args:
+        clusters: a label per order (its customer): each customer draws one Poisson(1) count
+            that all its orders share (a customer's orders share its traits; resampling them
+            one by one would narrow the intervals). Missing labels are orders of their own.
+    """
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        return rng.poisson(1.0, (resamples, n)).astype(np.float32)
+    labels = pd.Series(clusters).astype("string")
+    labels = labels.fillna(pd.Series([f"\0row{i}" for i in range(n)], dtype="string"))
+    member = pd.factorize(labels)[0]
+    counts = rng.poisson(1.0, (resamples, int(member.max()) + 1 if n else 0))
+    return counts[:, member].astype(np.float32)
+
+
+def customers_of(frame: pd.DataFrame) -> np.ndarray | None:
+    """The customer of each order for :func:`resample_weights`, or None without customers."""
+    if "customer_id" not in frame or frame["customer_id"].notna().sum() == 0:
+        return None
+    return frame["customer_id"].to_numpy()
 
 
 def _bounds(draws: np.ndarray, level: float) -> tuple[float, float]:
