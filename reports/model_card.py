@@ -226,8 +226,9 @@ def _value_section(value: dict[str, Any], summary: dict[str, Any]) -> str:
             colours=colours,
         ),  # fmt: skip
         note=(
-            "Intervals: paired bootstrap over the test orders. No signal: the model's interval "
-            "does not clear chance (R² > 0, AUC > 0.5); the dimension weighs nothing in the "
+            "Intervals: paired bootstrap over the test window's customers (their orders share "
+            "traits). on_time_delivery is graded as served: 1 - P(late at creation) of the "
+            "delay model. No signal: the model's interval does not clear chance (R² > 0, AUC > 0.5); the dimension weighs nothing in the "
             "index, quadrants, tiers and policy. Ratios: AUC above chance over the oracle's, R² "
             "over the oracle's (Monte Carlo corrected), where the oracle clears chance. Mean "
             f"ratio over dimensions with signal {html.num(summary.get('value_mean_ratio'), 3)} "
