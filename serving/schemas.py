@@ -248,7 +248,10 @@ class Contribution(BaseModel):
 
 class ValuePrediction(BaseModel):
     index: float = Field(ge=0, le=100, description="weighted index of the dimensions with signal")
-    tier: Tier = Field(description="by the expected contribution's percentile in training")
+    tier: Tier = Field(
+        description="by the expected contribution's percentile in training (the value index's"
+        " when no dimension with signal has a money rate)"
+    )
     quadrants: QuadrantScores
     dimensions: DimensionScores  # type: ignore[valid-type]
     contribution: Contribution

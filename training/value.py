@@ -283,9 +283,21 @@ class ValueModels:
         names = [*parts, AVERAGE_PART]
         return names, np.column_stack([*parts.values(), average])
 
-    def tiers(self, contribution: np.ndarray) -> np.ndarray:
-        """The tier of each expected contribution by its percentile among training orders."""
-        pct = percentile(contribution, self.contribution_reference) / 100.0
+    @property
+    def tiers_by_index(self) -> bool:
+        """Whether tiers are cut on the value index instead of the contribution: when the data
+        gives no dimension with signal a money rate (an export without costs, say), every
+        training order has the same contribution and it cannot rank orders."""
+        reference = self.contribution_reference
+        return len(reference) == 0 or float(np.ptp(reference)) <= 1e-9
+
+    def tiers(self, contribution: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """The tier of each order by its expected contribution's percentile among training
+        orders (by its value index's, see :attr:`tiers_by_index`)."""
+        if self.tiers_by_index and index is not None:
+            pct = percentile(index, self.index_reference) / 100.0
+        else:
+            pct = percentile(contribution, self.contribution_reference) / 100.0
         tier = np.full(len(contribution), "standard", dtype=object)
         for name, cut in sorted(self.tier_cutoffs.items(), key=lambda kv: kv[1]):
             tier[pct >= cut] = name
@@ -329,16 +341,17 @@ class ValueModels:
         scores = self.score_arrays(raw, names)
         part_names, parts = self.contribution_arrays(raw, names)
         contribution = parts.sum(axis=1)
+        index = self.index_arrays(scores, names)
         return {
             "names": names,
             "raw": raw,
             "scores": scores,
             "quadrants": self.quadrant_arrays(scores, names),
-            "index": self.index_arrays(scores, names),
+            "index": index,
             "part_names": part_names,
             "parts": parts,
             "contribution": contribution,
-            "tier": self.tiers(contribution),
+            "tier": self.tiers(contribution, index),
         }
 
     def base_scores(self) -> dict[str, float]:
@@ -431,9 +444,11 @@ def train_value(
     )
     for dim in DIMENSIONS:
         y = {s: part[dim.name].to_numpy(np.float64) for s, part in parts.items()}
-        scaled = SCALED_DIMENSIONS.get(dim.name) in spec.names
+        scale = SCALED_DIMENSIONS.get(dim.name)
+        index = spec.names.index(scale) if scale in spec.names else -1
+        # An export without the scale feature's values models the dimension plainly.
+        scaled = index >= 0 and bool(np.isfinite(x["train"][:, index]).any())
         if scaled:
-            index = spec.names.index(SCALED_DIMENSIONS[dim.name])
             typical = float(np.nanmedian(x["train"][:, index]))
             y = {s: values / row_scale(x[s], index, typical) for s, values in y.items()}
         keep = {s: np.isfinite(v) for s, v in y.items()}
@@ -550,7 +565,12 @@ def value_metadata(value: ValueModels) -> dict[str, Any]:
             for name in DIMENSION_NAMES
         },
         "money": value.money.as_dict(),
-        "tiers_by": "expected contribution percentile among training orders",
+        "tiers_by": (
+            "value index percentile among training orders (no dimension with signal has a "
+            "money rate)"
+            if value.tiers_by_index
+            else "expected contribution percentile among training orders"
+        ),
         "tier_cutoffs": value.tier_cutoffs,
         "weights": {n: w for n, w in value.weights.items() if value.has_signal(n)},
     }

@@ -82,3 +82,28 @@ def test_predictions_carry_money_from_the_realised_dimensions_only(own_export):
             assert (dim["score"] is None) == (expected != "signal"), name
     realised = realised_contribution(value.money, test[list(REALISED)], value.centre)
     assert np.isfinite(realised["contribution"]).all()
+
+
+def test_an_export_without_money_dimensions_tiers_by_the_index(trained):
+    """Delivery and return flags only (no prices, no costs): nothing has a money rate, so the
+    contribution is the same for every order and tiers are cut on the value index instead."""
+    settings, data = trained.settings, trained.data
+    frame = data.value.copy()
+    realised = ("on_time_delivery", "exchange_avoidance")
+    for name in DIMENSION_NAMES:
+        if name not in realised:
+            frame[name] = np.nan
+    value = train_value(
+        frame,
+        settings.training,
+        rounds=settings.training.smoke_rounds,
+        money=Money.from_settings(settings.value, settings.business.currency),
+        log=lambda _: None,
+    )
+    test = frame[frame["split"] == "test"]
+    gate_by_skill(value, evaluate_value(value, test), log=lambda _: None)
+    assert any(value.has_signal(n) for n in realised)
+    arrays = value.predict_arrays(matrix_for(test, value.spec))
+    assert value.tiers_by_index and "value index" in value_metadata(value)["tiers_by"]
+    assert np.ptp(arrays["contribution"]) == 0
+    assert len(set(arrays["tier"])) >= 3  # the index still ranks orders
