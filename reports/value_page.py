@@ -161,13 +161,17 @@ def _share_section(realised: pd.DataFrame, segment: str, label: str) -> str:
     quadrant_chart = html.bar_chart(
         labels,
         {"orders": table["share_orders"].tolist()}
-        | {q: table[f"share_quadrant_{q}"].tolist() for q in QUADRANTS},
+        | {
+            q: table[f"share_quadrant_{q}"].tolist()
+            for q in QUADRANTS
+            if realised[f"quadrant_{q}"].notna().any()
+        },
         title=f"Share of orders vs share of quadrant value, by {label}",
     )
     key_chart = html.bar_chart(
         labels,
         {"orders": table["share_orders"].tolist()}
-        | {d: table[f"share_{d}"].tolist() for d in KEY_DIMENSIONS},
+        | {d: table[f"share_{d}"].tolist() for d in KEY_DIMENSIONS if realised[d].notna().any()},
         title=f"Share of orders vs share of key dimensions, by {label}",
     )
     average = average_value(realised, segment).loc[table.index]
@@ -549,8 +553,22 @@ def build(
     )
     status = champion.status if champion else {}
     sections = []
-    if not realised.empty:
-        frame = money_frame(realised, money, champion.centre if champion else None)
+    frame = (
+        money_frame(realised, money, champion.centre if champion else None)
+        if not realised.empty
+        else None
+    )
+    priced = frame is not None and any(c.startswith("money_") for c in frame)
+    if not realised.empty and not priced:
+        sections.append(
+            html.section(
+                f"Contribution in {money.currency}: not available",
+                "<p>No dimension with a money rate (value.money_per_unit, value.shadow_prices) "
+                "is realised in this data, so no order has a contribution in money; the shares "
+                "of each realised dimension by segment follow.</p>",
+            )
+        )
+    if priced:
         weights = resample_weights(len(frame), clusters=customers_of(frame))
         mean = frame["contribution"].to_numpy()
         means = weights @ mean / weights.sum(axis=1)
@@ -581,6 +599,7 @@ def build(
             keys = ["order_id", *SEGMENTS, "customer_id"]
             segments_of = frame[[k for k in keys if k in frame]]
             sections.append(_predicted_vs_realised_section(champion, segments_of))
+    if not realised.empty:
         sections += [_share_section(realised, seg, label) for seg, label in SEGMENTS.items()]
     if champion is not None:
         sections.append(_dimensions_section(champion, realised))

@@ -591,6 +591,8 @@ def realised_contribution(
     Returns:
         One column per part and ``contribution`` (their sum), aligned with ``realised``.
     """
+    # A dimension the data never realises (an export without it) is no part at all.
+    realised = realised.loc[:, realised.notna().any()]
     parts: dict[str, pd.Series] = {}
     for name, rate in money.per_unit.items():
         if rate and name in realised:
