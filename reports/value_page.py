@@ -314,12 +314,18 @@ def _findings_section(frame: pd.DataFrame, money: Money, weights) -> str:
                     f"(95 % interval {html.pct(finding.low)}–{html.pct(finding.high)}).",
                 )
             )
-    # Money first (largest share gap first), then shares of single values (largest lift).
+    # Money first (largest share gap first), then shares of single values (largest lift); each
+    # kind keeps room for the other (on the demo, money findings alone fill the list).
     sentences.sort(key=lambda s: (-s[0][0], -s[0][1]))
-    if not sentences:
+    money_lines = [s for s in sentences if s[0][0] == 1]
+    share_lines = [s for s in sentences if s[0][0] == 0]
+    half = MAX_FINDINGS // 2 + 1
+    n_money = min(len(money_lines), max(half, MAX_FINDINGS - len(share_lines)))
+    shown = money_lines[:n_money] + share_lines[: MAX_FINDINGS - n_money]
+    if not shown:
         body = "<p>No segment's value differs from the rest beyond noise.</p>"
     else:
-        items = "".join(f"<li>{text}</li>" for _, text in sentences[:MAX_FINDINGS])
+        items = "".join(f"<li>{text}</li>" for _, text in shown)
         body = f"<ul class='findings'>{items}</ul>"
     return html.section(
         "Segments whose value differs beyond noise",
