@@ -32,7 +32,7 @@ class SimulationSettings(BaseModel):
     # 12k orders keep a fresh clone's main job (bootstrap, daily flow, service) within 5
     # minutes on 2 cores; `orderlens flow run daily --orders N` or this setting for more.
     orders: int = Field(12_000, ge=1, description="orders the main job simulates on an empty home")
-    seed: int = 7
+    seed: int = Field(7, description="random seed: the same seed simulates the same world")
     start: str = Field("2025-01-01", description="first order day (UTC)")
     days: int = Field(365, ge=7, description="length of the simulated period in days")
     replay_days: int = Field(
@@ -49,9 +49,16 @@ class ProductionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    postgres_dsn: str = "postgresql://orderlens@127.0.0.1:5432/orderlens"
-    prefect_api_url: str | None = None
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="online feature store and action ledger"
+    )
+    postgres_dsn: str = Field(
+        "postgresql://orderlens@127.0.0.1:5432/orderlens",
+        description="Feast registry and offline store (a password belongs in the environment)",
+    )
+    prefect_api_url: str | None = Field(
+        None, description="the Prefect server's API, e.g. http://127.0.0.1:4200/api"
+    )
 
 
 class ServingSettings(BaseModel):
@@ -59,14 +66,16 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_orders_per_request: int = Field(5_000, ge=1, le=10_000)
+    max_orders_per_request: int = Field(
+        5_000, ge=1, le=10_000, description="more orders in one request: 413 too_many_orders"
+    )
     policy_file: Path | None = Field(None, description="action policy YAML; None: the shipped one")
     ledger: Literal["auto", "sqlite", "redis"] = Field(
         "auto", description="action ledger backend; auto: sqlite (local), redis (production)"
     )
     api_keys: tuple[SecretStr, ...] = Field((), description="accepted API keys; none: open")
     rate_limit_per_second: float = Field(50.0, ge=0, description="per client; 0 turns it off")
-    rate_limit_burst: int = Field(100, ge=1)
+    rate_limit_burst: int = Field(100, ge=1, description="requests a client may send at once")
     # 80 ms tripped on CPU contention alone (16 clients on 2 cores: 84-94 % of answers degraded);
     # with admission control (max_concurrent_scoring) a read waits for no one, and 250 ms still
     # catches a store that is really slow or locked.
@@ -75,10 +84,16 @@ class ServingSettings(BaseModel):
         2.0, ge=0, description="added to the budget per order of a batch (reads grow with it)"
     )
     breaker_failures: int = Field(5, ge=1, description="failures in the window that open it")
-    breaker_window_seconds: float = Field(30.0, gt=0)
-    breaker_cooldown_seconds: float = Field(10.0, gt=0)
+    breaker_window_seconds: float = Field(
+        30.0, gt=0, description="failures older than this no longer count"
+    )
+    breaker_cooldown_seconds: float = Field(
+        10.0, gt=0, description="open breaker: seconds before one probe tries the store again"
+    )
     log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
-    log_flush_seconds: float = Field(5.0, gt=0)
+    log_flush_seconds: float = Field(
+        5.0, gt=0, description="prediction-log rows wait at most this long for their part file"
+    )
     reload_seconds: float = Field(5.0, gt=0, description="how often the champion is checked")
     max_concurrent_scoring: int = Field(
         2, ge=1, description="requests a worker scores at once (more only share its core)"
@@ -87,6 +102,11 @@ class ServingSettings(BaseModel):
         2_000,
         ge=0,
         description="orders that may wait per worker; beyond, requests are shed (503 + Retry-After)",
+    )
+    max_queue_wait_ms: float = Field(
+        200.0,
+        gt=0,
+        description="requests are also shed when what waits would take longer than this to score",
     )
     explain_all_up_to: int = Field(
         10, ge=0, description="batches of at most this many orders get reasons for every order"
@@ -101,16 +121,18 @@ class TrainingSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    learning_rate: float = Field(0.08, gt=0)
+    learning_rate: float = Field(0.08, gt=0, description="LightGBM shrinkage per round")
     num_leaves: int = Field(
         15, ge=2, description="leaves per tree; 15: TreeSHAP 2x faster than 31 for -0.004 AUC"
     )
-    min_child_samples: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
-    bagging_fraction: float = Field(0.8, gt=0, le=1)
-    lambda_l2: float = Field(1.0, ge=0)
+    min_child_samples: int = Field(50, ge=1, description="fewest training rows in a leaf")
+    feature_fraction: float = Field(0.8, gt=0, le=1, description="features sampled per tree")
+    bagging_fraction: float = Field(0.8, gt=0, le=1, description="rows sampled per tree")
+    lambda_l2: float = Field(1.0, ge=0, description="L2 regularisation of leaf values")
     max_rounds: int = Field(1_000, ge=1, description="boosting rounds before early stopping")
-    early_stopping_rounds: int = Field(30, ge=1)
+    early_stopping_rounds: int = Field(
+        30, ge=1, description="stop when validation loss has not improved for this many rounds"
+    )
     smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
     # Budgets that only bind at scale (the 12k-order demo has ≈75k delay snapshots). At 1 M
     # orders these defaults took 430 CPU-s from training sets to registration (bench_train; 913 s
@@ -255,7 +277,7 @@ class PipelineSettings(BaseModel):
     # Daily, after the daily job: outcomes arrive by the day, and one day of predictions is the
     # smallest window whose drift and performance say more than sampling noise.
     monitor_cron: str = Field("0 6 * * *", description="when the monitor runs (daily)")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="time zone of the cron schedules")
     work_pool: str = Field("orderlens", description="process work pool of `orderlens flow deploy`")
     task_runner: Literal["thread", "dask"] = Field(
         "thread",
@@ -364,7 +386,11 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(PROJECT_ROOT / "var", description="run-time root (ORDERLENS_HOME)")
-    profile: Profile = "local"
+    profile: Profile = Field(
+        "local",
+        description="local: embedded stores (SQLite, DuckDB files, ephemeral Prefect); production:"
+        " Redis, PostgreSQL, a Prefect server (the production section)",
+    )
     simulation: SimulationSettings = SimulationSettings()
     production: ProductionSettings = ProductionSettings()
     serving: ServingSettings = ServingSettings()

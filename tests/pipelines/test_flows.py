@@ -180,7 +180,9 @@ def test_main_job_starts_the_service_once_a_champion_exists(daily_home, tmp_path
     home, _ = daily_home
     copy = shutil.copytree(home, tmp_path / "home", ignore=shutil.ignore_patterns("serve.pid"))
     settings = load_settings(home=copy)
-    champion = settings.models_dir / "champion.json"
+    from orderlens.registry import MODEL_SET, pointer_path
+
+    champion = pointer_path(settings, MODEL_SET, "champion")
     saved = champion.rename(tmp_path / "champion.json")  # as before the promotion gate
     starter = ServiceStarter(settings, free_port(), poll_seconds=0.2)
     starter.start()
