@@ -231,6 +231,16 @@ def test_too_few_predictions_give_no_verdict():
     assert not result.alarm and "no verdict" in result.reasons[0]
 
 
+def test_a_home_with_nothing_served_gets_a_pass_that_says_so(tmp_path):
+    from orderlens.settings import load_settings
+    from reports.monitoring.monitor import run_pass
+
+    record = run_pass(load_settings(home=tmp_path)).record()
+    assert record["alarm"] is False and record["retrain"] is False
+    assert record["realised_auc"] is None and record["recent"]["days"] == []
+    assert "the prediction log is empty" in record["reasons"][0]
+
+
 def test_more_late_orders_than_predicted_alarm():
     recent = perf(
         0.9, labelled=500, realised_auc=0.9, realised_auc_high=0.93, realised_brier=0.1,
