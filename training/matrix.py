@@ -61,6 +61,10 @@ MONOTONE_INCREASING = (
 )
 """Features that must never lower the delay risk when they rise (alerts, backlog, exceptions)."""
 
+MONOTONE_DECREASING = ("promised_hours", "hours_to_promise")
+"""Features that must never raise the delay risk when they rise: a longer promise is not riskier
+(on small data the trees otherwise learn noise such as "7-day promises are late more often")."""
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -81,9 +85,14 @@ class FeatureSpec:
         """Positions of the categorical columns (LightGBM's ``categorical_feature``)."""
         return [i for i, name in enumerate(self.names) if name in self.categories]
 
-    def monotone_constraints(self, increasing: Sequence[str] = MONOTONE_INCREASING) -> list[int]:
-        """LightGBM's ``monotone_constraints``: 1 for the features in ``increasing``, else 0."""
-        return [1 if name in increasing else 0 for name in self.names]
+    def monotone_constraints(
+        self,
+        increasing: Sequence[str] = MONOTONE_INCREASING,
+        decreasing: Sequence[str] = MONOTONE_DECREASING,
+    ) -> list[int]:
+        """LightGBM's ``monotone_constraints``: 1 for the features in ``increasing``, -1 for
+        those in ``decreasing``, else 0."""
+        return [1 if n in increasing else -1 if n in decreasing else 0 for n in self.names]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored with the models)."""
