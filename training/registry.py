@@ -82,6 +82,7 @@ def register(
     window: dict[str, str],
     skipped_views: dict[str, str],
     nlp_version: str | None = None,
+    value_dimensions: dict[str, Any] | None = None,
 ) -> str:
     """Save all models of a trained set as a candidate and return its version.
 
@@ -157,6 +158,8 @@ def register(
         "models": tags,
         "metrics": _jsonable(report),
         "served": {"delay": _jsonable(delay.served)},
+        "value_dimensions": value_dimensions
+        or {"available": list(value.models), "not_available": {}},
         "features": {"delay": delay.spec.as_dict(), "value": value.spec.as_dict()},
         "value_scoring": {
             "weights": value.weights,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.labels import dimension_availability
 from orderlens.settings import Settings
 from training import registry
 from training.baselines import baseline_predictions, creation_rows
@@ -89,7 +90,6 @@ def train_model_set(
                 delay_test,
                 delay.spec,
                 data.delay[creation_rows(data.delay)],
-                linear={"logistic_all": delay.linear} if delay.linear is not None else None,
             ),
         ],
         axis=1,
@@ -109,6 +109,7 @@ def train_model_set(
         window=data.window(),
         skipped_views=data.skipped_views,
         nlp_version=data.nlp_version,
+        value_dimensions=dimension_availability(data.value, value.models),
     )
     (settings.models_dir / "sets" / version / "evaluation.json").write_text(
         json.dumps(report, indent=1, default=float)
