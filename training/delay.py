@@ -3,6 +3,7 @@ for every stage of an order's life (trained on all snapshots)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,26 @@ class DelayModels:
             base[created] = self.creation_base_probability
         points = probability_points(contributions[:, :-1], p, base)
         return points @ group_matrix(self.spec.names)
+
+    def creation_scoring(self) -> dict[str, Any]:
+        """How orders are scored at creation (blend, logistic companion, what is served and
+        why), JSON-ready: the registry stores it with the set."""
+        return {
+            "blend": self.blend,
+            "linear": None if self.linear is None else self.linear.as_dict(),
+            "served": json.loads(json.dumps(self.served, default=float)),
+            "creation_base_probability": self.creation_base_probability,
+        }
+
+    def restore_creation_scoring(self, stored: dict[str, Any] | None) -> None:
+        """The inverse of :meth:`creation_scoring` (sets saved before it: trees alone)."""
+        if not stored:
+            return
+        self.blend = float(stored["blend"])
+        self.linear = None if stored["linear"] is None else LinearRisk.from_dict(stored["linear"])
+        self.served = dict(stored.get("served") or {})
+        if stored.get("creation_base_probability") is not None:
+            self.creation_base_probability = float(stored["creation_base_probability"])
 
     def creation_base(self) -> float:
         """Calibrated P(late) at the creation model's expected log-odds (its SHAP base)."""

@@ -25,7 +25,6 @@ import pandas as pd
 from orderlens.provenance import code_version
 from orderlens.settings import Settings
 from training.delay import DelayModels
-from training.linear import LinearRisk
 from training.matrix import FeatureSpec, to_matrix
 from training.value import ScaledBooster, ValueModels
 
@@ -117,7 +116,7 @@ def register(
     base = {
         "base_probability": delay.base_probability,
         "params": delay.params,
-        "creation_scoring": creation_scoring(delay),
+        "creation_scoring": delay.creation_scoring(),
     }
     save_booster("delay_classifier", delay.classifier, delay.spec, delay_metrics, base)
     if delay.creation_classifier is not None:
@@ -248,7 +247,7 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
         creation_model = bentoml.models.get(tags["delay_classifier_at_creation"])
         delay.creation_classifier = bentoml.lightgbm.load_model(creation_model)
         delay.creation_base_probability = float(creation_model.custom_objects["base_probability"])
-    restore_creation_scoring(delay, extra.get("creation_scoring"))
+    delay.restore_creation_scoring(extra.get("creation_scoring"))
     value_keys = [k for k in tags if k.startswith("value_")]
     models, reference = {}, {}
     for key in value_keys:
@@ -269,28 +268,6 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
         tier_cutoffs=scoring["tier_cutoffs"],
     )
     return ModelSet(version, delay, value, manifest)
-
-
-def creation_scoring(delay: DelayModels) -> dict[str, Any]:
-    """How the delay models score orders at creation (blend, logistic companion, what is served
-    and why), JSON-ready, stored beside the classifier."""
-    return {
-        "blend": delay.blend,
-        "linear": None if delay.linear is None else delay.linear.as_dict(),
-        "served": _jsonable(delay.served),
-        "creation_base_probability": delay.creation_base_probability,
-    }
-
-
-def restore_creation_scoring(delay: DelayModels, stored: dict[str, Any] | None) -> None:
-    """The inverse of :func:`creation_scoring` (sets saved before it score with trees alone)."""
-    if not stored:
-        return
-    delay.blend = float(stored["blend"])
-    delay.linear = None if stored["linear"] is None else LinearRisk.from_dict(stored["linear"])
-    delay.served = dict(stored.get("served") or {})
-    if stored.get("creation_base_probability") is not None:
-        delay.creation_base_probability = float(stored["creation_base_probability"])
 
 
 def champion_version(settings: Settings) -> str | None:
