@@ -85,6 +85,9 @@ def labelled_snapshots(
     them even when ``orders`` is a sample.
     """
     delivered = outcomes.set_index("order_id")["delivered_at"]
+    if service.startswith("delay"):  # an order never delivered (cancelled) has no delay label
+        outcomes = outcomes[outcomes["delivered_at"].notna()]
+        delivered = delivered.dropna()
     labelled = orders[orders["order_id"].isin(delivered.index)]
     if service.startswith("delay"):
         rows = snapshots(labelled, tracking, delivered)

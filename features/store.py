@@ -71,6 +71,30 @@ class BuildReport:
         return "\n".join(lines)
 
 
+def unavailable(spec: Any, tables: Tables) -> str | None:
+    """Why view ``spec`` cannot be built from ``tables`` (None: it can).
+
+    A view is left out when a source table it needs is absent or empty, when an order column it
+    needs has no value at all (a shop without carriers or warehouses), or when it rolls up
+    history per key and the orders have a single key: one carrier's 30-day on-time rate is a
+    time trend, not a property of the order (a disguised clock the models would learn).
+    """
+    missing = [t for t in spec.needs if t not in tables or tables[t].empty]
+    if missing:
+        return f"no {', '.join(missing)} data"
+    orders = tables.get("orders")
+    if orders is None:
+        return None
+    empty = [c for c in spec.columns if c not in orders or orders[c].isna().all()]
+    if empty:
+        return f"no values in orders.{', orders.'.join(empty)}"
+    if spec.per_key_history:
+        key = spec.columns[0]
+        if orders[key].nunique(dropna=True) < 2:
+            return f"a single {key}: its rolling rates would be a clock, not a feature"
+    return None
+
+
 class FeatureRepo:
     """The Feast repository of one run-time root and profile."""
 
@@ -107,9 +131,9 @@ class FeatureRepo:
         schemas: dict[str, dict[str, Any]] = {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in VIEWS:
-            missing = [t for t in spec.needs if t not in tables or tables[t].empty]
-            if missing:
-                report.skipped[spec.name] = f"no {', '.join(missing)} data"
+            why_not = unavailable(spec, tables)
+            if why_not:
+                report.skipped[spec.name] = why_not
                 continue
             frame = VIEW_BUILDERS[spec.name](tables)
             if frame.empty:  # e.g. origin weather when the orders carry no origin
