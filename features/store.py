@@ -35,25 +35,30 @@ REPO_TEMPLATES = Path(__file__).parent / "repo"
 TRAINING_CHUNK_ROWS = 250_000
 Tables = dict[str, pd.DataFrame]
 
-VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
-    "order_attributes": lambda t: transforms.order_attributes(t["orders"]),
-    "customer_history": lambda t: transforms.customer_history(t["orders"], t.get("outcomes")),
-    "carrier_performance": lambda t: transforms.carrier_performance(
+VIEW_BUILDERS: dict[str, Callable[[Tables, Settings], pd.DataFrame]] = {
+    "order_attributes": lambda t, s: transforms.order_attributes(
+        t["orders"], s.features.order_extras
+    ),
+    "customer_history": lambda t, _: transforms.customer_history(t["orders"], t.get("outcomes")),
+    "carrier_performance": lambda t, _: transforms.carrier_performance(
         t["orders"], t.get("outcomes"), t.get("tracking")
     ),
-    "lane_performance": lambda t: transforms.lane_performance(t["orders"], t["outcomes"]),
-    "warehouse_backlog": lambda t: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
-    "weather_observed": lambda t: transforms.weather_observed(t["weather"]),
-    "weather_forecast": lambda t: transforms.weather_forecast(t["forecasts"]),
-    "weather_outlook": lambda t: transforms.destination_outlook(t["weather"], t["forecasts"]),
-    "origin_weather": lambda t: transforms.origin_outlook(
+    "lane_performance": lambda t, _: transforms.lane_performance(t["orders"], t["outcomes"]),
+    "warehouse_backlog": lambda t, _: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
+    "weather_observed": lambda t, _: transforms.weather_observed(t["weather"]),
+    "weather_forecast": lambda t, _: transforms.weather_forecast(t["forecasts"]),
+    "weather_outlook": lambda t, _: transforms.destination_outlook(t["weather"], t["forecasts"]),
+    "origin_weather": lambda t, _: transforms.origin_outlook(
         t["orders"], t["weather"], t["forecasts"]
     ),
-    "tracking_progress": lambda t: transforms.tracking_progress(t["orders"], t["tracking"]),
-    "order_tickets": lambda t: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
-    "customer_tickets": lambda t: ticket_signals(t["ticket_signals"], "customer_id", "cust_tkt_"),
+    "tracking_progress": lambda t, _: transforms.tracking_progress(t["orders"], t["tracking"]),
+    "order_tickets": lambda t, _: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
+    "customer_tickets": lambda t, _: ticket_signals(
+        t["ticket_signals"], "customer_id", "cust_tkt_"
+    ),
 }
-"""How each view is computed from the source tables: one transformation per view."""
+"""How each view is computed from the source tables (and the settings: a shop's declared extra
+order columns): one transformation per view."""
 
 
 @dataclass
@@ -135,7 +140,7 @@ class FeatureRepo:
             if why_not:
                 report.skipped[spec.name] = why_not
                 continue
-            frame = VIEW_BUILDERS[spec.name](tables)
+            frame = VIEW_BUILDERS[spec.name](tables, self.settings)
             if frame.empty:  # e.g. origin weather when the orders carry no origin
                 report.skipped[spec.name] = "no rows from its sources"
                 continue

@@ -258,6 +258,46 @@ class DisplaySettings(BaseModel):
     )
 
 
+class OrderExtra(BaseModel):
+    """A shop's own order column used as a feature (it arrives in the orders table, e.g. through
+    a mapping, and may be sent with a prediction request)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the orders column (e.g. seller_region)"
+    )
+    kind: Literal["numeric", "categorical"] = Field(description="a number, or a category")
+    label: str | None = Field(None, description="how reports and reasons name it")
+
+    @property
+    def feature(self) -> str:
+        """The model feature's name (``extra_<name>``)."""
+        return EXTRA_PREFIX + self.name
+
+    @property
+    def display(self) -> str:
+        """The label, or the column name made readable."""
+        return self.label or self.name.replace("_", " ")
+
+
+EXTRA_PREFIX = "extra_"
+"""Model features made from a shop's declared order columns are named ``extra_<column>``."""
+
+
+class FeatureSettings(BaseModel):
+    """What the feature store builds beyond the contract's own columns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_extras: tuple[OrderExtra, ...] = Field(
+        (),
+        description="the shop's own order columns used as features, each {name, kind: numeric"
+        " or categorical, label}; they flow into the order attributes view, the models, the"
+        " reasons (group order_profile) and /predict as optional fields",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""
 
@@ -279,6 +319,7 @@ class Settings(BaseSettings):
     contract: ContractSettings = ContractSettings()
     ingest: IngestSettings = IngestSettings()
     display: DisplaySettings = DisplaySettings()
+    features: FeatureSettings = FeatureSettings()
 
     @field_validator("home")
     @classmethod

@@ -25,6 +25,7 @@ from features.online import OnlineFeatures, utc_times
 from features.transforms.orders import order_feature_columns, request_time_features
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
+from orderlens.settings import OrderExtra
 from serving.compiled import ValueForest
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.schemas import Order
@@ -102,6 +103,8 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
     for name in TIME_FIELDS:
         columns[name] = utc_times(frame[name])
     columns["explain_value"] = np.array([bool(v) for v in columns["explain_value"]], dtype=bool)
+    for name in frame.columns:  # a shop's extra order columns (declared ones become features)
+        columns.setdefault(name, frame[name].tolist())
     return _with_lane(columns)
 
 
@@ -208,6 +211,10 @@ class Scorer:
             d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION
         ]
         self._creation_view = _creation_view(self.delay_names)
+        # The shop's extra order columns the set was trained with (settings at training time).
+        self.order_extras = tuple(
+            OrderExtra(**extra) for extra in models.manifest.get("order_extras", [])
+        )
 
     # ---- the numbers --------------------------------------------------------------------------
 
@@ -407,7 +414,7 @@ class Scorer:
     ) -> dict[str, Any]:
         """Every model feature as a column: request fields win over the store; a feature
         neither has is missing (NaN), which LightGBM routes like a missing value."""
-        order = order_feature_columns(columns)
+        order = order_feature_columns(columns, self.order_extras)
         features: dict[str, Any] = {}
         for name in dict.fromkeys((*self.delay_names, *self.value_names)):
             if name in order:

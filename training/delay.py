@@ -75,17 +75,18 @@ class DelayModels:
     @property
     def creation_tree(self) -> lgb.Booster:
         """The booster that scores orders with no scan yet."""
-        return self.creation_classifier or self.classifier
+        if self.creation_classifier is not None:
+            return self.creation_classifier
+        return self.classifier
 
     def _blended(self) -> bool:
         return self.linear is not None and self.blend < 1.0
 
     def creation_logit(self, matrix: np.ndarray) -> np.ndarray:
         """Blended log-odds of creation rows: ``blend``·trees + (1 − ``blend``)·logistic."""
+        # From the probability (not raw_score=True): the service's compiled trees only predict.
         logit = (
-            self.creation_tree.predict(matrix, raw_score=True)
-            if self.blend > 0
-            else np.zeros(len(matrix))
+            _logit(self.creation_tree.predict(matrix)) if self.blend > 0 else np.zeros(len(matrix))
         )
         if self._blended():
             logit = self.blend * logit + (1.0 - self.blend) * self.linear.logit(matrix)

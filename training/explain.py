@@ -40,6 +40,7 @@ _EXACT_GROUPS: dict[str, str] = {
     "hours_since_last_ticket": "ticket_signals",
 }
 _PREFIX_GROUPS: tuple[tuple[str, str], ...] = (
+    ("extra_", "order_profile"),  # a shop's own order columns (settings.features.order_extras)
     ("cust_tkt_", "ticket_signals"),  # before "cust_": a customer's tickets are ticket signals
     ("obs_", "weather"),
     ("fc_", "weather"),

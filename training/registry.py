@@ -82,6 +82,7 @@ def register(
     skipped_views: dict[str, str],
     nlp_version: str | None = None,
     value_dimensions: dict[str, Any] | None = None,
+    order_extras: list[dict[str, Any]] | None = None,
 ) -> str:
     """Save all models of a trained set as a candidate and return its version.
 
@@ -159,6 +160,7 @@ def register(
         "served": {"delay": _jsonable(delay.served)},
         "value_dimensions": value_dimensions
         or {"available": list(value.models), "not_available": {}},
+        "order_extras": order_extras or [],
         "features": {"delay": delay.spec.as_dict(), "value": value.spec.as_dict()},
         "value_scoring": {
             "weights": value.weights,

@@ -110,6 +110,7 @@ def train_model_set(
         skipped_views=data.skipped_views,
         nlp_version=data.nlp_version,
         value_dimensions=dimension_availability(data.value, value.models),
+        order_extras=[e.model_dump() for e in settings.features.order_extras],
     )
     (settings.models_dir / "sets" / version / "evaluation.json").write_text(
         json.dumps(report, indent=1, default=float)

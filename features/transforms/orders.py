@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orderlens.settings import OrderExtra
 from orderlens.vocab import ORDER_FLAGS
 
 HOUR = pd.Timedelta(hours=1)
@@ -27,11 +28,12 @@ CATEGORICAL_ORDER_FEATURES = (
 )
 
 
-def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
+def order_attributes(orders: pd.DataFrame, extras: Sequence[OrderExtra] = ()) -> pd.DataFrame:
     """Features of the order itself, as placed.
 
     Args:
         orders: rows in the orders contract (from the lake or from a prediction request).
+        extras: the shop's declared extra columns (``extra_<name>`` features).
 
     Returns:
         ``order_id``, ``event_timestamp`` (= ``created_at``) and the order features: the
@@ -43,14 +45,16 @@ def order_attributes(orders: pd.DataFrame) -> pd.DataFrame:
         {
             "order_id": orders["order_id"].to_numpy(),
             "event_timestamp": orders["created_at"].to_numpy(),
-            **order_feature_columns(orders),
+            **order_feature_columns(orders, extras),
         }
     )
     features["event_timestamp"] = features["event_timestamp"].astype("datetime64[us, UTC]")
     return features
 
 
-def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def order_feature_columns(
+    orders: Mapping[str, Any], extras: Sequence[OrderExtra] = ()
+) -> dict[str, np.ndarray]:
     """The order features of :func:`order_attributes` as numpy columns, without pandas.
 
     The prediction service calls this on the columns of a request (a pandas frame costs
@@ -60,6 +64,8 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
         orders: a DataFrame or a mapping of column → sequence with the orders-contract fields;
             ``created_at``/``promised_at`` as UTC ``datetime64`` columns or timezone-aware
             ``datetime`` objects.
+        extras: the shop's declared extra columns: each becomes ``extra_<name>`` (numbers as
+            floats, unparseable → NaN; categories as text); absent → missing.
 
     Returns:
         Feature name → array (one value per order), in :func:`order_attributes`'s column order.
@@ -95,7 +101,24 @@ def order_feature_columns(orders: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "created_hour": (np.floor_divide(created, 3600.0) % 24).astype(np.int32),
         "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
         "days_to_promotion_peak": _days_to_peak(created),
+        **extra_feature_columns(orders, extras, n),
     }
+
+
+def extra_feature_columns(
+    orders: Mapping[str, Any], extras: Sequence[OrderExtra], n: int
+) -> dict[str, np.ndarray]:
+    """The ``extra_<name>`` feature of each declared extra column (missing where absent)."""
+    out: dict[str, np.ndarray] = {}
+    for extra in extras:
+        values = orders[extra.name] if extra.name in orders else [None] * n
+        if extra.kind == "numeric":
+            out[extra.feature] = pd.to_numeric(
+                pd.Series(np.asarray(values, dtype=object)), errors="coerce"
+            ).to_numpy(np.float64)
+        else:
+            out[extra.feature] = _text(values if isinstance(values, pd.Series) else list(values))
+    return out
 
 
 def route_km(orders: Mapping[str, Any]) -> np.ndarray:
