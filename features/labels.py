@@ -93,12 +93,16 @@ def value_targets(
     promotion_spend = discount + _or_zero(o, "compensation_cost") + 0.1 * o["order_value"]
     derived = _history_targets(o, orders if history is None else history)
 
+    def given(name: str) -> bool:
+        # The lake hands back every contract column, null where no source had it.
+        return name in o.columns and bool(o[name].notna().any())
+
     def outcome_or(name: str, fallback: pd.Series) -> pd.Series:
-        return col(name) if name in o.columns else fallback
+        return col(name) if given(name) else fallback
 
     repeat = outcome_or("repeat_orders_90d", derived["repeat_orders_90d"])
     attempts = outcome_or("delivery_attempts", _delivery_attempts(o, tracking))
-    if "spend_180d_after" in o.columns and "spend_180d_before" in o.columns:
+    if given("spend_180d_after") and given("spend_180d_before"):
         ltv_uplift = col("spend_180d_after") - col("spend_180d_before")
     else:
         ltv_uplift = derived["ltv_uplift"]

@@ -82,6 +82,8 @@ def test_marketplace_export_lights_up_seven_dimensions_from_its_history():
             "order_id": ["A1", "A2", "A3", "B1", "LAST"],
             "delivered_at": orders["created_at"] + pd.to_timedelta([3, 7, 4, 2, 1], unit="D"),
             "review_score": [5.0, 2.0, 4.0, 5.0, None],
+            # The lake hands back every contract column: null where no source had it.
+            "repeat_orders_90d": [None] * 5,
         }
     )
     targets = value_targets(orders, outcomes).set_index("order_id")
