@@ -267,7 +267,10 @@ class OrderExtra(BaseModel):
     name: str = Field(
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the orders column (e.g. seller_region)"
     )
-    kind: Literal["numeric", "categorical"] = Field(description="a number, or a category")
+    kind: Literal["numeric", "categorical", "moment"] = Field(
+        description="a number, a category, or a moment known when the order is placed (the"
+        " feature is the hours from it to the promise: relative, never a calendar date)"
+    )
     label: str | None = Field(None, description="how reports and reasons name it")
 
     @property

@@ -112,7 +112,14 @@ def extra_feature_columns(
     out: dict[str, np.ndarray] = {}
     for extra in extras:
         values = orders[extra.name] if extra.name in orders else [None] * n
-        if extra.kind == "numeric":
+        if extra.kind == "moment":
+            # Hours from the moment to the promise: a lead time, not a date (a date would be a
+            # clock the trees could read the era from).
+            moment = pd.to_datetime(pd.Series(np.asarray(values, dtype=object)), utc=True)
+            seconds = moment.dt.tz_localize(None).to_numpy("datetime64[us]").astype(np.int64)
+            hours = (_epoch_seconds(orders["promised_at"]) - seconds / 1e6) / 3600.0
+            out[extra.feature] = np.where(moment.isna().to_numpy(), np.nan, hours)
+        elif extra.kind == "numeric":
             out[extra.feature] = pd.to_numeric(
                 pd.Series(np.asarray(values, dtype=object)), errors="coerce"
             ).to_numpy(np.float64)
