@@ -35,30 +35,36 @@ REPO_TEMPLATES = Path(__file__).parent / "repo"
 TRAINING_CHUNK_ROWS = 250_000
 Tables = dict[str, pd.DataFrame]
 
-VIEW_BUILDERS: dict[str, Callable[[Tables, Settings], pd.DataFrame]] = {
-    "order_attributes": lambda t, s: transforms.order_attributes(
-        t["orders"], s.features.order_extras
+VIEW_BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "order_attributes": lambda t, s=None: transforms.order_attributes(
+        t["orders"], () if s is None else s.features.order_extras
     ),
-    "customer_history": lambda t, _: transforms.customer_history(t["orders"], t.get("outcomes")),
-    "carrier_performance": lambda t, _: transforms.carrier_performance(
+    "customer_history": lambda t, _=None: transforms.customer_history(
+        t["orders"], t.get("outcomes")
+    ),
+    "carrier_performance": lambda t, _=None: transforms.carrier_performance(
         t["orders"], t.get("outcomes"), t.get("tracking")
     ),
-    "lane_performance": lambda t, _: transforms.lane_performance(t["orders"], t["outcomes"]),
-    "warehouse_backlog": lambda t, _: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
-    "weather_observed": lambda t, _: transforms.weather_observed(t["weather"]),
-    "weather_forecast": lambda t, _: transforms.weather_forecast(t["forecasts"]),
-    "weather_outlook": lambda t, _: transforms.destination_outlook(t["weather"], t["forecasts"]),
-    "origin_weather": lambda t, _: transforms.origin_outlook(
+    "lane_performance": lambda t, _=None: transforms.lane_performance(t["orders"], t["outcomes"]),
+    "warehouse_backlog": lambda t, _=None: transforms.warehouse_backlog(
+        t["orders"], t.get("tracking")
+    ),
+    "weather_observed": lambda t, _=None: transforms.weather_observed(t["weather"]),
+    "weather_forecast": lambda t, _=None: transforms.weather_forecast(t["forecasts"]),
+    "weather_outlook": lambda t, _=None: transforms.destination_outlook(
+        t["weather"], t["forecasts"]
+    ),
+    "origin_weather": lambda t, _=None: transforms.origin_outlook(
         t["orders"], t["weather"], t["forecasts"]
     ),
-    "tracking_progress": lambda t, _: transforms.tracking_progress(t["orders"], t["tracking"]),
-    "order_tickets": lambda t, _: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
-    "customer_tickets": lambda t, _: ticket_signals(
+    "tracking_progress": lambda t, _=None: transforms.tracking_progress(t["orders"], t["tracking"]),
+    "order_tickets": lambda t, _=None: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
+    "customer_tickets": lambda t, _=None: ticket_signals(
         t["ticket_signals"], "customer_id", "cust_tkt_"
     ),
 }
-"""How each view is computed from the source tables (and the settings: a shop's declared extra
-order columns): one transformation per view."""
+"""How each view is computed from the source tables (and optionally the settings: a shop's
+declared extra order columns): one transformation per view, ``builder(tables, settings=None)``."""
 
 
 @dataclass
