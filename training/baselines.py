@@ -50,8 +50,12 @@ def creation_rows(frame: pd.DataFrame) -> np.ndarray:
 def linear_on(spec: FeatureSpec, names: tuple[str, ...] | None = None, **kwargs) -> LinearRisk:
     """A :class:`LinearRisk` reading ``names`` (default: every feature) of ``spec``'s matrix."""
     chosen = [n for n in (names or spec.names) if n in spec.names]
+    constraints = dict(zip(spec.names, spec.monotone_constraints(), strict=True))
     return LinearRisk(
-        [spec.names.index(n) for n in chosen], [n in spec.categories for n in chosen], **kwargs
+        [spec.names.index(n) for n in chosen],
+        [n in spec.categories for n in chosen],
+        directions=[constraints[n] for n in chosen],
+        **kwargs,
     )
 
 

@@ -40,6 +40,9 @@ class LinearRisk:
     categorical: list[bool]
     c: float = 0.3
     min_level_rows: int = 20
+    directions: list[int] = field(default_factory=list)
+    """Per column: 1 risk may only rise with it, -1 only fall, 0 free (the trees' monotone
+    constraints): a weight of the wrong sign is set to 0."""
     # Fitted (trailing underscore): per column, its design block and parameters.
     quantiles_: list[list[float]] = field(default_factory=list)
     flag_: list[bool] = field(default_factory=list)
@@ -74,7 +77,13 @@ class LinearRisk:
         self.scale_ = np.where(scale > 1e-9, scale, 1.0)
         model = LogisticRegression(C=self.c, max_iter=2000)
         model.fit((design - self.mean_) / self.scale_, y, sample_weight=sample_weight)
-        self.coef_ = model.coef_[0] / self.scale_
+        coef = model.coef_[0] / self.scale_
+        for k, direction in enumerate(self.directions):
+            first = int(np.flatnonzero(self.owner_ == k)[0]) if (self.owner_ == k).any() else None
+            numeric = first is not None and not self.categorical[k]
+            if direction and numeric and coef[first] * direction < 0:
+                coef[first] = 0.0  # the value's own weight, not its missing flag
+        self.coef_ = coef
         self.intercept_ = float(model.intercept_[0] - self.coef_ @ self.mean_)
         return self
 
@@ -123,6 +132,7 @@ class LinearRisk:
             "categorical": self.categorical,
             "c": self.c,
             "min_level_rows": self.min_level_rows,
+            "directions": self.directions,
             "quantiles": self.quantiles_,
             "flag": self.flag_,
             "levels": self.levels_,
@@ -140,6 +150,7 @@ class LinearRisk:
             list(data["categorical"]),
             c=float(data["c"]),
             min_level_rows=int(data["min_level_rows"]),
+            directions=list(data.get("directions", [])),
         )
         model.quantiles_ = [list(q) for q in data["quantiles"]]
         model.flag_ = list(data["flag"])
