@@ -30,9 +30,9 @@ from features.mapping import (
     TableMapping,
     check_sources,
     default_mapping,
-    load_mapping,
     map_table,
 )
+from features.mapping_yaml import load_mapping
 from features.sources import (
     BOOKKEEPING,
     SOURCE_FILE,

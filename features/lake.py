@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from orderlens.contracts import CONTRACTS, Kind, TableContract
 from orderlens.settings import Settings
@@ -129,10 +130,22 @@ def _frame_schema(contract: TableContract, frame: pd.DataFrame) -> pa.Schema:
     return pa.schema(fields)
 
 
+class LakeFileError(OSError):
+    """A lake file cannot be read (written by a version without atomic writes, or damaged)."""
+
+
 def _dataset(folder: Path) -> ds.Dataset:
     files = sorted(str(p) for p in folder.rglob("*.parquet"))
-    first = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(folder))
-    schemas = [fragment.physical_schema for fragment in first.get_fragments()]
+    schemas = []
+    for path in files:  # each file's own schema: a damaged one is named, not a 100-line trace
+        try:
+            schemas.append(pq.read_schema(path))
+        except (pa.ArrowInvalid, OSError) as error:
+            raise LakeFileError(
+                f"lake file {path} cannot be read ({type(error).__name__}: "
+                f"{' '.join(str(error).split())[:160]}): move it out of the lake and ingest the "
+                "sources again (re-ingest adds back only the rows the lake lacks)"
+            ) from None
     schema = pa.unify_schemas(schemas, promote_options="permissive")
     return ds.dataset(
         files, schema=schema, format="parquet", partitioning="hive", partition_base_dir=str(folder)

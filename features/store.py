@@ -37,7 +37,7 @@ Tables = dict[str, pd.DataFrame]
 
 VIEW_BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
     "order_attributes": lambda t, s=None: transforms.order_attributes(
-        t["orders"], () if s is None else s.features.order_extras
+        t["orders"], t.get("promotions"), () if s is None else s.features.order_extras
     ),
     "customer_history": lambda t, _=None: transforms.customer_history(
         t["orders"], t.get("outcomes")
@@ -414,6 +414,9 @@ def load_sources(settings: Settings) -> Tables:
     }
     if settings.signals_path.exists():
         tables["ticket_signals"] = pd.read_parquet(settings.signals_path)
+    # The business's promotion calendar, as a table (order_attributes counts days to its peaks).
+    calendar = [p.model_dump() for p in settings.business.promotions]
+    tables["promotions"] = pd.DataFrame(calendar, columns=["name", "month", "day"])
     return tables
 
 

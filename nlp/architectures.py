@@ -153,7 +153,12 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCa
     low, high = model.attrs["subwords"]
     if high > 0 and len(flat):
         strings = docs[0].vocab.strings
-        per_token = [cache.get_or_compute(key, strings, low, high) for key in flat.tolist()]
+        get, per_token = cache.get, []
+        for key in flat.tolist():
+            grams = get(key)  # the common case inline: a method call per token costs ~10%
+            per_token.append(
+                grams if grams is not None else cache.get_or_compute(key, strings, low, high)
+            )
         counts = xp.fromiter(map(len, per_token), dtype="int64", count=len(per_token))
         keys.append(xp.concatenate(per_token))
         owners.append(xp.repeat(owner, counts))

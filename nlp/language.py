@@ -215,17 +215,25 @@ def normalise_language(code: object) -> str | None:
     return _ALIASES.get(primary, primary)
 
 
+DETECT_CHARS = 300
+"""Characters read to detect a language: the opening of a text says as much as all of it."""
+
+
 def detect_language(text: str) -> str:
     """The language a text is most likely written in (``und`` when there is no clue)."""
+    text = text[:DETECT_CHARS]
     for code, script in _SCRIPTS:
         if script.search(text):
             return code
     if not _LATIN.search(text):
         return UNDETERMINED
     votes: dict[str, int] = {}
+    known = _WORD_LANGUAGES
     for word in _WORD.findall(text.lower()):
-        for lang in _WORD_LANGUAGES.get(word, ()):
-            votes[lang] = votes.get(lang, 0) + 1
+        languages = known.get(word)
+        if languages:
+            for lang in languages:
+                votes[lang] = votes.get(lang, 0) + 1
     if votes:
         # Ties go to English, then to the order of the table: a shop's short tickets are more
         # often English than anything else that shares its function words.

@@ -43,6 +43,10 @@ TEXTCAT = "textcat_multilabel"
 ZONE_TEXTS = 10_000
 """Texts per spaCy memory zone: the strings a zone adds to the vocabulary (every new word, order
 number, typo) are freed when it closes, so a scorer's memory does not grow with what it read."""
+WARM_TEXTS = 2_000
+"""Texts a pipeline reads outside a memory zone, once per process: spaCy does not fill its
+tokenizer cache inside a zone (4x slower English tokenization on real reviews), so the first
+texts warm it; that is a one-off, bounded addition to the vocabulary."""
 RULES = "rules"
 """The ``model`` of rows answered without a trained pipeline."""
 LEXICON = "lexicon"
@@ -91,6 +95,8 @@ class TicketModels:
     threshold: float = 0.5
     at_least_one: bool = False
     """Every text gets at least its most likely label (see nlp/training.py)."""
+    warmed: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Texts each pipeline (by id) has read outside a memory zone (see :data:`WARM_TEXTS`)."""
 
     @classmethod
     def load(cls, settings: Settings, version: str | None = None) -> TicketModels:
@@ -151,9 +157,9 @@ def score_texts(
     Returns:
         :data:`SIGNAL_COLUMNS` with ``label_<name>`` (probability of each trained label) after
         ``sentiment``; ``labels`` joins the names above the threshold (and the most likely one
-        when the version says every text has at least one). ``p_negative`` is the probability that the text is negative (NaN when no
-        model or lexicon reads its language, or it has no letters); ``sentiment`` in [-1, 1]
-        (0 when unknown). Empty or garbage text gets no labels, urgency 0, sentiment 0.
+        when the version says every text has at least one). ``p_negative`` is the probability
+        that the text is negative (NaN when no model or lexicon reads its language, or it has
+        no letters); ``sentiment`` in [-1, 1] (0 when unknown). Empty or garbage text gets no labels, urgency 0, sentiment 0.
     """
     text = texts.fillna("").astype(str)
     truncated = (text.str.len() > MAX_CHARS).to_numpy()
@@ -185,7 +191,9 @@ def score_texts(
         out["model"][positions] = name
         negative = None
         if pipeline is not None and TEXTCAT in pipeline.pipe_names:
-            cats = _predict(pipeline, group, (*models.labels, NEGATIVE_CAT), batch_size)
+            cats = _predict(
+                pipeline, group, (*models.labels, NEGATIVE_CAT), batch_size, models.warmed
+            )
             probabilities[positions] = cats[:, : len(models.labels)]
             if NEGATIVE_CAT in pipeline.get_pipe(TEXTCAT).labels:
                 negative = cats[:, -1].astype(float)
@@ -195,27 +203,8 @@ def score_texts(
             out["sentiment_model"][positions] = f"{name}+{lexicon_name}" if lexicon else name
         else:
             out["sentiment_model"][positions] = lexicon_name
-        entities = _entities(lang)
-        for k, i in enumerate(positions):
-            raw = group[k]
-            if _LETTER.search(raw) is None:  # nothing to read: no labels, no sentiment
-                probabilities[i] = 0.0
-                _set_entities(out, i, raw, lang, entities, None if times_list is None
-                              else times_list[i])  # fmt: skip
-                continue
-            if negative is not None:
-                p_negative = float(negative[k])
-                if lexicon is not None:
-                    p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * lexicon.polarity(raw))
-            elif lexicon is not None:
-                p_negative = (1.0 - lexicon.polarity(raw)) / 2.0
-            else:
-                p_negative = math.nan
-            out["p_negative"][i] = p_negative
-            out["sentiment"][i] = 0.0 if math.isnan(p_negative) else 1.0 - 2.0 * p_negative
-            waited = _set_entities(out, i, raw, lang, entities,
-                                   None if times_list is None else times_list[i])  # fmt: skip
-            out["urgency"][i] = urgency_score(raw, lexicon, waited, p_negative)
+        times_of = None if times_list is None else [times_list[i] for i in positions]
+        _read_group(out, probabilities, positions, group, lang, negative, lexicon, times_of)
     frame = pd.DataFrame({column: out[column] for column in SIGNAL_COLUMNS}, index=texts.index)
     labels = pd.DataFrame(
         probabilities.astype(float),
@@ -232,28 +221,72 @@ def score_texts(
     return pd.concat([frame.iloc[:, :position], labels, frame.iloc[:, position:]], axis=1)
 
 
+def _read_group(
+    out: dict[str, Any],
+    probabilities: np.ndarray,
+    positions: np.ndarray,
+    group: list[str],
+    lang: str,
+    negative: np.ndarray | None,
+    lexicon: Lexicon | None,
+    times: list[Any] | None,
+) -> None:
+    """Sentiment, urgency and quantities of one language's texts, written into ``out`` at
+    ``positions``; ``negative`` is the learnt probability (None: the lexicon's alone)."""
+    entities = _entities(lang)
+    for k, i in enumerate(positions):
+        raw = group[k]
+        reference = None if times is None else times[k]
+        if _LETTER.search(raw) is None:  # nothing to read: no labels, no sentiment
+            probabilities[i] = 0.0
+            _set_entities(out, i, raw, entities, reference)
+            continue
+        if negative is not None:
+            p_negative = float(negative[k])
+            if lexicon is not None:
+                p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * lexicon.polarity(raw))
+        elif lexicon is not None:
+            p_negative = (1.0 - lexicon.polarity(raw)) / 2.0
+        else:
+            p_negative = math.nan
+        out["p_negative"][i] = p_negative
+        out["sentiment"][i] = 0.0 if math.isnan(p_negative) else 1.0 - 2.0 * p_negative
+        waited = _set_entities(out, i, raw, entities, reference)
+        out["urgency"][i] = urgency_score(raw, lexicon, waited, p_negative)
+
+
 def _shift(probability: float, log_odds: float) -> float:
     """``probability`` moved by ``log_odds`` (a logistic shift; 0 and 1 stay put)."""
     probability = min(max(probability, 1e-6), 1 - 1e-6)
     return 1.0 / (1.0 + math.exp(-(math.log(probability / (1 - probability)) + log_odds)))
 
 
-def _predict(pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int) -> np.ndarray:
-    """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know)."""
+def _predict(
+    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, int]
+) -> np.ndarray:
+    """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know).
+    Texts are read inside spaCy memory zones of :data:`ZONE_TEXTS`, after at most
+    :data:`WARM_TEXTS` per process outside one."""
     textcat = pipeline.get_pipe(TEXTCAT)
     known = {label: j for j, label in enumerate(textcat.labels)}
     columns = [known.get(cat, -1) for cat in cats]
     scores = np.zeros((len(texts), len(cats)), dtype=np.float32)
-    for start in range(0, len(texts), ZONE_TEXTS):
-        chunk = texts[start : start + ZONE_TEXTS]
+
+    def read(start: int, stop: int) -> None:
+        for offset in range(start, stop, batch_size):
+            docs = [pipeline.make_doc(t) for t in texts[offset : min(stop, offset + batch_size)]]
+            predicted = np.asarray(textcat.predict(docs))
+            for j, column in enumerate(columns):
+                if column >= 0:
+                    scores[offset : offset + len(docs), j] = predicted[:, column]
+
+    key = str(id(pipeline))
+    warm = min(len(texts), max(0, WARM_TEXTS - warmed.get(key, 0)))
+    read(0, warm)
+    warmed[key] = warmed.get(key, 0) + warm
+    for start in range(warm, len(texts), ZONE_TEXTS):
         with pipeline.memory_zone():
-            for offset in range(0, len(chunk), batch_size):
-                docs = [pipeline.make_doc(t) for t in chunk[offset : offset + batch_size]]
-                predicted = np.asarray(textcat.predict(docs))
-                row = start + offset
-                for j, column in enumerate(columns):
-                    if column >= 0:
-                        scores[row : row + len(docs), j] = predicted[:, column]
+            read(start, min(len(texts), start + ZONE_TEXTS))
     return scores
 
 
@@ -273,7 +306,7 @@ def _entities(lang: str) -> TicketEntities:
 
 
 def _set_entities(
-    out: dict[str, Any], i: int, raw: str, lang: str, finder: TicketEntities, reference: Any
+    out: dict[str, Any], i: int, raw: str, finder: TicketEntities, reference: Any
 ) -> float:
     """Write the first mention of each entity's value into row ``i``; returns the hours of a
     waiting-time duration (0 when none)."""

@@ -22,7 +22,11 @@ import numpy as np
 import pandas as pd
 
 from features.online import OnlineFeatures, utc_times
-from features.transforms.orders import order_feature_columns, request_time_features
+from features.transforms.orders import (
+    order_feature_columns,
+    promotion_peaks,
+    request_time_features,
+)
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
 from orderlens.settings import OrderExtra
@@ -180,9 +184,12 @@ class Scorer:
         fast: ModelSet | None = None,
         threads: int = 1,
         display_names: Mapping[str, Mapping[str, str]] | None = None,
+        promotions: Any = None,
     ) -> None:
         self.models = models
         self.display_names = display_names or {}
+        # The business's promotion calendar (settings.business.promotions), as features use it.
+        self._peaks = promotion_peaks(promotions)
         self.fast = fast or models
         self.policy = policy
         self.explain_all_up_to = explain_all_up_to
@@ -414,7 +421,7 @@ class Scorer:
     ) -> dict[str, Any]:
         """Every model feature as a column: request fields win over the store; a feature
         neither has is missing (NaN), which LightGBM routes like a missing value."""
-        order = order_feature_columns(columns, self.order_extras)
+        order = order_feature_columns(columns, self._peaks, self.order_extras)
         features: dict[str, Any] = {}
         for name in dict.fromkeys((*self.delay_names, *self.value_names)):
             if name in order:

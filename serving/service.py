@@ -97,7 +97,9 @@ class OrderLens:
         self.log = PredictionLog.from_settings(self.settings)
         self.limiter = rate_limiter(self.settings)
         self.keys = api_keys(self.settings)
-        self.gate = CapacityGate(cfg.max_concurrent_scoring, cfg.max_queued_orders)
+        self.gate = CapacityGate(
+            cfg.max_concurrent_scoring, cfg.max_queued_orders, cfg.max_queue_wait_ms / 1000.0
+        )
         self.fault_delay_s = 0.0
         self._reload_lock = threading.Lock()
         self.scorer = self._load_scorer()
@@ -130,6 +132,7 @@ class OrderLens:
             explain_all_up_to=self.settings.serving.explain_all_up_to,
             fast=compiled_model_set(models),
             display_names=self.settings.display.names,
+            promotions=self.settings.business.promotions,
         )
 
     def reload(self) -> bool:

@@ -13,9 +13,9 @@ from orderlens.vocab import ORDER_FLAGS
 
 HOUR = pd.Timedelta(hours=1)
 
-# Promotions the platform runs every year: (month, day of the peak, days of run-up before it).
-# Public calendar knowledge, so a legitimate feature (and the surge it brings is real).
-PROMOTIONS = ((6, 18, 10), (11, 11, 10), (12, 12, 4))
+PromotionPeaks = Sequence[tuple[int, int]]
+"""(month, day) of each yearly promotion peak: the business's calendar, from
+``settings.business.promotions`` (public calendar knowledge, so a legitimate feature)."""
 
 CATEGORICAL_ORDER_FEATURES = (
     "channel",
@@ -28,11 +28,27 @@ CATEGORICAL_ORDER_FEATURES = (
 )
 
 
-def order_attributes(orders: pd.DataFrame, extras: Sequence[OrderExtra] = ()) -> pd.DataFrame:
+def promotion_peaks(calendar: Any = None) -> tuple[tuple[int, int], ...]:
+    """(month, day) pairs of a promotion calendar: a frame or a sequence of records with
+    ``month`` and ``day`` (``settings.business.promotions``); None: the settings' default."""
+    if calendar is None:
+        from orderlens.settings import BusinessSettings
+
+        calendar = BusinessSettings().promotions
+    if isinstance(calendar, pd.DataFrame):
+        return tuple(zip(calendar["month"].astype(int), calendar["day"].astype(int), strict=True))
+    return tuple((int(p.month), int(p.day)) for p in calendar)
+
+
+def order_attributes(
+    orders: pd.DataFrame, promotions: Any = None, extras: Sequence[OrderExtra] = ()
+) -> pd.DataFrame:
     """Features of the order itself, as placed.
 
     Args:
         orders: rows in the orders contract (from the lake or from a prediction request).
+        promotions: the business's promotion calendar (:func:`promotion_peaks`); None: the
+            settings' default.
         extras: the shop's declared extra columns (``extra_<name>`` features).
 
     Returns:
@@ -45,7 +61,7 @@ def order_attributes(orders: pd.DataFrame, extras: Sequence[OrderExtra] = ()) ->
         {
             "order_id": orders["order_id"].to_numpy(),
             "event_timestamp": orders["created_at"].to_numpy(),
-            **order_feature_columns(orders, extras),
+            **order_feature_columns(orders, promotion_peaks(promotions), extras),
         }
     )
     features["event_timestamp"] = features["event_timestamp"].astype("datetime64[us, UTC]")
@@ -53,7 +69,9 @@ def order_attributes(orders: pd.DataFrame, extras: Sequence[OrderExtra] = ()) ->
 
 
 def order_feature_columns(
-    orders: Mapping[str, Any], extras: Sequence[OrderExtra] = ()
+    orders: Mapping[str, Any],
+    peaks: PromotionPeaks | None = None,
+    extras: Sequence[OrderExtra] = (),
 ) -> dict[str, np.ndarray]:
     """The order features of :func:`order_attributes` as numpy columns, without pandas.
 
@@ -63,7 +81,9 @@ def order_feature_columns(
     Args:
         orders: a DataFrame or a mapping of column → sequence with the orders-contract fields;
             ``created_at``/``promised_at`` as UTC ``datetime64`` columns or timezone-aware
-            ``datetime`` objects.
+            ``datetime`` objects. Optional contract columns may be absent or null.
+        peaks: the business's promotion peaks (:func:`promotion_peaks`); None: the settings'
+            default calendar.
         extras: the shop's declared extra columns: each becomes ``extra_<name>`` (numbers as
             floats, unparseable → NaN; categories as text); absent → missing.
 
@@ -100,7 +120,9 @@ def order_feature_columns(
         **{flag: numbers(flag) for flag in ORDER_FLAGS},
         "created_hour": (np.floor_divide(created, 3600.0) % 24).astype(np.int32),
         "created_dow": ((days + 3) % 7).astype(np.int32),  # 1970-01-01 was a Thursday
-        "days_to_promotion_peak": _days_to_peak(created),
+        "days_to_promotion_peak": _days_to_peak(
+            created, promotion_peaks() if peaks is None else peaks
+        ),
         **extra_feature_columns(orders, extras, n),
     }
 
@@ -153,18 +175,21 @@ def _floats(values: Any) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def days_to_promotion_peak(when: pd.Series) -> pd.Series:
-    """Days until the next promotion peak (618, Double 11, Double 12), negative just after it;
-    clipped to [-7, 30] because only the run-up and the aftermath change fulfilment."""
-    return pd.Series(_days_to_peak(_epoch_seconds(when)), index=when.index)
+def days_to_promotion_peak(when: pd.Series, peaks: PromotionPeaks | None = None) -> pd.Series:
+    """Days until the nearest promotion peak of the business's calendar, negative just after
+    it; clipped to [-7, 30] because only the run-up and the aftermath change fulfilment."""
+    peaks = promotion_peaks() if peaks is None else peaks
+    return pd.Series(_days_to_peak(_epoch_seconds(when), peaks), index=when.index)
 
 
-def _days_to_peak(seconds: np.ndarray) -> np.ndarray:
+def _days_to_peak(seconds: np.ndarray, peaks: PromotionPeaks) -> np.ndarray:
     """:func:`days_to_promotion_peak` on UTC epoch seconds: the nearest peak (midnight UTC) of
-    last, this or next year; the first of equally near peaks wins."""
+    last, this or next year; the first of equally near peaks wins. No calendar: NaN (missing)."""
+    if not peaks:
+        return np.full(len(seconds), np.nan)
     years = seconds.astype("datetime64[s]").astype("datetime64[Y]")
     candidates = []
-    for month, day, _ in PROMOTIONS:
+    for month, day in peaks:
         for year_offset in (-1, 0, 1):
             month_start = (years + year_offset).astype("datetime64[M]") + (month - 1)
             peak = (month_start.astype("datetime64[D]") + (day - 1)).astype("datetime64[s]")

@@ -20,7 +20,7 @@ def test_declared_extra_columns_become_order_features():
         OrderExtra(name="product_weight_g", kind="numeric"),
         OrderExtra(name="installments", kind="numeric"),  # declared, absent from this export
     )
-    features = order_attributes(orders, extras)
+    features = order_attributes(orders, extras=extras)
     assert list(features["extra_seller_region"]) == ["SP", None]
     assert features["extra_product_weight_g"].iloc[0] == 1200
     assert np.isnan(features["extra_product_weight_g"].iloc[1])  # unparseable: missing
@@ -32,6 +32,6 @@ def test_a_declared_moment_becomes_hours_before_the_promise_not_a_date():
     orders = orders.assign(
         po_sent_at=[orders["promised_at"].iloc[0] - pd.Timedelta(hours=30), None]
     )
-    features = order_attributes(orders, (OrderExtra(name="po_sent_at", kind="moment"),))
+    features = order_attributes(orders, extras=(OrderExtra(name="po_sent_at", kind="moment"),))
     assert features["extra_po_sent_at"].iloc[0] == 30
     assert np.isnan(features["extra_po_sent_at"].iloc[1])

@@ -198,3 +198,19 @@ def test_quarantine_files_are_written_whole(tmp_path):
     folder = report.quarantine_file.parent
     assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
     assert pd.read_csv(report.quarantine_file)["quarantine_rules"].tolist() == ["range:order_value"]
+
+
+def test_a_damaged_lake_file_is_named_with_the_remedy(tmp_path):
+    """A truncated file left by a version without atomic writes: reads name it and say what to
+    do, and after moving it away a re-ingest restores exactly its rows."""
+    write_sources(good_sources(), tmp_path / "src")
+    settings = load_settings(home=tmp_path / "home")
+    ingest_sources(tmp_path / "src", settings)
+    (damaged,) = sorted((settings.lake_dir / "outcomes").rglob("*.parquet"))[:1]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(lake.LakeFileError, match=str(damaged)) as error:
+        lake.read_lake(settings, "outcomes")
+    assert "ingest the sources again" in str(error.value)
+    damaged.rename(tmp_path / "damaged.parquet")
+    again = ingest_sources(tmp_path / "src", settings).tables["outcomes"]
+    assert again.added == 1 and len(lake.read_lake(settings, "outcomes")) == 2

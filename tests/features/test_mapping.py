@@ -11,7 +11,8 @@ import pytest
 
 from features import lake
 from features.ingest import ingest_sources
-from features.mapping import MappingError, load_mapping
+from features.mapping import MappingError
+from features.mapping_yaml import load_mapping
 from orderlens.settings import load_settings
 from tests.features.sources import good_sources, write_sources
 

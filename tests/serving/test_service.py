@@ -214,6 +214,7 @@ def test_health_metadata_and_log(client, serving_home):
     assert meta["model_set"] == serving_home.champion
     assert meta["metrics"]["delay"]["auc"] > 0.5
     assert "hours_to_promise" in meta["features"]["delay"]
+    assert "ticket_text" in meta  # the label set of the ticket-text version (None: no tickets)
     # Predictions reach the prediction log (flushed every second on the test server).
     from orderlens.records import read_prediction_log
 
