@@ -430,6 +430,26 @@ class FeatureSettings(BaseModel):
         " reasons (group order_profile) and /predict as optional fields",
     )
 
+    @field_validator("order_extras")
+    @classmethod
+    def _extras_are_new_columns(cls, extras: tuple[OrderExtra, ...]) -> tuple[OrderExtra, ...]:
+        # An extra named like a contract column or a request field would shadow it in /predict.
+        from orderlens.contracts import ORDERS
+
+        taken = {c.name for c in ORDERS.columns} | set(REQUEST_FIELDS)
+        names = [e.name for e in extras]
+        clashes = sorted({n for n in names if n in taken})
+        if clashes:
+            raise ValueError(f"extra columns named like contract or request fields: {clashes}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"extra columns declared twice: {repeated}")
+        return extras
+
+
+REQUEST_FIELDS = ("as_of", "stage", "push_dismissals", "contact_preferences", "explain_value")
+"""The /predict order fields beyond the contract (an extra column may not take these names)."""
+
 
 class Settings(BaseSettings):
     """Everything configurable about orderlens. Paths derive from ``home``."""

@@ -146,7 +146,10 @@ def extra_feature_columns(
                 pd.Series(np.asarray(values, dtype=object)), errors="coerce"
             ).to_numpy(np.float64)
         else:
-            out[extra.feature] = _text(values if isinstance(values, pd.Series) else list(values))
+            raw = pd.Series(np.asarray(values, dtype=object))
+            text = raw.astype(str).str.strip().where(raw.notna())
+            # A blank cell (a CSV's empty string) is a missing category, not a category "".
+            out[extra.feature] = _text(text.where(text.str.len() > 0))
     return out
 
 
