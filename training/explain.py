@@ -209,7 +209,9 @@ def extra_traits(
         elif extra.kind == "moment":
             parts.append(f"{extra.display} {float(value):,.0f} h before the promise")
         else:
-            parts.append(f"{extra.display} {float(value):,.4g}")
+            number = float(value)
+            shown = f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
+            parts.append(f"{extra.display} {shown}")
     return ", ".join(parts) or None
 
 

@@ -34,5 +34,7 @@ def test_a_moment_reads_as_a_lead_time_and_a_missing_value_as_unknown():
     traits = extra_traits(row, contributions, EXTRAS)
     assert traits == "PO sent 312 h before the promise, Pack price unknown"
     assert render_reason("order_profile", 7.0, {"shop_traits": traits}).startswith("PO sent 312 h")
+    large = {**ROW, "extra_pack_price": 13430.0}
+    assert extra_traits(large, {"extra_pack_price": 1.0}, EXTRAS) == "Pack price 13,430"
     display = {"vendor": {"ACME Pharma": "Acme"}}
     assert extra_traits(ROW, {"extra_vendor": 1.0}, EXTRAS, display) == "Vendor: Acme"
