@@ -208,8 +208,16 @@ def _value_section(value: dict[str, Any], summary: dict[str, Any]) -> str:
         colour = {"no signal": "rgba(184,67,78,.3)", "not available": "#eee"}.get(status)
         colours.append([None] * 4 + [colour] + [None] * 4)
     ratio_ci = summary.get("value_mean_ratio_ci")
+    with_oracle = any(m.get("oracle") is not None for m in value.values())
+    oracle_note = (
+        " Ratios: AUC above chance over the oracle's, R² over the oracle's (Monte Carlo "
+        "corrected), where the oracle clears chance. Mean ratio over dimensions with signal "
+        f"{html.num(summary.get('value_mean_ratio'), 3)} {_bounds(ratio_ci, 3)}."
+        if with_oracle
+        else " This data has no oracle (only the simulator's worlds do): no ratios."
+    )
     return html.section(
-        "Value models against the oracle",
+        "Value models against the oracle" if with_oracle else "Value models: skill",
         html.table(
             [
                 "dimension",
@@ -229,10 +237,8 @@ def _value_section(value: dict[str, Any], summary: dict[str, Any]) -> str:
             "Intervals: paired bootstrap over the test window's customers (their orders share "
             "traits). on_time_delivery is graded as served: 1 - P(late at creation) of the "
             "delay model. No signal: the model's interval does not clear chance (R² > 0, "
-            "AUC > 0.5); the dimension weighs nothing in the index, quadrants, tiers and policy. Ratios: AUC above chance over the oracle's, R² "
-            "over the oracle's (Monte Carlo corrected), where the oracle clears chance. Mean "
-            f"ratio over dimensions with signal {html.num(summary.get('value_mean_ratio'), 3)} "
-            f"{_bounds(ratio_ci, 3)}."
+            "AUC > 0.5); the dimension weighs nothing in the index, quadrants, tiers and policy."
+            + oracle_note
         ),
     )
 
