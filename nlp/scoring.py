@@ -43,10 +43,8 @@ TEXTCAT = "textcat_multilabel"
 ZONE_TEXTS = 10_000
 """Texts per spaCy memory zone: the strings a zone adds to the vocabulary (every new word, order
 number, typo) are freed when it closes, so a scorer's memory does not grow with what it read."""
-WARM_TEXTS = 2_000
-"""Texts a pipeline reads outside a memory zone, once per process: spaCy does not fill its
-tokenizer cache inside a zone (4x slower English tokenization on real reviews), so the first
-texts warm it; that is a one-off, bounded addition to the vocabulary."""
+_WARM = object()
+"""``TicketModels.warmed`` value of a pipeline whose tokenizer cache is warm."""
 RULES = "rules"
 """The ``model`` of rows answered without a trained pipeline."""
 LEXICON = "lexicon"
@@ -54,6 +52,15 @@ LEXICON_LOG_ODDS = 1.0
 """How far a text's lexicon polarity (−1…1) moves a learnt sentiment, in log-odds: a prior of
 fixed strength, not fitted. Held-out AUC on ChnSentiCorp for 0.75 / 1.5 / 3: 0.954 / 0.954 /
 0.949 (bench/bench_nlp.py prints the English figure, which played no part in the choice)."""
+TOP_LABEL_SHARE_WEIGHT = 0.75
+"""How far a text's most likely label is judged against each label's base rate: the top label is
+the one with the largest ``logit(p) − weight × logit(share)``, ``share`` being the label's share
+of the answering pipeline's training texts. A wording the bag of n-grams never saw gives weak
+evidence, and the labels' biases (their base rates) then pick the frequent label; against the
+base rate the label the words point to wins, as macro-F1 (every label counts alike) asks.
+Demo world, English held-out templates, split seeds 4-7 (the tuning seeds): macro-F1 at weight
+0 / 0.5 / 0.75 / 1: 0.800 / 0.855 / 0.880 / 0.854; Chinese seeds 0-2 0.882 / 0.887 / 0.885 /
+0.879. bench/bench_nlp.py --part demo reports seeds 0-2, which played no part in the choice."""
 
 SIGNAL_COLUMNS = (
     "language",
@@ -95,8 +102,12 @@ class TicketModels:
     threshold: float = 0.5
     at_least_one: bool = False
     """Every text gets at least its most likely label (see nlp/training.py)."""
-    warmed: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
-    """Texts each pipeline (by id) has read outside a memory zone (see :data:`WARM_TEXTS`)."""
+    label_shares: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per pipeline (by language): each label's share of its training texts, in ``labels``
+    order (see :data:`TOP_LABEL_SHARE_WEIGHT`); versions saved before have none."""
+    warmed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Per pipeline (by id): the distinct chunks it has read outside a memory zone (see
+    :func:`_warm_texts`), or ``_WARM`` once there are enough."""
 
     @classmethod
     def load(cls, settings: Settings, version: str | None = None) -> TicketModels:
@@ -120,20 +131,41 @@ class TicketModels:
                 {cat for p in pipelines.values() if TEXTCAT in p.pipe_names
                  for cat in p.get_pipe(TEXTCAT).labels} - {NEGATIVE_CAT}
             )  # fmt: skip
+        shares = {
+            lang: np.array([about["label_shares"].get(label, 0.0) for label in labels])
+            for lang, about in meta.get("languages", {}).items()
+            if about.get("label_shares")
+        }
         return cls(
             name,
             pipelines,
             tuple(labels),
             float(meta.get("threshold", 0.5)),
             bool(meta.get("at_least_one", False)),
+            shares,
         )
 
     def answering(self, language: str) -> tuple[str, Any]:
         """``(model name, pipeline or None)`` for texts in ``language``."""
+        lang = self._answering_language(language)
+        return (RULES, None) if lang is None else (f"{self.version}/{lang}", self.pipelines[lang])
+
+    def top_label_offsets(self, language: str) -> np.ndarray:
+        """What :data:`TOP_LABEL_SHARE_WEIGHT` subtracts from each label's log-odds for texts in
+        ``language`` (zeros where the answering pipeline's label shares are unknown; a label
+        the pipeline never saw gets no lift)."""
+        shares = self.label_shares.get(self._answering_language(language) or "")
+        if shares is None or len(shares) != len(self.labels):
+            return np.zeros(len(self.labels))
+        seen = shares > 0
+        clipped = np.clip(shares, 1e-4, 1 - 1e-4)
+        return np.where(seen, TOP_LABEL_SHARE_WEIGHT * np.log(clipped / (1 - clipped)), 0.0)
+
+    def _answering_language(self, language: str) -> str | None:
         for lang in (language, "xx"):
             if lang in self.pipelines:
-                return f"{self.version}/{lang}", self.pipelines[lang]
-        return RULES, None
+                return lang
+        return None
 
 
 def score_texts(
@@ -181,6 +213,7 @@ def score_texts(
         "text_truncated": truncated,
     }
     probabilities = np.zeros((n, len(models.labels)), dtype=np.float32)
+    offsets = np.zeros((n, len(models.labels)))
     all_texts = text.tolist()
     times_list = None if reference is None else list(reference)
     codes = out["language"]
@@ -189,6 +222,7 @@ def score_texts(
         group = [all_texts[i] for i in positions]
         name, pipeline = models.answering(lang)
         out["model"][positions] = name
+        offsets[positions] = models.top_label_offsets(lang)
         negative = None
         if pipeline is not None and TEXTCAT in pipeline.pipe_names:
             cats = _predict(
@@ -213,7 +247,8 @@ def score_texts(
     )
     present = probabilities >= models.threshold
     if models.at_least_one and models.labels:
-        top = probabilities.argmax(axis=1)
+        clipped = np.clip(probabilities.astype(float), 1e-6, 1 - 1e-6)
+        top = (np.log(clipped / (1 - clipped)) - offsets).argmax(axis=1)
         readable = probabilities.max(axis=1) > 0  # texts with no letters keep no label
         present[np.flatnonzero(readable), top[readable]] = True
     frame["labels"] = _joined(present, models.labels)
@@ -262,11 +297,11 @@ def _shift(probability: float, log_odds: float) -> float:
 
 
 def _predict(
-    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, int]
+    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, Any]
 ) -> np.ndarray:
     """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know).
     Texts are read inside spaCy memory zones of :data:`ZONE_TEXTS`, after at most
-    :data:`WARM_TEXTS` per process outside one."""
+    the texts that warm the tokenizer's cache (:func:`_warm_texts`)."""
     textcat = pipeline.get_pipe(TEXTCAT)
     known = {label: j for j, label in enumerate(textcat.labels)}
     columns = [known.get(cat, -1) for cat in cats]
@@ -280,14 +315,35 @@ def _predict(
                 if column >= 0:
                     scores[offset : offset + len(docs), j] = predicted[:, column]
 
-    key = str(id(pipeline))
-    warm = min(len(texts), max(0, WARM_TEXTS - warmed.get(key, 0)))
+    warm = _warm_texts(pipeline, texts, warmed)
     read(0, warm)
-    warmed[key] = warmed.get(key, 0) + warm
     for start in range(warm, len(texts), ZONE_TEXTS):
         with pipeline.memory_zone():
             read(start, min(len(texts), start + ZONE_TEXTS))
     return scores
+
+
+def _warm_texts(pipeline: Any, texts: list[str], warmed: dict[str, Any]) -> int:
+    """How many of the first ``texts`` to read outside a memory zone.
+
+    spaCy's tokenizer caches how it split each whitespace-separated chunk (up to its
+    ``max_cache_size``, 10,000), but not inside a memory zone, and splitting a chunk anew costs
+    ~6 µs (real English reviews: ~400 µs a text cold, ~60 warm). So each pipeline reads texts
+    outside a zone, once per process, until it has read that many distinct chunks: the cache
+    fills with the words that are actually written (a fixed number of texts fell short when
+    the first texts came from elsewhere, as a benchmark's synthetic tickets), and the vocabulary
+    grows by a bounded one-off. Tokenizers without a cache (nlp/tokenizers.py) read in zones."""
+    limit = getattr(pipeline.tokenizer, "max_cache_size", 0)
+    key = str(id(pipeline))
+    seen = warmed.setdefault(key, set() if limit > 0 else _WARM)
+    if seen is _WARM:
+        return 0
+    for k, text in enumerate(texts):
+        if len(seen) >= limit:
+            warmed[key] = _WARM
+            return k
+        seen.update(text.split())
+    return len(texts)
 
 
 _ENTITY_COLUMNS = ("order_ref", "currency", "duration_unit", "date", "product")

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from nlp.labels import NEGATIVE_CAT, label_names, sentiment_target, split_labels
+from nlp.labels import NEGATIVE_CAT, label_matrix, label_names, sentiment_target, split_labels
 from nlp.language import UNDETERMINED, ticket_languages
 from nlp.split import TicketSplit, split_tickets
 from nlp.store import (
@@ -61,7 +61,9 @@ AT_LEAST_ONE_SHARE = 0.9
 """When this share of the labelled training texts carries at least one label, every text gets at
 least its most likely label: a support team's tickets are nearly always about something, and on
 wordings the model never saw the right label is often the most likely one without reaching 0.5
-(demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91)."""
+(demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91). Which label is the
+most likely one is read against each label's share of the training texts
+(:data:`nlp.scoring.TOP_LABEL_SHARE_WEIGHT`): ``label_shares`` in ``meta.json``, per pipeline."""
 CHAR_TOKENIZER = {"@tokenizers": "orderlens.CharTokenizer.v1"}
 """Chinese is read character by character (nlp/tokenizers.py): measured better and faster than
 jieba's words on held-out wordings."""
@@ -355,6 +357,8 @@ def _meta(
     frame = data.frame
     created = pd.to_datetime(frame["created_at"], utc=True) if "created_at" in frame else None
     train_counts = split.train["language"].value_counts()
+    own_texts = {lang: split.train[split.train["language"] == lang] for lang in languages}
+    own_texts[LANGUAGE_AGNOSTIC] = split.train
     return {
         "name": PIPELINE_NAME,
         "version": version,
@@ -372,6 +376,7 @@ def _meta(
                 "n_train": int(
                     len(split.train) if lang == LANGUAGE_AGNOSTIC else train_counts.get(lang, 0)
                 ),  # fmt: skip
+                "label_shares": label_shares(own_texts[lang], data.labels),
             }
             for lang in languages
         },
@@ -392,6 +397,15 @@ def _meta(
         },
         "metrics": {},
     }
+
+
+def label_shares(train: pd.DataFrame, labels: tuple[str, ...]) -> dict[str, float]:
+    """Each label's share of a pipeline's labelled training texts (its base rate)."""
+    labelled = train["labels"].dropna()
+    if labelled.empty or not labels:
+        return {}
+    shares = label_matrix(labelled, labels).mean(axis=0)
+    return {name: round(float(share), 6) for name, share in zip(labels, shares, strict=True)}
 
 
 def _at_least_one(train: pd.DataFrame) -> bool:
