@@ -43,6 +43,8 @@ TEXTCAT = "textcat_multilabel"
 ZONE_TEXTS = 10_000
 """Texts per spaCy memory zone: the strings a zone adds to the vocabulary (every new word, order
 number, typo) are freed when it closes, so a scorer's memory does not grow with what it read."""
+WARM_CHUNKS = 10_000
+"""Distinct chunks a pipeline reads outside a memory zone (see :func:`_warm_texts`)."""
 _WARM = object()
 """``TicketModels.warmed`` value of a pipeline whose tokenizer cache is warm."""
 RULES = "rules"
@@ -326,16 +328,17 @@ def _predict(
 def _warm_texts(pipeline: Any, texts: list[str], warmed: dict[str, Any]) -> int:
     """How many of the first ``texts`` to read outside a memory zone.
 
-    spaCy's tokenizer caches how it split each whitespace-separated chunk (up to its
-    ``max_cache_size``, 10,000), but not inside a memory zone, and splitting a chunk anew costs
-    ~6 µs (real English reviews: ~400 µs a text cold, ~60 warm). So each pipeline reads texts
-    outside a zone, once per process, until it has read that many distinct chunks: the cache
-    fills with the words that are actually written (a fixed number of texts fell short when
-    the first texts came from elsewhere, as a benchmark's synthetic tickets), and the vocabulary
-    grows by a bounded one-off. Tokenizers without a cache (nlp/tokenizers.py) read in zones."""
-    limit = getattr(pipeline.tokenizer, "max_cache_size", 0)
+    Inside a zone every word's lexeme is made anew and freed when the zone closes (and spaCy's
+    rule tokenizer does not cache its splits there): a real English review costs ~45 µs to make
+    into a Doc cold, ~23 µs when its words are in the vocabulary. So each pipeline reads texts
+    outside a zone, once per process, until it has read :data:`WARM_CHUNKS` distinct
+    whitespace-separated chunks (for spaCy's rule tokenizer: its ``max_cache_size``): the
+    vocabulary keeps the words that are actually written, a bounded one-off (a fixed number of
+    texts fell short when the first texts came from elsewhere, as a benchmark's synthetic
+    tickets)."""
+    limit = getattr(pipeline.tokenizer, "max_cache_size", WARM_CHUNKS)
     key = str(id(pipeline))
-    seen = warmed.setdefault(key, set() if limit > 0 else _WARM)
+    seen = warmed.setdefault(key, set())
     if seen is _WARM:
         return 0
     for k, text in enumerate(texts):

@@ -64,6 +64,9 @@ wordings the model never saw the right label is often the most likely one withou
 (demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91). Which label is the
 most likely one is read against each label's share of the training texts
 (:data:`nlp.scoring.TOP_LABEL_SHARE_WEIGHT`): ``label_shares`` in ``meta.json``, per pipeline."""
+WORD_TOKENIZER = {"@tokenizers": "orderlens.WordTokenizer.v1"}
+"""Languages written with spaces: words and single characters (nlp/tokenizers.py; the config's
+default tokenizer)."""
 CHAR_TOKENIZER = {"@tokenizers": "orderlens.CharTokenizer.v1"}
 """Chinese is read character by character (nlp/tokenizers.py): measured better and faster than
 jieba's words on held-out wordings."""
@@ -422,4 +425,4 @@ def blank_pipeline(lang: str):
     register_components()
     if lang in UNSPACED or lang == LANGUAGE_AGNOSTIC:
         return spacy.blank(spacy_language(lang), config={"nlp": {"tokenizer": CHAR_TOKENIZER}})
-    return spacy.blank(spacy_language(lang))
+    return spacy.blank(spacy_language(lang), config={"nlp": {"tokenizer": WORD_TOKENIZER}})
