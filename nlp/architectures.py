@@ -111,7 +111,8 @@ def extract_ngrams(
 
 
 class SubwordCache(dict):
-    """Word hash -> the hashes of its subwords, computed once per word. Bounded: a long-running
+    """Word hash -> the word's entries: its own hash, then the hashes of its subwords, computed
+    once per word. Bounded: a long-running
     scorer meets new words (order numbers, names, typos) forever, so past ``MAX_WORDS`` entries
     the cache starts again (a cleared cache only costs recomputing)."""
 
@@ -122,87 +123,71 @@ class SubwordCache(dict):
         if grams is None:
             if len(self) >= self.MAX_WORDS:
                 self.clear()
-            grams = self[key] = _subword_keys(strings[key], low, high)
+            grams = self[key] = _subword_keys(strings[key], low, high, key)
         return grams
 
 
-def _subword_keys(word: str, low: int, high: int) -> np.ndarray:
+def _subword_keys(word: str, low: int, high: int, key: int) -> np.ndarray:
     padded = f"<{word}>"
     grams = {padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)}
     # A prefix keeps subword hashes apart from the word hashes of the same strings.
-    return np.asarray(sorted(hash_string("\x1f" + gram) for gram in grams), dtype="uint64")
+    subwords = sorted(hash_string("\x1f" + gram) for gram in grams)
+    return np.asarray([key, *subwords], dtype="uint64")
 
 
 def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCache):
-    # The whole batch at once: a handful of numpy calls instead of four per doc; each word's
-    # subword keys are computed once per process (the cache) and gathered by index.
-    xp = model.ops.xp
+    # The whole batch at once, laid out token after token (so each doc's entries are together,
+    # docs in order, as the sparse linear layer reads them): a token's word, its subwords, then
+    # the n-grams that start at it. Each distinct word's entries are computed once per process
+    # (the cache) and looked up once per batch; the layout is index arithmetic, not a sort.
     attr, ngram_size = model.attrs["attr"], model.attrs["ngram_size"]
     unigrams = [doc.to_array(attr) for doc in docs]
-    tokens = xp.asarray([len(u) for u in unigrams], dtype="int64")
-    flat = xp.ascontiguousarray(xp.concatenate(unigrams) if unigrams else xp.zeros(0), "uint64")
-    owner = xp.repeat(xp.arange(len(unigrams)), tokens)
-    keys, owners = [flat], [owner]
+    tokens = np.asarray([len(u) for u in unigrams], dtype="int64")
+    flat = np.ascontiguousarray(np.concatenate(unigrams) if unigrams else np.zeros(0), "uint64")
+    owner = np.repeat(np.arange(len(unigrams)), tokens)
+    low, high = model.attrs["subwords"]
+    if high > 0 and len(flat):
+        table, row_start, row_len = _word_rows(flat, docs[0].vocab.strings, cache, low, high)
+    else:  # each token's row is its word alone
+        table, row_start, row_len = flat, np.arange(len(flat)), np.ones(len(flat), dtype="int64")
+    ngrams = []  # (keys, starts at token i and stays within its doc)
     for n in range(2, ngram_size + 1):
         if len(flat) < n:
             break
         grams = model.ops.ngrams(n, flat)
-        within_doc = owner[: len(grams)] == owner[n - 1 :]  # no n-gram across two tickets
-        keys.append(grams[within_doc])
-        owners.append(owner[: len(grams)][within_doc])
-    low, high = model.attrs["subwords"]
-    if high > 0 and len(flat):
-        subword_keys, subword_owner = _subwords(
-            flat, owner, docs[0].vocab.strings, cache, low, high
-        )
-        keys.append(subword_keys)
-        owners.append(subword_owner)
-    keys = xp.concatenate(keys)
-    position, lengths = _doc_major(owners, len(unigrams))
-    ordered = xp.empty_like(keys)
-    ordered[position] = keys  # each doc's entries together, docs in order
+        within_doc = np.zeros(len(flat), dtype=bool)
+        within_doc[: len(grams)] = owner[: len(grams)] == owner[n - 1 :]
+        ngrams.append((grams, within_doc))
+    per_token = row_len + sum(within.astype("int64") for _, within in ngrams)
+    start = np.cumsum(per_token) - per_token
+    keys = np.empty(int(per_token.sum()), dtype="uint64")
+    within_row = np.arange(int(row_len.sum())) - np.repeat(np.cumsum(row_len) - row_len, row_len)
+    keys[np.repeat(start, row_len) + within_row] = table[np.repeat(row_start, row_len) + within_row]
+    slot = start + row_len
+    for grams, within in ngrams:
+        at = np.flatnonzero(within)
+        keys[slot[at]] = grams[at]
+        slot[at] += 1
+    lengths = np.bincount(owner, weights=per_token, minlength=len(unigrams)).astype("int32")
     if model.attrs.get("normalize"):
-        scale = 1.0 / xp.sqrt(xp.maximum(lengths, 1).astype("float32"))
-        vals = xp.repeat(scale, lengths).astype("float32")
+        scale = 1.0 / np.sqrt(np.maximum(lengths, 1).astype("float32"))
+        vals = np.repeat(scale, lengths).astype("float32")
     else:
         vals = model.ops.alloc1f(len(keys)) + 1
-    return (ordered, vals, lengths), lambda d_output: []
+    return (keys, vals, lengths), lambda d_output: []
 
 
-def _subwords(
-    flat: np.ndarray, owner: np.ndarray, strings, cache: SubwordCache, low: int, high: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The subword keys of every token (in token order) and the doc each belongs to. Each
-    distinct word of the batch is looked up once (a batch of reviews repeats its words ~5x),
-    and the per-token runs are gathered with index arithmetic, not one array per token."""
+def _word_rows(
+    flat: np.ndarray, strings, cache: SubwordCache, low: int, high: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every distinct word's entries (its hash, its subwords) in one table, and for each token
+    where its row starts and how long it is. A batch of reviews repeats its words ~5x: each is
+    looked up once."""
     words, inverse = np.unique(flat, return_inverse=True)
-    get, per_word = cache.get, []
+    get, rows = cache.get, []
     for key in words.tolist():
-        grams = get(key)  # the common case inline: a method call per word costs ~10%
-        per_word.append(
-            grams if grams is not None else cache.get_or_compute(key, strings, low, high)
-        )
-    counts = np.fromiter(map(len, per_word), dtype="int64", count=len(per_word))
-    table = np.concatenate(per_word)
+        row = get(key)  # the common case inline: a method call per word costs ~10%
+        rows.append(row if row is not None else cache.get_or_compute(key, strings, low, high))
+    counts = np.fromiter(map(len, rows), dtype="int64", count=len(rows))
     starts = np.cumsum(counts) - counts
-    token_counts = counts[inverse]
-    token_starts = np.cumsum(token_counts) - token_counts
-    within = np.arange(int(token_counts.sum())) - np.repeat(token_starts, token_counts)
-    return table[np.repeat(starts[inverse], token_counts) + within], np.repeat(owner, token_counts)
-
-
-def _doc_major(owners: list[np.ndarray], n_docs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where each entry of the concatenated segments goes so that each doc's entries are
-    together, docs in order, and within a doc segment by segment in their order: what a stable
-    argsort by doc gives (every segment is already in doc order), in linear time (the argsort
-    of a batch's ~500k entries was a fifth of the scoring time of a long review). Also returns
-    each doc's number of entries."""
-    counts = [np.bincount(segment, minlength=n_docs) for segment in owners]
-    lengths = np.sum(counts, axis=0)
-    before = np.cumsum(lengths) - lengths  # where each doc's entries start
-    positions = []
-    for segment, count in zip(owners, counts, strict=True):
-        run_start = np.cumsum(count) - count  # where each doc's run starts in this segment
-        positions.append(before[segment] + np.arange(len(segment)) - run_start[segment])
-        before = before + count
-    return np.concatenate(positions), lengths.astype("int32")
+    return np.concatenate(rows), starts[inverse], counts[inverse]

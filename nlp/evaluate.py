@@ -100,7 +100,7 @@ def evaluate_version(version_dir: Path, heldout: pd.DataFrame) -> dict[str, dict
             models.labels,
             models.threshold,
             models.at_least_one,
-            {"xx": models.label_shares[lang]} if lang in models.label_shares else {},
+            {"xx": models.label_priors[lang]} if lang in models.label_priors else {},
         )
         metrics[lang] = evaluate_texts(texts, alone)
     return metrics

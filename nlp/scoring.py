@@ -54,15 +54,17 @@ LEXICON_LOG_ODDS = 1.0
 """How far a text's lexicon polarity (−1…1) moves a learnt sentiment, in log-odds: a prior of
 fixed strength, not fitted. Held-out AUC on ChnSentiCorp for 0.75 / 1.5 / 3: 0.954 / 0.954 /
 0.949 (bench/bench_nlp.py prints the English figure, which played no part in the choice)."""
-TOP_LABEL_SHARE_WEIGHT = 0.75
-"""How far a text's most likely label is judged against each label's base rate: the top label is
-the one with the largest ``logit(p) − weight × logit(share)``, ``share`` being the label's share
-of the answering pipeline's training texts. A wording the bag of n-grams never saw gives weak
-evidence, and the labels' biases (their base rates) then pick the frequent label; against the
-base rate the label the words point to wins, as macro-F1 (every label counts alike) asks.
-Demo world, English held-out templates, split seeds 4-7 (the tuning seeds): macro-F1 at weight
-0 / 0.5 / 0.75 / 1: 0.800 / 0.855 / 0.880 / 0.854; Chinese seeds 0-2 0.882 / 0.887 / 0.885 /
-0.879. bench/bench_nlp.py --part demo reports seeds 0-2, which played no part in the choice."""
+TOP_LABEL_PRIOR_WEIGHT = 0.75
+"""How far a text's most likely label is judged against the label's prior: the top label is the
+one with the largest ``logit(p) − weight × logit(prior)``, ``prior`` being the label's mean
+probability over the answering pipeline's training texts (``label_priors`` in ``meta.json``,
+written by training). A wording the bag of n-grams never saw gives weak evidence, and the
+priors then pick the frequent label; against its prior the label the words point to wins, as
+macro-F1 (every label counts alike) asks. The prior is what the pipeline itself predicts, so an
+under-trained pipeline that has not learnt the base rates is not pushed to the rare labels.
+Demo world, English held-out templates, split seeds 4-7 (the tuning seeds), mean macro-F1 at
+weight 0 / 0.5 / 0.75 / 1: 0.800 / 0.834 / 0.882 / 0.879 (0.75: 0.888 0.874 0.876 0.891);
+bench/bench_nlp.py --part demo reports seeds 0-2, which played no part in the choice."""
 
 SIGNAL_COLUMNS = (
     "language",
@@ -104,9 +106,9 @@ class TicketModels:
     threshold: float = 0.5
     at_least_one: bool = False
     """Every text gets at least its most likely label (see nlp/training.py)."""
-    label_shares: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per pipeline (by language): each label's share of its training texts, in ``labels``
-    order (see :data:`TOP_LABEL_SHARE_WEIGHT`); versions saved before have none."""
+    label_priors: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per pipeline (by language): each label's mean probability on its training texts, in
+    ``labels`` order (see :data:`TOP_LABEL_PRIOR_WEIGHT`); versions saved before have none."""
     warmed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """Per pipeline (by id): the distinct chunks it has read outside a memory zone (see
     :func:`_warm_texts`), or ``_WARM`` once there are enough."""
@@ -133,10 +135,10 @@ class TicketModels:
                 {cat for p in pipelines.values() if TEXTCAT in p.pipe_names
                  for cat in p.get_pipe(TEXTCAT).labels} - {NEGATIVE_CAT}
             )  # fmt: skip
-        shares = {
-            lang: np.array([about["label_shares"].get(label, 0.0) for label in labels])
+        priors = {
+            lang: np.array([about["label_priors"].get(label, 0.0) for label in labels])
             for lang, about in meta.get("languages", {}).items()
-            if about.get("label_shares")
+            if about.get("label_priors")
         }
         return cls(
             name,
@@ -144,7 +146,7 @@ class TicketModels:
             tuple(labels),
             float(meta.get("threshold", 0.5)),
             bool(meta.get("at_least_one", False)),
-            shares,
+            priors,
         )
 
     def answering(self, language: str) -> tuple[str, Any]:
@@ -153,15 +155,13 @@ class TicketModels:
         return (RULES, None) if lang is None else (f"{self.version}/{lang}", self.pipelines[lang])
 
     def top_label_offsets(self, language: str) -> np.ndarray:
-        """What :data:`TOP_LABEL_SHARE_WEIGHT` subtracts from each label's log-odds for texts in
-        ``language`` (zeros where the answering pipeline's label shares are unknown; a label
-        the pipeline never saw gets no lift)."""
-        shares = self.label_shares.get(self._answering_language(language) or "")
-        if shares is None or len(shares) != len(self.labels):
+        """What :data:`TOP_LABEL_PRIOR_WEIGHT` subtracts from each label's log-odds for texts
+        in ``language`` (zeros where the answering pipeline's priors are unknown)."""
+        prior = self.label_priors.get(self._answering_language(language) or "")
+        if prior is None or len(prior) != len(self.labels):
             return np.zeros(len(self.labels))
-        seen = shares > 0
-        clipped = np.clip(shares, 1e-4, 1 - 1e-4)
-        return np.where(seen, TOP_LABEL_SHARE_WEIGHT * np.log(clipped / (1 - clipped)), 0.0)
+        prior = np.clip(prior, 1e-4, 1 - 1e-4)
+        return TOP_LABEL_PRIOR_WEIGHT * np.log(prior / (1 - prior))
 
     def _answering_language(self, language: str) -> str | None:
         for lang in (language, "xx"):

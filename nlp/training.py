@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
-from nlp.labels import NEGATIVE_CAT, label_matrix, label_names, sentiment_target, split_labels
+from nlp.labels import NEGATIVE_CAT, label_names, sentiment_target, split_labels
 from nlp.language import UNDETERMINED, ticket_languages
 from nlp.split import TicketSplit, split_tickets
 from nlp.store import (
@@ -62,8 +63,8 @@ AT_LEAST_ONE_SHARE = 0.9
 least its most likely label: a support team's tickets are nearly always about something, and on
 wordings the model never saw the right label is often the most likely one without reaching 0.5
 (demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91). Which label is the
-most likely one is read against each label's share of the training texts
-(:data:`nlp.scoring.TOP_LABEL_SHARE_WEIGHT`): ``label_shares`` in ``meta.json``, per pipeline."""
+most likely one is read against each label's prior (:data:`nlp.scoring.TOP_LABEL_PRIOR_WEIGHT`):
+``label_priors`` in ``meta.json``, per pipeline."""
 WORD_TOKENIZER = {"@tokenizers": "orderlens.WordTokenizer.v1"}
 """Languages written with spaces: words and single characters (nlp/tokenizers.py; the config's
 default tokenizer)."""
@@ -340,6 +341,10 @@ def train_pipelines(
         shutil.copytree(last, version_dir / lang)
     split.heldout.to_parquet(version_dir / "heldout.parquet", index=False)
     meta = _meta(version, data, split, seed, smoke, data_source, languages)
+    for lang in languages:
+        train = split.train if lang == LANGUAGE_AGNOSTIC else split.train[
+            split.train["language"] == lang]  # fmt: skip
+        meta["languages"][lang]["label_priors"] = label_priors(version_dir / lang, train, data)
     write_meta(version_dir, meta)
     meta["metrics"] = evaluate_version(version_dir, split.heldout)
     write_meta(version_dir, meta)
@@ -360,8 +365,6 @@ def _meta(
     frame = data.frame
     created = pd.to_datetime(frame["created_at"], utc=True) if "created_at" in frame else None
     train_counts = split.train["language"].value_counts()
-    own_texts = {lang: split.train[split.train["language"] == lang] for lang in languages}
-    own_texts[LANGUAGE_AGNOSTIC] = split.train
     return {
         "name": PIPELINE_NAME,
         "version": version,
@@ -379,7 +382,6 @@ def _meta(
                 "n_train": int(
                     len(split.train) if lang == LANGUAGE_AGNOSTIC else train_counts.get(lang, 0)
                 ),  # fmt: skip
-                "label_shares": label_shares(own_texts[lang], data.labels),
             }
             for lang in languages
         },
@@ -402,13 +404,30 @@ def _meta(
     }
 
 
-def label_shares(train: pd.DataFrame, labels: tuple[str, ...]) -> dict[str, float]:
-    """Each label's share of a pipeline's labelled training texts (its base rate)."""
-    labelled = train["labels"].dropna()
-    if labelled.empty or not labels:
+def label_priors(path: Path, train: pd.DataFrame, data: TrainingData) -> dict[str, float]:
+    """Each label's mean probability over a pipeline's labelled training texts, as the saved
+    pipeline at ``path`` predicts it (see :data:`nlp.scoring.TOP_LABEL_PRIOR_WEIGHT`)."""
+    import spacy
+
+    from nlp.scoring import TEXTCAT
+
+    texts = train.loc[train["labels"].notna(), "text"].tolist()
+    if not texts or not data.labels:
         return {}
-    shares = label_matrix(labelled, labels).mean(axis=0)
-    return {name: round(float(share), 6) for name, share in zip(labels, shares, strict=True)}
+    register_components()
+    pipeline = spacy.load(path)
+    textcat = pipeline.get_pipe(TEXTCAT)
+    with pipeline.memory_zone():
+        sums = sum(
+            np.asarray(textcat.predict([pipeline.make_doc(t) for t in texts[k : k + 512]])).sum(0)
+            for k in range(0, len(texts), 512)
+        )
+    column = {label: j for j, label in enumerate(textcat.labels)}
+    return {
+        label: round(float(sums[column[label]]) / len(texts), 6)
+        for label in data.labels
+        if label in column
+    }
 
 
 def _at_least_one(train: pd.DataFrame) -> bool:
