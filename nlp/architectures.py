@@ -161,8 +161,13 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCa
     per_token = row_len + sum(within.astype("int64") for _, within in ngrams)
     start = np.cumsum(per_token) - per_token
     keys = np.empty(int(per_token.sum()), dtype="uint64")
-    within_row = np.arange(int(row_len.sum())) - np.repeat(np.cumsum(row_len) - row_len, row_len)
-    keys[np.repeat(start, row_len) + within_row] = table[np.repeat(row_start, row_len) + within_row]
+    # Entry k of the rows (token t's i-th) goes to start[t] + i and comes from row_start[t] + i,
+    # with i = k - (rows before t): two repeats over the entries, the rest per token.
+    rows_before = np.cumsum(row_len) - row_len
+    entry = np.arange(int(row_len.sum()))
+    keys[np.repeat(start - rows_before, row_len) + entry] = table[
+        np.repeat(row_start - rows_before, row_len) + entry
+    ]
     slot = start + row_len
     for grams, within in ngrams:
         at = np.flatnonzero(within)

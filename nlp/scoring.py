@@ -43,10 +43,12 @@ TEXTCAT = "textcat_multilabel"
 ZONE_TEXTS = 10_000
 """Texts per spaCy memory zone: the strings a zone adds to the vocabulary (every new word, order
 number, typo) are freed when it closes, so a scorer's memory does not grow with what it read."""
-WARM_CHUNKS = 10_000
-"""Distinct chunks a pipeline reads outside a memory zone (see :func:`_warm_texts`)."""
-_WARM = object()
-"""``TicketModels.warmed`` value of a pipeline whose tokenizer cache is warm."""
+WARM_TEXTS = 2_000
+"""Texts a pipeline reads outside a memory zone, once per process: inside a zone every word's
+lexeme is made anew and freed when the zone closes (and spaCy's rule tokenizer, which pipelines
+saved before orderlens.WordTokenizer.v1 use, caches nothing), so the first texts put the common
+words in the vocabulary for good (a real English review: ~45 µs to a Doc cold, ~23 µs warm); a
+one-off, bounded addition to the vocabulary."""
 RULES = "rules"
 """The ``model`` of rows answered without a trained pipeline."""
 LEXICON = "lexicon"
@@ -109,9 +111,8 @@ class TicketModels:
     label_priors: dict[str, np.ndarray] = field(default_factory=dict)
     """Per pipeline (by language): each label's mean probability on its training texts, in
     ``labels`` order (see :data:`TOP_LABEL_PRIOR_WEIGHT`); versions saved before have none."""
-    warmed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    """Per pipeline (by id): the distinct chunks it has read outside a memory zone (see
-    :func:`_warm_texts`), or ``_WARM`` once there are enough."""
+    warmed: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Texts each pipeline (by id) has read outside a memory zone (see :data:`WARM_TEXTS`)."""
 
     @classmethod
     def load(cls, settings: Settings, version: str | None = None) -> TicketModels:
@@ -299,11 +300,11 @@ def _shift(probability: float, log_odds: float) -> float:
 
 
 def _predict(
-    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, Any]
+    pipeline: Any, texts: list[str], cats: tuple[str, ...], batch_size: int, warmed: dict[str, int]
 ) -> np.ndarray:
     """Each text's probability of each of ``cats`` (0 for a cat the pipeline does not know).
     Texts are read inside spaCy memory zones of :data:`ZONE_TEXTS`, after at most
-    the texts that warm the tokenizer's cache (:func:`_warm_texts`)."""
+    :data:`WARM_TEXTS` per process outside one."""
     textcat = pipeline.get_pipe(TEXTCAT)
     known = {label: j for j, label in enumerate(textcat.labels)}
     columns = [known.get(cat, -1) for cat in cats]
@@ -317,36 +318,14 @@ def _predict(
                 if column >= 0:
                     scores[offset : offset + len(docs), j] = predicted[:, column]
 
-    warm = _warm_texts(pipeline, texts, warmed)
+    key = str(id(pipeline))
+    warm = min(len(texts), max(0, WARM_TEXTS - warmed.get(key, 0)))
     read(0, warm)
+    warmed[key] = warmed.get(key, 0) + warm
     for start in range(warm, len(texts), ZONE_TEXTS):
         with pipeline.memory_zone():
             read(start, min(len(texts), start + ZONE_TEXTS))
     return scores
-
-
-def _warm_texts(pipeline: Any, texts: list[str], warmed: dict[str, Any]) -> int:
-    """How many of the first ``texts`` to read outside a memory zone.
-
-    Inside a zone every word's lexeme is made anew and freed when the zone closes (and spaCy's
-    rule tokenizer does not cache its splits there): a real English review costs ~45 µs to make
-    into a Doc cold, ~23 µs when its words are in the vocabulary. So each pipeline reads texts
-    outside a zone, once per process, until it has read :data:`WARM_CHUNKS` distinct
-    whitespace-separated chunks (for spaCy's rule tokenizer: its ``max_cache_size``): the
-    vocabulary keeps the words that are actually written, a bounded one-off (a fixed number of
-    texts fell short when the first texts came from elsewhere, as a benchmark's synthetic
-    tickets)."""
-    limit = getattr(pipeline.tokenizer, "max_cache_size", WARM_CHUNKS)
-    key = str(id(pipeline))
-    seen = warmed.setdefault(key, set())
-    if seen is _WARM:
-        return 0
-    for k, text in enumerate(texts):
-        if len(seen) >= limit:
-            warmed[key] = _WARM
-            return k
-        seen.update(text.split())
-    return len(texts)
 
 
 _ENTITY_COLUMNS = ("order_ref", "currency", "duration_unit", "date", "product")
