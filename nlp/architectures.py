@@ -146,10 +146,11 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCa
     flat = np.ascontiguousarray(np.concatenate(unigrams) if unigrams else np.zeros(0), "uint64")
     owner = np.repeat(np.arange(len(unigrams)), tokens)
     low, high = model.attrs["subwords"]
-    if high > 0 and len(flat):
+    with_subwords = high > 0 and len(flat) > 0
+    if with_subwords:
         table, row_start, row_len = _word_rows(flat, docs[0].vocab.strings, cache, low, high)
     else:  # each token's row is its word alone
-        table, row_start, row_len = flat, np.arange(len(flat)), np.ones(len(flat), dtype="int64")
+        row_len = np.ones(len(flat), dtype="int64")
     ngrams = []  # (keys, starts at token i and stays within its doc)
     for n in range(2, ngram_size + 1):
         if len(flat) < n:
@@ -161,13 +162,16 @@ def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCa
     per_token = row_len + sum(within.astype("int64") for _, within in ngrams)
     start = np.cumsum(per_token) - per_token
     keys = np.empty(int(per_token.sum()), dtype="uint64")
-    # Entry k of the rows (token t's i-th) goes to start[t] + i and comes from row_start[t] + i,
-    # with i = k - (rows before t): two repeats over the entries, the rest per token.
-    rows_before = np.cumsum(row_len) - row_len
-    entry = np.arange(int(row_len.sum()))
-    keys[np.repeat(start - rows_before, row_len) + entry] = table[
-        np.repeat(row_start - rows_before, row_len) + entry
-    ]
+    if with_subwords:
+        # Entry k of the rows (token t's i-th) goes to start[t] + i and comes from
+        # row_start[t] + i, with i = k - (rows before t): two repeats over the entries.
+        rows_before = np.cumsum(row_len) - row_len
+        entry = np.arange(int(row_len.sum()))
+        keys[np.repeat(start - rows_before, row_len) + entry] = table[
+            np.repeat(row_start - rows_before, row_len) + entry
+        ]
+    else:
+        keys[start] = flat
     slot = start + row_len
     for grams, within in ngrams:
         at = np.flatnonzero(within)
