@@ -63,6 +63,19 @@ class OnlineFeatures:
                 out[i].append(f"{view}:{why[i]}")
         return out
 
+    def degraded_text(self, n: int, sep: str = "|") -> np.ndarray:
+        """Per order, its :meth:`degraded` entries joined by ``sep`` ("" when none), built view
+        by view over the batch (batch scoring writes it as one column)."""
+        out = np.full(n, "", dtype=object)
+        for view, why in self.unused.items():
+            rows = np.flatnonzero(why != None)  # noqa: E711 (elementwise)
+            if not len(rows):
+                continue
+            entries = f"{view}:" + why[rows].astype(str).astype(object)
+            before = out[rows]
+            out[rows] = np.where(before == "", entries, before + sep + entries)
+        return out
+
 
 def utc_times(values: Any) -> np.ndarray:
     """A column of moments as naive-UTC ``datetime64[us]`` (from aware datetimes, pandas
