@@ -313,6 +313,7 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
         "errors": 0,
     }
     reasons: collections.Counter[str] = collections.Counter()  # why answers were degraded
+    statuses: collections.Counter[int] = collections.Counter()  # of the answers not 200
     todo = iter(range(batches))
 
     def worker() -> None:
@@ -328,6 +329,7 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
             with lock:
                 if status != 200:
                     stats["errors"] += 1
+                    statuses[status] += 1
                     continue
                 for p in predictions:
                     stats["orders"] += 1
@@ -356,6 +358,7 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
         "orders_per_s": stats["orders"] / seconds,
         "client_cpu_s": client_cpu,
         "degraded_reasons": dict(reasons),
+        "error_statuses": dict(statuses),
     }
 
 
@@ -670,7 +673,7 @@ def main() -> None:
                 f"{batch['acting']:,} orders with actions, {batch['risky_acting']:,} risk-driven, "
                 f"{batch['acting_without_reasons']} of those without reasons; degraded "
                 f"{batch['degraded']:,}/{batch['orders']:,} {batch['degraded_reasons'] or ''}; "
-                f"errors {batch['errors']}; {load()}",
+                f"errors {batch['errors']} {batch['error_statuses'] or ''}; {load()}",
                 flush=True,
             )
             if args.concurrent > 0:
