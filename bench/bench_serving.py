@@ -655,9 +655,14 @@ def main() -> None:
             batch = batch_throughput(url, orders, clients, args.batches)
             batch_cpu = cpu_seconds(process) - cpu_before
             per_order_us = batch_cpu / max(batch["orders"], 1) * 1e6
+            # Derived, as for predict: the server's CPU per order with each worker on a core of
+            # its own (the clients elsewhere): what the wall rate of a shared machine cannot show.
+            serving_cores = min(args.workers, os.cpu_count() or 1)
+            idle_rate = serving_cores * 1e6 / per_order_us if per_order_us else 0.0
             figures.update(
                 batch_orders_per_s=batch["orders_per_s"],
                 batch_server_cpu_us_per_order=per_order_us,
+                batch_orders_per_s_idle_cores=idle_rate,
                 batch_ratio_to_in_process=batch["orders_per_s"] / local["orders_per_s"],
                 batch_risky_without_reasons=batch["acting_without_reasons"],
                 batch_degraded=batch["degraded"],
@@ -668,7 +673,8 @@ def main() -> None:
                 f"{batch['orders_per_s']:,.0f} orders/s (target >= 15,000); ratio to the "
                 f"in-process reference {batch['orders_per_s'] / local['orders_per_s']:.2f}; "
                 f"server CPU {per_order_us:.0f} us per order (in-process "
-                f"{local['cpu_us_per_order']:.0f}); client CPU "
+                f"{local['cpu_us_per_order']:.0f}) -> {idle_rate:,.0f} orders/s on "
+                f"{serving_cores} idle core(s) (derived); client CPU "
                 f"{batch['client_cpu_s'] / max(batch['orders'], 1) * 1e6:.0f} us per order; "
                 f"{batch['acting']:,} orders with actions, {batch['risky_acting']:,} risk-driven, "
                 f"{batch['acting_without_reasons']} of those without reasons; degraded "

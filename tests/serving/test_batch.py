@@ -175,3 +175,17 @@ def test_predict_file_agrees_with_the_service_over_http(serving_home, server, sc
         assert answer["value"]["index"] == pytest.approx(round(row.value_index, 2), abs=1e-9)
         assert answer["value"]["tier"] == row.tier
         assert "|".join(answer["degraded"]) == row.degraded
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_value_matrix_taken_from_the_delay_matrix_is_the_models_own(serving_home, scorer, n):
+    from features.store import FeatureRepo
+    from serving.scoring import frame_columns
+
+    columns = frame_columns(_orders(serving_home, n).assign(as_of=lambda f: f["created_at"]))
+    online = FeatureRepo(serving_home.settings).online_feature_values(
+        "delay_v1", columns, skip_views=("order_attributes",)
+    )
+    scores = scorer.predict(columns, online.values)
+    np.testing.assert_array_equal(scores.value_x, scorer.models.value_matrix(scores.features))
+    np.testing.assert_array_equal(scores.delay_x, scorer.models.delay_matrix(scores.features))
