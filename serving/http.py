@@ -19,6 +19,7 @@ import copy
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.schemas import EXAMPLE_INPUT, ErrorBody, PredictRequest, PredictResponse, error_body
@@ -90,10 +91,10 @@ class ErrorShapeMiddleware:
 _REF = "#/components/schemas/{model}"
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(request: type[BaseModel] = PredictRequest) -> dict[str, Any]:
     """JSON schemas of the request, response and error models, keyed by model name."""
     out: dict[str, Any] = {}
-    for model in (PredictRequest, PredictResponse, ErrorBody):
+    for model in (request, PredictResponse, ErrorBody):
         schema = model.model_json_schema(ref_template=_REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -133,6 +134,7 @@ def openapi_document(
     *,
     example_response: dict[str, Any],
     example_metadata: dict[str, Any],
+    request: type[BaseModel] = PredictRequest,
 ) -> dict[str, Any]:
     """BentoML's generated document with the service's models and an example on every operation.
 
@@ -140,11 +142,12 @@ def openapi_document(
         base: ``Service.openapi_spec.asdict()`` (infra routes and the mounted routes).
         example_response: a real ``/predict`` answer to :data:`EXAMPLE_INPUT`.
         example_metadata: a real ``/metadata`` answer.
+        request: the deployment's request model (with the shop's extra order columns).
     """
     doc = copy.deepcopy(base)
     # Pydantic writes JSON Schema 2020-12 (``anyOf`` with ``null``), which is OpenAPI 3.1.
     doc["openapi"] = "3.1.0"
-    doc.setdefault("components", {}).setdefault("schemas", {}).update(_schemas())
+    doc.setdefault("components", {}).setdefault("schemas", {}).update(_schemas(request))
     paths = doc.setdefault("paths", {})
     predict = paths.setdefault("/predict", {}).setdefault("post", {})
     predict["requestBody"] = {

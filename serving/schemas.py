@@ -14,8 +14,9 @@ raises :class:`RequestError` carrying that body; :func:`validation_error_body` t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -34,6 +35,9 @@ from orderlens.contracts import ORDERS
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.reasons import ReasonGroup
 from orderlens.records import CONTACT_CHANNELS, ContactChannel, Stage, Tier
+
+if TYPE_CHECKING:
+    from orderlens.settings import OrderExtra
 
 HARD_MAX_ORDERS = 10_000
 """Ceiling on orders per request whatever the settings say (settings may only lower it)."""
@@ -308,8 +312,14 @@ def error_body(code: str, message: str) -> ErrorBody:
     return ErrorBody(error=ErrorDetail(code=code, message=message))
 
 
-def parse_request(payload: Any, *, max_orders: int = HARD_MAX_ORDERS) -> PredictRequest:
-    """Validate a decoded JSON payload into a :class:`PredictRequest`.
+def parse_request(
+    payload: Any,
+    *,
+    max_orders: int = HARD_MAX_ORDERS,
+    model: type[PredictRequest] = PredictRequest,
+) -> PredictRequest:
+    """Validate a decoded JSON payload into a :class:`PredictRequest` (or ``model``: the
+    deployment's :func:`request_model`).
 
     Raises:
         RequestError: 400 with the error body naming every bad field; ``too_many_orders`` (413)
@@ -323,9 +333,34 @@ def parse_request(payload: Any, *, max_orders: int = HARD_MAX_ORDERS) -> Predict
                 status=413,
             )
     try:
-        return PredictRequest.model_validate(payload, context={"max_orders": max_orders})
+        return model.model_validate(payload, context={"max_orders": max_orders})
     except ValidationError as exc:
         raise RequestError(validation_error_body(exc)) from exc
+
+
+def request_model(extras: Sequence[OrderExtra] = ()) -> type[PredictRequest]:
+    """The request model of a shop that declared extra order columns
+    (``settings.features.order_extras``): each is an optional order field (a number, a category
+    — a name, a whole number or a yes/no — or a timezone-aware moment); any other unknown field
+    is still refused."""
+    if not extras:
+        return PredictRequest
+    # A category may be written as text, a whole number or a yes/no (an export's codes).
+    kinds = {
+        "numeric": float,
+        "categorical": CategoryValue | bool | int,
+        "moment": AwareDatetime,
+    }
+    order = create_model(  # type: ignore[call-overload]
+        "Order",
+        __base__=Order,
+        **{e.name: (kinds[e.kind] | None, Field(None, description=e.display)) for e in extras},
+    )
+    return create_model(  # type: ignore[call-overload]
+        "PredictRequest",
+        __base__=PredictRequest,
+        orders=(list[order], Field(min_length=1, max_length=HARD_MAX_ORDERS)),
+    )
 
 
 def _problem(err: Any) -> str:

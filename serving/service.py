@@ -43,7 +43,13 @@ from starlette.responses import Response
 from nlp.store import describe_version
 from serving.capacity import CapacityGate, Overloaded
 from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
-from serving.schemas import EXAMPLE_INPUT, RequestError, error_body, parse_request
+from serving.schemas import (
+    EXAMPLE_INPUT,
+    RequestError,
+    error_body,
+    parse_request,
+    request_model,
+)
 
 if TYPE_CHECKING:
     from features.online import OnlineFeatures
@@ -91,6 +97,8 @@ class OrderLens:
         self.settings = load_settings()
         cfg = self.settings.serving
         self.policy = load_policy(cfg.policy_file)
+        # The shop's declared extra order columns are optional order fields of /predict.
+        self.request_model = request_model(self.settings.features.order_extras)
         self.repo = FeatureRepo(self.settings)
         self.breaker = feature_store_breaker(self.settings)
         self.ledger = open_ledger(self.settings)
@@ -213,7 +221,9 @@ class OrderLens:
         began = time.perf_counter()
         received_at = datetime.now(UTC)
         cfg = self.settings.serving
-        request = parse_request(payload, max_orders=cfg.max_orders_per_request)
+        request = parse_request(
+            payload, max_orders=cfg.max_orders_per_request, model=self.request_model
+        )
         orders = request.orders
         scorer = self.scorer  # one model set for the whole request, even if a reload swaps
         columns = request_columns(orders)
@@ -324,6 +334,12 @@ class OrderLens:
             "versions": models.versions,
             "promoted_from": manifest.get("data_window"),
             "metrics": manifest.get("metrics", {}),
+            # Which delay model scores orders at creation (trees, blend or the logistic
+            # regression) and why; the baselines it was judged against on the same test rows.
+            "delay_model": manifest.get("served", {}).get("delay", {"model": "lightgbm"}),
+            "baselines": manifest.get("metrics", {}).get("delay", {}).get("baselines", {}),
+            "value_dimensions": manifest.get("value_dimensions"),
+            "order_extras": manifest.get("order_extras", []),
             # The ticket-text version behind the ticket features: its label set is the user's.
             "ticket_text": describe_version(self.settings, manifest.get("nlp_version")),
             "features": {
@@ -376,6 +392,7 @@ class OrderLens:
                 OrderLens.openapi_spec.asdict(),
                 example_response=self._example_response,
                 example_metadata=self.metadata_dict(),
+                request=self.request_model,
             )
         )
 
