@@ -303,6 +303,7 @@ class Scorer:
         order_ids = columns["order_id"]
         dismissals = columns["push_dismissals"]
         preferences = columns["contact_preferences"]
+        order_values = columns["order_value"]
 
         def scored(i: int, groups: tuple[str, ...] = ()) -> ScoredOrder:
             return ScoredOrder(
@@ -316,6 +317,7 @@ class Scorer:
                 value_index=float(index[i]),
                 push_dismissals=dismissals[i] or 0,
                 contact_preferences=tuple(preferences[i] or ()),
+                order_value=order_values[i],  # the policy's suggest_when may test it
             )
 
         # Pass 1 without reasons decides who needs them; pass 2 re-evaluates those with them.

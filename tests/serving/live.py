@@ -57,6 +57,19 @@ def build_home(home: Path) -> ServingHome:
     return ServingHome(home, settings, champion, candidate, world["orders"])
 
 
+SERVED_PARTS = ("feature_repo", "models", "bentoml", "nlp")
+
+
+def copy_serving_home(source: Path, target: Path) -> Path:
+    """A fresh home serving ``source``'s models and features with an empty ledger and log."""
+    import shutil
+
+    for name in SERVED_PARTS:
+        if (source / name).exists():
+            shutil.copytree(source / name, target / name, symlinks=True)
+    return target
+
+
 @dataclass
 class Server:
     url: str
@@ -68,11 +81,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, log: Path, **env: str) -> Iterator[Server]:
+def running_server(home: Path, log: Path, *, workers: int = 1, **env: str) -> Iterator[Server]:
     """``bentoml serve serving.service:OrderLens`` on a free port with ``ORDERLENS_*`` ``env``;
     yields once ``/readyz`` answers 200, stops the server afterwards."""
     port = free_port()
-    command, base_env = serve_command(port, "127.0.0.1", workers=1)
+    command, base_env = serve_command(port, "127.0.0.1", workers=workers)
     full_env = {**base_env, "ORDERLENS_HOME": str(home), **env}
     full_env.pop("ORDERLENS_SETTINGS", None)
     with log.open("wb") as out:
@@ -93,6 +106,19 @@ def running_server(home: Path, log: Path, **env: str) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+def kill_hard(server: Server) -> None:
+    """SIGKILL the server and every worker at once, as a crash would. (The workers run in sessions
+    of their own: killing the server's process group alone would leave them serving.)"""
+    import psutil
+
+    parent = psutil.Process(server.process.pid)
+    processes = [parent, *parent.children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=30)
+
+
 def _wait_ready(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,4 +131,12 @@ def _wait_ready(server: Server, timeout: float) -> None:
     raise TimeoutError(f"not ready after {timeout} s: {server.log.read_text()[-3000:]}")
 
 
-__all__ = ["ServingHome", "Server", "build_home", "order_payloads", "running_server"]
+__all__ = [
+    "ServingHome",
+    "Server",
+    "build_home",
+    "copy_serving_home",
+    "kill_hard",
+    "order_payloads",
+    "running_server",
+]

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 
 from orderlens.dimensions import DIMENSION_NAMES
@@ -24,6 +25,7 @@ VALUE_TIER_RULES = {
 """Shipped rules with no condition on the delay risk (they act on the value tier alone)."""
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+JSON_BODY = {"content-type": "application/json"}
 
 
 def _predict(client, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,7 +176,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         ({"orders": "many"}, "orders"),
         ({"order": []}, "orders"),
         ([1, 2], "(request)"),
-        ({"orders": [EXAMPLE_INPUT["orders"][0]] * 2}, "orders"),  # repeated order id
+        ({"orders": [EXAMPLE_INPUT["orders"][0]] * 2}, "orders[1].order_id"),  # repeated id
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(client, payload, field):
@@ -183,16 +185,44 @@ def test_bad_input_is_a_400_naming_the_field(client, payload, field):
     assert field in {f.field for f in body.error.fields}, body
 
 
-def test_too_many_orders_is_a_413(client):
+def test_too_many_orders_is_a_400_naming_the_orders(client):
     order = EXAMPLE_INPUT["orders"][0]
     orders = [{**order, "order_id": f"X{i}"} for i in range(501)]  # the test server allows 500
-    body = _error(client.post("/predict", json={"orders": orders}), 413)
+    body = _error(client.post("/predict", json={"orders": orders}), 400)
     assert body.error.code == "too_many_orders"
+    assert [f.field for f in body.error.fields] == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"promised_at": "9999-12-31T23:00:00-10:00"}, "orders[0].promised_at"),  # was a 500
+        ({"created_at": "0001-01-01T00:00:00+08:00"}, "orders[0].created_at"),
+        ({"order_value": 1e308}, "orders[0].order_value"),
+        ({"is_presale": "yes"}, "orders[0].is_presale"),
+        ({"created_at": 0}, "orders[0].created_at"),
+        ({"as_of": "2025-06-16T09:00:00+08:00"}, "orders[0].as_of"),
+        ({"promised_at": "2035-06-18T21:00:00+08:00"}, "orders[0].promised_at"),
+        ({"dest_region": "Zheng\u0000zhou"}, "orders[0].dest_region"),
+        ({"dest_region": "Zheng\u200bzhou"}, "orders[0].dest_region"),
+    ],
+)
+def test_what_the_probes_found_is_refused(client, changes, field):
+    """The issue's probes: each once answered 200 (or 500); now a 400 naming the field."""
+    body = _error(client.post("/predict", json=_with(**changes)), 400)
+    assert field in {f.field for f in body.error.fields}, body
+
+
+def test_a_body_that_is_not_json_is_a_415(client):
+    response = client.post(
+        "/predict", content=orjson.dumps(EXAMPLE_INPUT), headers={"content-type": "text/plain"}
+    )
+    assert _error(response, 415).error.code == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("raw", [b"{bad", b"", b"\xff\xfe", b'{"orders": [}'])
 def test_bad_json_is_a_400(client, raw):
-    body = _error(client.post("/predict", content=raw), 400)
+    body = _error(client.post("/predict", content=raw, headers=JSON_BODY), 400)
     assert body.error.code == "invalid_json"
 
 
@@ -201,7 +231,7 @@ def test_unknown_route_and_wrong_method_have_the_error_shape(client):
     assert _error(client.post("/nope", json={}), 404).error.code == "not_found"
     assert _error(client.get("/predict"), 405).error.code == "method_not_allowed"
     # Debug endpoints are hidden unless enabled; here they are (fault tests), and still shaped.
-    assert _error(client.post("/admin/fault", content=b"[]"), 400).error.code == "invalid_request"
+    assert _error(client.post("/admin/fault", content=b"[]", headers=JSON_BODY), 400).error.code == "invalid_request"
 
 
 # ---- health, metadata, documentation ----------------------------------------------------------
@@ -227,22 +257,22 @@ def test_health_metadata_and_log(client, serving_home):
     assert len(logged) and logged["p_late"].notna().all()
 
 
-def test_openapi_has_models_and_an_example_for_every_operation(client):
+def test_openapi_states_the_limits_and_rules_the_service_enforces(client):
     doc = client.get("/docs.json").json()
-    for route in ("/predict", "/metadata", "/healthz", "/readyz", "/admin/reload"):
+    assert doc["openapi"].startswith("3.1")
+    for route in ("/predict", "/metadata", "/healthz", "/readyz", "/admin/reload", "/suggestions"):
         assert route in doc["paths"], route
-    for route, item in doc["paths"].items():
-        for method, op in item.items():
-            examples = [
-                c.get("example")
-                for r in op.get("responses", {}).values()
-                for c in r.get("content", {}).values()
-            ]
-            assert any(e is not None for e in examples), f"{method.upper()} {route}: no example"
     predict = doc["paths"]["/predict"]["post"]
-    assert predict["requestBody"]["content"]["application/json"]["example"] == EXAMPLE_INPUT
-    example = predict["responses"]["200"]["content"]["application/json"]["example"]
-    PredictResponse.model_validate(example)
-    assert {"PredictRequest", "PredictResponse", "ErrorBody", "Order"} <= set(
-        doc["components"]["schemas"]
-    )
+    body = predict["requestBody"]["content"]["application/json"]
+    assert body["example"] == EXAMPLE_INPUT
+    orders = body["schema"]["properties"]["orders"]
+    assert orders["maxItems"] == 500  # the test server's limit, as enforced
+    rules = {r["rule"] for r in orders["items"]["x-row-rules"]}
+    assert "orders.promise_after_creation" in rules and "as_of" in rules
+    assert {"200", "400", "401", "413", "415", "429"} <= set(predict["responses"])
+    assert "422" not in predict["responses"]  # FastAPI's own validation answer is not ours
+    for route, item in doc["paths"].items():
+        if route not in ("/healthz", "/livez", "/readyz"):
+            for op in item.values():
+                assert {"401", "429"} <= set(op["responses"]), route
+    assert {"PredictResponse", "ErrorBody", "SuggestionOut"} <= set(doc["components"]["schemas"])
