@@ -231,7 +231,10 @@ def test_unknown_route_and_wrong_method_have_the_error_shape(client):
     assert _error(client.post("/nope", json={}), 404).error.code == "not_found"
     assert _error(client.get("/predict"), 405).error.code == "method_not_allowed"
     # Debug endpoints are hidden unless enabled; here they are (fault tests), and still shaped.
-    assert _error(client.post("/admin/fault", content=b"[]", headers=JSON_BODY), 400).error.code == "invalid_request"
+    assert (
+        _error(client.post("/admin/fault", content=b"[]", headers=JSON_BODY), 400).error.code
+        == "invalid_request"
+    )
 
 
 # ---- health, metadata, documentation ----------------------------------------------------------
