@@ -9,7 +9,7 @@ service, read by the order-health page) and their reader.
 from __future__ import annotations
 
 import functools
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 import pandas as pd
@@ -124,7 +124,7 @@ def suggestions_schema() -> pa.Schema:
     )
 
 
-def read_suggestions(settings: Settings) -> pd.DataFrame:
+def read_suggestions(settings: Settings, *, now: datetime | None = None) -> pd.DataFrame:
     """The latest snapshot of suggested actions (``settings.suggestions_path``), oldest first.
 
     The service rewrites it every ``serving.log_flush_seconds`` while it runs. A suggestion still
@@ -139,7 +139,7 @@ def read_suggestions(settings: Settings) -> pd.DataFrame:
     else:
         table = suggestions_schema().empty_table()
     frame = table.to_pandas()
-    now = pd.Timestamp.now(tz="UTC")
-    lapsed = (frame["status"] == "pending") & (frame["expires_at"] <= now)
+    moment = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    lapsed = (frame["status"] == "pending") & (frame["expires_at"] <= moment)
     frame.loc[lapsed, "status"] = "expired"
     return frame.sort_values("created_at", kind="stable").reset_index(drop=True)

@@ -114,8 +114,12 @@ class ServingSettings(BaseModel):
     breaker_failures: int = Field(5, ge=1, description="failures in the window that open it")
     breaker_window_seconds: float = Field(30.0, gt=0)
     breaker_cooldown_seconds: float = Field(10.0, gt=0)
-    log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
-    log_flush_seconds: float = Field(5.0, gt=0)
+    log_flush_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often the prediction journal is drained into the parquet log (and the"
+        " suggestions snapshot rewritten); each prediction is durable before its answer anyway",
+    )
     reload_seconds: float = Field(5.0, gt=0, description="how often the champion is checked")
     max_concurrent_scoring: int = Field(
         2, ge=1, description="requests a worker scores at once (more only share its core)"

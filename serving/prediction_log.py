@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,8 @@ class PredictionLog:
         ledger: the ledger whose journal holds the entries.
         flush_seconds: how often the journal is drained while the service runs.
         batch_entries: journal entries (requests) per drained batch.
+        after_drain: called after each drain by the process that drained (the service writes
+            the suggestions snapshot there).
     """
 
     def __init__(
@@ -239,11 +241,13 @@ class PredictionLog:
         *,
         flush_seconds: float = 5.0,
         batch_entries: int = 2_000,
+        after_drain: Callable[[], object] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.ledger = ledger
         self.flush_seconds = flush_seconds
         self.batch_entries = batch_entries
+        self.after_drain = after_drain
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -306,11 +310,14 @@ class PredictionLog:
         with self.ledger.drain_lock() as acquired:
             if not acquired:
                 return written
-            while True:
-                batch = self.ledger.read_journal(self.batch_entries)
-                if not batch:
-                    return written
+            while batch := self.ledger.read_journal(self.batch_entries):
                 written += self._write(batch)
+            if self.after_drain is not None:
+                try:  # under the same lock: one process at a time
+                    self.after_drain()
+                except Exception:  # the log is drained either way; try again next time
+                    logger.exception("prediction log: the after-drain step failed")
+        return written
 
     def _write(self, batch: list[JournalEntry]) -> list[Path]:
         first = batch[0].key

@@ -83,6 +83,7 @@ from serving.suggestions import (
     DecisionResponse,
     SuggestionList,
     list_suggestions,
+    write_snapshot,
 )
 from serving.suggestions import decide as decide_suggestions
 
@@ -161,6 +162,7 @@ class OrderLens:
         self.breaker = feature_store_breaker(self.settings)
         self.ledger = open_ledger(self.settings)
         self.log = PredictionLog.from_settings(self.settings, self.ledger)
+        self.log.after_drain = self._write_suggestions_snapshot
         self.log.start()  # drains first what an earlier run left in the journal
         check_trusted_proxies(self.settings)
         self.online_store_config = self.repo.repo_config().online_store  # for /readyz
@@ -433,6 +435,10 @@ class OrderLens:
         return _json_response({"feature_delay_ms": delay_ms})
 
     # ---- suggest, then confirm ----------------------------------------------------------------
+
+    def _write_suggestions_snapshot(self) -> None:
+        """The suggestions as they stand, for the order-health page (after each log drain)."""
+        write_snapshot(self.ledger, self.settings.suggestions_path, datetime.now(UTC))
 
     @app.get(
         "/suggestions",
