@@ -74,8 +74,8 @@ def section(suggestions: pd.DataFrame, now: pd.Timestamp | None = None) -> str:
         ["action", "suggested", "pending", "confirmed", "rejected", "expired", "confirm rate",
          "median minutes to decision"],
         [
-            [action, f"{r['suggested']:,}", f"{r['pending']:,}", f"{r['confirmed']:,}",
-             f"{r['rejected']:,}", f"{r['expired']:,}", html.pct(r["confirm_rate"]),
+            [action, *(f"{int(r[c]):,}" for c in ("suggested", "pending", "confirmed",
+             "rejected", "expired")), html.pct(r["confirm_rate"]),
              html.num(r["median_minutes_to_decision"], 0)]
             for action, r in table.iterrows()
         ],

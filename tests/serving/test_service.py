@@ -96,7 +96,10 @@ def test_batch_answers_every_order_in_order_with_reasons_where_actions_fire(batc
             assert p["delay"]["reasons"], f"{p['order_id']} acts on its risk without reasons"
         else:
             assert {a["rule"] for a in p["actions"]} <= VALUE_TIER_RULES, p["actions"]
-        assert all(a["fired"] for a in p["actions"])  # first time these orders are scored
+        # First time these orders are scored: nothing is suppressed or already pending; the
+        # actions of suggest rules wait for a person, the others fire.
+        assert {a["status"] for a in p["actions"]} <= {"fired", "suggested"}, p["actions"]
+        assert all(a["fired"] == (a["status"] == "fired") for a in p["actions"])
     # Online features were read: the views' freshness is reported for real orders.
     assert any(v is not None for p in predictions for v in p["feature_freshness"].values())
 
@@ -112,20 +115,25 @@ def test_value_reasons_only_when_asked(client, serving_home):
 
 def test_rescoring_does_not_fire_the_same_action_twice(client, batch):
     orders, predictions = batch
-    fired_before = {p["order_id"]: p["actions"] for p in predictions if p["actions"]}
-    again = _predict(client, [o for o in orders if o["order_id"] in fired_before])
+    acted_before = {p["order_id"]: p["actions"] for p in predictions if p["actions"]}
+    again = _predict(client, [o for o in orders if o["order_id"] in acted_before])
     for p in again:
-        before = {(a["action"], a["rule"]) for a in fired_before[p["order_id"]]}
-        now = {(a["action"], a["rule"]): a["fired"] for a in p["actions"]}
-        for key in before & set(now):
-            assert now[key] is False, f"{p['order_id']} {key} fired twice"
+        before = {(a["action"], a["rule"]): a for a in acted_before[p["order_id"]]}
+        for a in p["actions"]:
+            first = before.get((a["action"], a["rule"]))
+            if first is None:
+                continue
+            if first["status"] == "fired":
+                assert a["status"] == "suppressed", f"{p['order_id']} {a} fired twice"
+            else:  # still waiting for a person: the same suggestion, not a second one
+                assert (a["status"], a["suggestion_id"]) == ("pending", first["suggestion_id"])
 
 
 def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
     orders, predictions = batch
     acting = [o for o, p in zip(orders, predictions, strict=True) if p["actions"]][:3]
     fresh = [{**o, "order_id": o["order_id"] + "-concurrent"} for o in acting]
-    fired: Counter[tuple[str, str, str]] = Counter()
+    seen: dict[tuple[str, str, str], list[tuple[str, str | None]]] = {}
     errors: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
@@ -140,7 +148,8 @@ def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
         with lock:
             for p in response.json()["predictions"]:
                 for a in p["actions"]:
-                    fired[(p["order_id"], a["action"], a["rule"])] += a["fired"]
+                    key = (p["order_id"], a["action"], a["rule"])
+                    seen.setdefault(key, []).append((a["status"], a.get("suggestion_id")))
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
     for t in threads:
@@ -148,7 +157,16 @@ def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
     for t in threads:
         t.join()
     assert not errors
-    assert fired and all(count == 1 for count in fired.values()), fired
+    assert seen
+    for key, answers in seen.items():
+        statuses = Counter(status for status, _ in answers)
+        # Fired exactly once (then suppressed), or suggested exactly once (then pending, the
+        # same suggestion).
+        assert statuses in (
+            Counter({"fired": 1, "suppressed": 7}),
+            Counter({"suggested": 1, "pending": 7}),
+        ), (key, statuses)
+        assert len({sid for _, sid in answers}) == 1, (key, answers)
 
 
 # ---- one error shape --------------------------------------------------------------------------
