@@ -14,6 +14,7 @@ raises :class:`RequestError` carrying that body; :func:`validation_error_body` t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -100,8 +101,19 @@ def _rfc3339(first_year: int, last_year: int) -> str:
 
 
 _PARTS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))$"
 )
+r"""The same form as :func:`_rfc3339` (any year), with its parts as groups. ``[0-9]``, not ``\d``:
+Python's ``\d`` would also take other scripts' digits, which the published pattern refuses."""
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(sign: str | None, hours: str, minutes: str) -> timezone:
+    if sign is None:
+        return UTC
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(offset if sign == "+" else -offset)
 
 
 def timestamp_type(first_year: int, last_year: int) -> Any:
@@ -109,22 +121,18 @@ def timestamp_type(first_year: int, last_year: int) -> Any:
     ``last_year``: a string of exactly that form (no numbers, no naive times), parsed to an aware
     datetime. The year is the one written, so every accepted time converts to UTC safely."""
     pattern = _rfc3339(first_year, last_year)
-    matcher = re.compile(pattern)
 
     def parse(value: Any) -> datetime:
-        if not isinstance(value, str) or not matcher.match(value):
+        parts = _PARTS.match(value) if isinstance(value, str) else None
+        if parts is None or not first_year <= int(parts.group(1)) <= last_year:
             raise PydanticCustomError(
                 "timestamp",
                 "must be an RFC 3339 timestamp with an offset (e.g. 2025-06-16T09:30:00+08:00)"
                 " in the years {first}-{last}",
                 {"first": first_year, "last": last_year},
             )
-        y, mo, d, h, mi, sec, frac, sign, oh, om = _PARTS.match(value).groups()  # type: ignore[union-attr]
+        y, mo, d, h, mi, sec, frac, sign, oh, om = parts.groups()
         try:
-            zone = UTC
-            if sign is not None:
-                offset = timedelta(hours=int(oh), minutes=int(om))
-                zone = timezone(offset if sign == "+" else -offset)
             return datetime(
                 int(y),
                 int(mo),
@@ -132,8 +140,8 @@ def timestamp_type(first_year: int, last_year: int) -> Any:
                 int(h),
                 int(mi),
                 int(sec),
-                int((frac or "0")[:6].ljust(6, "0")),
-                tzinfo=zone,
+                int(frac[:6].ljust(6, "0")) if frac else 0,
+                tzinfo=_zone(sign, oh, om),
             )
         except ValueError as exc:  # 2025-02-30, hour 24, offset 24:00
             raise PydanticCustomError(

@@ -313,6 +313,7 @@ class OrderLens:
             orders=orders,
             model_versions=scorer.model_versions,
             latency_ms=(time.perf_counter() - began) * 1000.0,
+            scores=result.log_scores,
         )
         return {"predictions": result.predictions}
 

@@ -116,6 +116,14 @@ def test_sigkill_under_load_loses_no_answered_prediction(seed, serving_home, tmp
     for row in log[log["order_id"].isin(answered)].itertuples():
         told = load.answered[row.order_id]
         assert row.p_late == pytest.approx(told["delay"]["probability"])
+        assert (row.risk_level, row.tier) == (told["delay"]["risk_level"], told["value"]["tier"])
+        assert row.value_index == pytest.approx(told["value"]["index"])
+        assert row.quadrant_customer == pytest.approx(told["value"]["quadrants"]["customer"])
+        dims = told["value"]["dimensions"]
+        assert row.dim_satisfaction == pytest.approx(dims["satisfaction"]["score"])
+        assert row.degraded == "|".join(told["degraded"])
+        reasons = told["delay"]["reasons"]
+        assert row.top_reason_group == (reasons[0]["group"] if reasons else None)
         fired = {f"{a['rule']}:{a['action']}" for a in told["actions"] if a["status"] == "fired"}
         assert set(filter(None, row.actions_fired.split("|"))) == fired
 

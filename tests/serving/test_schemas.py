@@ -247,6 +247,7 @@ def test_no_type_coercion(field: str, value: Any):
         ("created_at", "2025-06-16T09:30:00+24:00"),
         ("created_at", "2025-06-16 09:30:00+08:00"),  # RFC 3339 wants the T
         ("created_at", "2025-06-16T09:30+08:00"),  # ... and seconds
+        ("created_at", "２０２５-06-16T09:30:00+08:00"),  # digits of another script
     ],
 )
 def test_timestamps_within_the_window_and_well_formed(field: str, value: Any):
