@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orderlens.settings import ServingSettings
+from orderlens.settings import ServingSettings, Settings
 from serving.resilience import ApiKeys, Bucket, SharedRateLimiter
 from serving.schemas import error_body
 
@@ -184,12 +184,12 @@ NO_PROXY = "none"
 """``FORWARDED_ALLOW_IPS`` that trusts no proxy (no address is called ``none``)."""
 
 
-def forwarded_allow_ips(settings: Any) -> str:
+def forwarded_allow_ips(settings: Settings) -> str:
     """uvicorn's ``FORWARDED_ALLOW_IPS`` for ``serving.trusted_proxies``."""
     return ",".join(settings.serving.trusted_proxies) or NO_PROXY
 
 
-def check_trusted_proxies(settings: Any) -> None:
+def check_trusted_proxies(settings: Settings) -> None:
     """Refuse to start when uvicorn would trust ``X-Forwarded-For`` from more proxies than
     ``serving.trusted_proxies`` names (e.g. ``FORWARDED_ALLOW_IPS=*`` left in the environment):
     a forged header would then choose the client address the limits apply to."""
@@ -205,7 +205,7 @@ def check_trusted_proxies(settings: Any) -> None:
         )
 
 
-def guard_from_settings(settings: Any) -> Guard:
+def guard_from_settings(settings: Settings) -> Guard:
     """The guard for a worker process, from the settings."""
     from serving.resilience import api_keys, rate_limiter
 

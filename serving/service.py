@@ -1,16 +1,25 @@
 """The orderlens prediction service (BentoML): ``bentoml serve serving.service:OrderLens``.
 
-Routes (all JSON; every error has the one shape of :mod:`serving.http`):
+Routes (all JSON; every error has the one shape of :mod:`serving.http`; ``docs/api.md``):
 
 - ``POST /predict`` ``{"orders": [...]}`` → ``{"predictions": [...]}``: delay probability, hours,
-  P90, risk level and reasons; value index, tier, quadrant and dimension scores; actions (after
-  the action ledger: ``fired`` is false when the same action already fired in its window); model
-  versions; feature freshness; ``degraded`` reasons.
+  P90, risk level and reasons; value index, tier, quadrant and dimension scores; actions with the
+  action ledger's ``status`` (fired, suppressed, suggested, pending); model versions; feature
+  freshness; ``degraded`` reasons. The request model is built at start from the orders contract
+  and the settings (:func:`serving.schemas.order_model`); the actions and the prediction-log
+  entry are recorded in one ledger step before the answer leaves
+  (:func:`serving.prediction_log.record_request`).
+- ``GET /suggestions``, ``POST /suggestions/confirm``, ``POST /suggestions/reject``: suggested
+  actions and people's decisions on them (:mod:`serving.suggestions`).
 - ``GET /metadata``: model versions, training metrics, feature lists, limits.
 - ``POST /admin/reload``: check the champion now (the service also checks every
-  ``serving.reload_seconds``); behind the API key when keys are configured.
-- ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and online store reachable),
-  ``GET /docs.json`` (OpenAPI with examples), ``GET /metrics`` (Prometheus) from BentoML.
+  ``serving.reload_seconds``).
+- ``GET /metrics``: Prometheus metrics by route template (:class:`serving.http.RouteMetricsMiddleware`).
+- ``GET /healthz``, ``GET /livez`` (alive), ``GET /readyz`` (models loaded, online store present
+  and answering), ``GET /docs.json`` (the generated OpenAPI document).
+
+Every route but the health probes passes :class:`serving.guard.GuardMiddleware` (API keys, rate
+limits in orders shared by all workers, JSON bodies only).
 
 The routes live on a FastAPI app mounted into the BentoML service (``@bentoml.asgi_app``):
 ``/predict`` reads the raw body and validates it once with :func:`serving.schemas.parse_request`

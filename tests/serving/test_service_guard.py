@@ -40,6 +40,7 @@ def limited(serving_home, tmp_path_factory):
         "ORDERLENS_SERVING__FEATURE_TIMEOUT_MS": "1500",
     }
     with running_server(home, tmp / "server.log", workers=2, **env) as server:
+        server.home = home
         yield server
 
 
@@ -140,6 +141,23 @@ def test_large_requests_cost_their_orders(limited):
     with limited.client() as http:
         assert http.post("/predict", json={"orders": explained}).status_code == 200
         assert http.post("/predict", json={"orders": _orders(1)}).status_code == 429
+
+
+def test_readyz_tells_the_truth_about_the_online_store(limited):
+    """The service's reader keeps its SQLite file open, and an open file keeps answering after
+    it was moved away: readiness must look at the store as it is now."""
+    store = limited.home / "feature_repo" / "online_store.db"
+    moved = store.with_name("online_store.db.moved")
+    with limited.client() as http:
+        assert http.get("/readyz").status_code == 200
+        store.rename(moved)
+        try:
+            gone = http.get("/readyz")
+            assert gone.status_code == 503
+            assert ErrorBody.model_validate(gone.json()).error.code == "not_ready"
+        finally:
+            moved.rename(store)
+        assert http.get("/readyz").status_code == 200
 
 
 # ---- closed by default ------------------------------------------------------------------------
