@@ -86,8 +86,18 @@ class LeanClient:
         return answer
 
     def post_full(self, path: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-        """POST on the kept-alive connection; returns the status, body and headers."""
-        self.connection.request("POST", path, body, JSON_HEADERS)
+        """POST on the kept-alive connection; returns the status, body and headers.
+
+        A connection the server closed while it was idle (its keep-alive timeout; a starved
+        client thread on a busy machine can sit longer than that) fails when the request is
+        *sent*: nothing reached the server, so it is sent again once on a new connection, as
+        HTTP clients do with stale kept-alive connections. Failures after sending are errors.
+        """
+        try:
+            self.connection.request("POST", path, body, JSON_HEADERS)
+        except (BrokenPipeError, ConnectionResetError):
+            self.connection.close()
+            self.connection.request("POST", path, body, JSON_HEADERS)
         response = self.connection.getresponse()
         content = response.read()
         return response.status, content, {k.lower(): v for k, v in response.getheaders()}
@@ -416,7 +426,9 @@ def explain_value_cost(home: Path, orders: list[dict], n: int) -> dict[str, floa
     }
 
 
-def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, float]:
+def predict_throughput(
+    home: Path, orders: list[dict], tmp: Path, workers: int = 1
+) -> dict[str, float]:
     """``orderlens predict`` on a file of the live orders: the command end to end (a new
     process: imports, model load) and the scoring run inside it."""
     import pandas as pd
@@ -435,6 +447,8 @@ def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, f
         str(out),
         "--as-of",
         "as_of",
+        "--workers",
+        str(workers),
         "--json",
     ]
     began = time.perf_counter()
@@ -451,6 +465,7 @@ def predict_throughput(home: Path, orders: list[dict], tmp: Path) -> dict[str, f
         "orders": report["scored"],
         "orders_per_s": report["orders_per_s"],
         "seconds": report["seconds"],
+        "load_seconds": report["load_seconds"],
         "degraded": report["degraded"],
         "command_seconds": wall,
         "command_cpu_s": cpu,
@@ -487,6 +502,7 @@ def mixed_clients(
     }
     latency: dict[str, list[float]] = {"single": [], "batch": []}
     reasons: collections.Counter[str] = collections.Counter()
+    errors: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
     clients = single_clients + batch_clients
     # Paced: every client sends the same number of requests a second, together ``rate`` orders.
@@ -507,12 +523,13 @@ def mixed_clients(
             t0 = time.perf_counter()
             try:
                 status, content, headers = connection.post_full("/predict", body)
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 connection = LeanClient(url, timeout=60)
                 with lock:
                     stats["requests"] += 1
                     stats["errors"] += 1
+                    errors[type(exc).__name__] += 1
                 continue
             elapsed = (time.perf_counter() - t0) * 1000
             with lock:
@@ -531,6 +548,7 @@ def mixed_clients(
                         time.sleep(min(float(headers.get("retry-after", "0.05") or 0.05), 1.0))
                 else:
                     stats["errors"] += 1
+                    errors[f"HTTP {status}: {content[:120]!r}"] += 1
         connection.close()
 
     began = time.perf_counter()
@@ -550,6 +568,7 @@ def mixed_clients(
         "orders_per_s": stats["orders"] / elapsed,
         "degraded_share": stats["degraded_orders"] / max(stats["orders"], 1),
         "degraded_reasons": dict(reasons.most_common(5)),
+        "error_kinds": dict(errors.most_common(5)),
         "single_p50_ms": pct(latency["single"], 50),
         "single_p99_ms": pct(latency["single"], 99),
         "batch_p99_ms": pct(latency["batch"], 99),
@@ -572,6 +591,9 @@ def main() -> None:
     parser.add_argument(
         "--predict-orders", type=int, default=100_000, help="orders for orderlens predict (0: skip)"
     )
+    parser.add_argument(
+        "--predict-workers", type=int, default=1, help="orderlens predict --workers"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
     clients = args.clients or 2 * args.workers
@@ -580,7 +602,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
         work = Path(tmp) / "home"
         source = args.home
-        if source is None or not (source / "models" / "champion.json").exists():
+        if source is None or not (source / "registry/orderlens_model_set/champion.json").exists():
             source = Path(tmp) / "built"
             print(f"building a smoke home ({args.orders:,} orders) ...", flush=True)
             build_smoke_home(source, args.orders)
@@ -658,7 +680,7 @@ def main() -> None:
                         f"16 mixed clients (8 x 1 order, 8 x 100), {args.concurrent:.0f} s, "
                         f"{region} ({paced}): {mixed['requests']:,} requests, "
                         f"{mixed['orders_per_s']:,.0f} orders/s answered, errors "
-                        f"{mixed['errors']}, shed {mixed['shed']} (429/503; without "
+                        f"{mixed['errors']} {mixed['error_kinds'] or ''}, shed {mixed['shed']} (429/503; without "
                         f"Retry-After {mixed['shed_without_retry_after']}), degraded "
                         f"{mixed['degraded_share']:.2%} {mixed['degraded_reasons'] or ''}; "
                         f"one order p50 {mixed['single_p50_ms']:.0f} ms, p99 "
@@ -668,12 +690,13 @@ def main() -> None:
                     )
         if args.predict_orders > 0:
             many = live_orders(source, args.predict_orders, now, seed=11)
-            result = predict_throughput(work, many, Path(tmp))
+            result = predict_throughput(work, many, Path(tmp), args.predict_workers)
             figures["predict_orders_per_s"] = result["orders_per_s"]
             figures["predict_command_seconds"] = result["command_seconds"]
             print(
-                f"orderlens predict, {result['orders']:,} orders: {result['orders_per_s']:,.0f} "
-                f"orders/s scoring (target >= 24,000; {result['seconds']:.1f} s), the command "
+                f"orderlens predict --workers {args.predict_workers}, {result['orders']:,} orders: "
+                f"{result['orders_per_s']:,.0f} orders/s scoring (target >= 24,000; "
+                f"{result['seconds']:.1f} s after {result['load_seconds']:.1f} s loading), the command "
                 f"end to end {result['command_seconds']:.1f} s wall, {result['command_cpu_s']:.1f}"
                 f" s CPU; degraded {result['degraded']:,}; {load()}",
                 flush=True,

@@ -20,6 +20,14 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _before_every_command() -> None:
+    # The entry point: the console shows our lines, not the libraries' deprecation notes.
+    from orderlens.console import quiet_third_party_warnings
+
+    quiet_third_party_warnings()
+
+
 def _settings() -> Settings:
     return load_settings()
 
@@ -148,6 +156,13 @@ app.add_typer(flow_app, name="flow")
 from cli.reports import report  # noqa: E402
 
 app.command()(report)
+
+from cli.monitoring import monitor  # noqa: E402
+
+app.command()(monitor)
+from cli.help_text import reflow_help  # noqa: E402  (after every command is registered)
+
+reflow_help(app)
 
 if __name__ == "__main__":
     app()

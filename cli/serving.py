@@ -37,6 +37,9 @@ def predict(
             "--as-of", help="column holding each order's prediction time (default: created_at)"
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes scoring a large file (40k+ orders) side by side")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Score a file of orders with the champion, offline, through the service's own code: each
@@ -55,6 +58,7 @@ def predict(
             orders,
             out,
             as_of_column=as_of,
+            workers=workers,
             progress=None if as_json else typer.echo,
         )
     except SourceContractError as error:

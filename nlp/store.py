@@ -1,32 +1,40 @@
-"""Versioned pipelines on disk: ``<home>/nlp/<version>/<language>/`` (one spaCy pipeline per
-language, ``xx`` the language-agnostic one), ``meta.json`` (labels, metrics) and ``current``.
+"""Versions of the ticket pipelines, registered in the one model registry
+(:mod:`orderlens.registry`) as ``orderlens_ticket_signals:<version>``, with a ``current``
+pointer.
 
-Serving loads whatever ``<home>/nlp/current`` names; training writes a new version folder and then
-moves the pointer atomically.
+Training works in ``<home>/nlp/<version>/`` (``<language>/`` one spaCy pipeline per language,
+``xx`` the language-agnostic one; ``heldout.parquet``,
+``meta.json``, and ``runs/`` with spaCy's corpora and output); :func:`set_current` registers that
+folder (without ``runs/``) in BentoML's model store and moves the ``current`` pointer atomically.
+Serving and extraction load whatever ``current`` names, from the registry.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orderlens import registry
 from orderlens.provenance import code_version  # noqa: F401  (recorded in meta.json)
 from orderlens.settings import Settings
 
 PIPELINE_NAME = "ticket_signals"
+ARTEFACT = registry.TICKET_SIGNALS
+"""The registry name of every ticket-pipeline version."""
+_NOT_REGISTERED = ("runs",)
+"""What stays in the working folder: spaCy's corpora and training output."""
 
 
 def nlp_root(settings: Settings) -> Path:
-    """The folder holding every pipeline version and the ``current`` pointer."""
+    """The working folder where training writes each version before it is registered."""
     return settings.home / "nlp"
 
 
 def new_version_name(now: datetime | None = None) -> str:
-    """A sortable version name such as ``v20250601T120000``."""
-    return (now or datetime.now(UTC)).strftime("v%Y%m%dT%H%M%S")
+    """A sortable version name such as ``v20250601t120000123456`` (the registry's one format)."""
+    return registry.new_version(now)
 
 
 def write_meta(version_dir: Path, meta: dict[str, Any]) -> Path:
@@ -42,31 +50,52 @@ def read_meta(settings: Settings, version: str | None = None) -> dict[str, Any]:
     return json.loads((version_dir / "meta.json").read_text(encoding="utf-8"))
 
 
+def register_version(settings: Settings, version: str) -> str:
+    """Register a trained version's folder in the model registry (once) and return its tag.
+
+    Raises:
+        FileNotFoundError: when the version was never trained here (no ``meta.json``).
+    """
+    if registry.exists(settings, ARTEFACT, version):
+        return registry.tag(ARTEFACT, version)
+    folder = nlp_root(settings) / version
+    if not (folder / "meta.json").is_file():
+        raise FileNotFoundError(f"no pipeline version {version!r} under {nlp_root(settings)}")
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    facts = {key: meta.get(key) for key in ("name", "created_at", "code_version", "seed", "smoke")}
+    return registry.save_folder(
+        settings,
+        ARTEFACT,
+        version,
+        folder,
+        ignore=_NOT_REGISTERED,
+        metadata={**facts, "data": meta.get("data"), "metrics": meta.get("metrics")},
+        labels={"kind": "ticket_signals"},
+    )
+
+
 def set_current(settings: Settings, version: str) -> None:
-    """Point ``current`` at a version (atomic replace, so readers never see half a name)."""
-    root = nlp_root(settings)
-    if not (root / version / "meta.json").is_file():
-        raise FileNotFoundError(f"no pipeline version {version!r} under {root}")
-    tmp = root / f".current.{os.getpid()}"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, root / "current")
+    """Register ``version`` if needed and point ``current`` at it (atomic replace, so readers
+    never see half a pointer)."""
+    register_version(settings, version)
+    registry.set_pointer(settings, ARTEFACT, "current", version)
 
 
 def current_version(settings: Settings) -> str | None:
     """The version ``current`` names, or None when nothing was trained yet."""
-    pointer = nlp_root(settings) / "current"
-    if not pointer.is_file():
-        return None
-    return pointer.read_text(encoding="utf-8").strip() or None
+    return registry.pointed_version(settings, ARTEFACT, "current")
 
 
 def version_path(settings: Settings, version: str | None = None) -> Path:
-    """The folder of a version (default: the current one); raises if there is none."""
+    """The folder of a version (default: the current one): the registered one, or the working
+    folder of a version trained without being made current. Raises if there is none."""
     version = version or current_version(settings)
     if version is None:
         raise FileNotFoundError(
             f"no trained ticket pipeline under {nlp_root(settings)}: run `orderlens nlp train`"
         )
+    if registry.exists(settings, ARTEFACT, version):
+        return registry.path(settings, ARTEFACT, version)
     path = nlp_root(settings) / version
     if not path.is_dir():
         raise FileNotFoundError(f"pipeline version {version!r} is missing: {path}")
@@ -87,8 +116,8 @@ def load_pipelines(settings: Settings, version: str | None = None) -> tuple[str,
     Returns:
         ``(version, {language: spacy.Language})``.
     """
-    path = version_path(settings, version)
-    return path.name, load_pipeline_folder(path)
+    version = version or current_version(settings)
+    return version, load_pipeline_folder(version_path(settings, version))
 
 
 def load_pipeline_folder(path: Path) -> dict[str, Any]:

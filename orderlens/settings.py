@@ -32,9 +32,15 @@ class SimulationSettings(BaseModel):
     # 12k orders keep a fresh clone's main job (bootstrap, daily flow, service) within 5
     # minutes on 2 cores; `orderlens flow run daily --orders N` or this setting for more.
     orders: int = Field(12_000, ge=1, description="orders the main job simulates on an empty home")
-    seed: int = 7
+    seed: int = Field(7, description="random seed: the same seed simulates the same world")
     start: str = Field("2025-01-01", description="first order day (UTC)")
     days: int = Field(365, ge=7, description="length of the simulated period in days")
+    replay_days: int = Field(
+        42,
+        ge=0,
+        description="the demo replays this many last days of a world it simulated as served"
+        " traffic (predictions through the service's scoring, outcomes arriving after); 0: none",
+    )
 
 
 class ProductionSettings(BaseModel):
@@ -43,9 +49,16 @@ class ProductionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    postgres_dsn: str = "postgresql://orderlens@127.0.0.1:5432/orderlens"
-    prefect_api_url: str | None = None
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="online feature store and action ledger"
+    )
+    postgres_dsn: str = Field(
+        "postgresql://orderlens@127.0.0.1:5432/orderlens",
+        description="Feast registry and offline store (a password belongs in the environment)",
+    )
+    prefect_api_url: str | None = Field(
+        None, description="the Prefect server's API, e.g. http://127.0.0.1:4200/api"
+    )
 
 
 class ServingSettings(BaseModel):
@@ -53,7 +66,9 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_orders_per_request: int = Field(5_000, ge=1, le=10_000)
+    max_orders_per_request: int = Field(
+        5_000, ge=1, le=10_000, description="more orders in one request: 413 too_many_orders"
+    )
     policy_file: Path | None = Field(None, description="action policy YAML; None: the shipped one")
     ledger: Literal["auto", "sqlite", "redis"] = Field(
         "auto", description="action ledger backend; auto: sqlite (local), redis (production)"
@@ -94,7 +109,9 @@ class ServingSettings(BaseModel):
     auth_failures_per_minute: float = Field(
         30.0, gt=0, description="failed API-key checks per client address and minute, then 429"
     )
-    auth_failures_burst: int = Field(10, ge=1)
+    auth_failures_burst: int = Field(
+        10, ge=1, description="failed API-key checks a client address may make at once"
+    )
     timestamp_years: tuple[int, int] = Field(
         (2000, 2099),
         description="first and last year a request's timestamps may carry (as written, in their"
@@ -112,8 +129,12 @@ class ServingSettings(BaseModel):
         2.0, ge=0, description="added to the budget per order of a batch (reads grow with it)"
     )
     breaker_failures: int = Field(5, ge=1, description="failures in the window that open it")
-    breaker_window_seconds: float = Field(30.0, gt=0)
-    breaker_cooldown_seconds: float = Field(10.0, gt=0)
+    breaker_window_seconds: float = Field(
+        30.0, gt=0, description="failures older than this no longer count"
+    )
+    breaker_cooldown_seconds: float = Field(
+        10.0, gt=0, description="open breaker: seconds before one probe tries the store again"
+    )
     log_flush_seconds: float = Field(
         5.0,
         gt=0,
@@ -128,6 +149,11 @@ class ServingSettings(BaseModel):
         2_000,
         ge=0,
         description="orders that may wait per worker; beyond, requests are shed (503 + Retry-After)",
+    )
+    max_queue_wait_ms: float = Field(
+        200.0,
+        gt=0,
+        description="requests are also shed when what waits would take longer than this to score",
     )
     explain_all_up_to: int = Field(
         10, ge=0, description="batches of at most this many orders get reasons for every order"
@@ -150,16 +176,18 @@ class TrainingSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    learning_rate: float = Field(0.08, gt=0)
+    learning_rate: float = Field(0.08, gt=0, description="LightGBM shrinkage per round")
     num_leaves: int = Field(
         15, ge=2, description="leaves per tree; 15: TreeSHAP 2x faster than 31 for -0.004 AUC"
     )
-    min_child_samples: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
-    bagging_fraction: float = Field(0.8, gt=0, le=1)
-    lambda_l2: float = Field(1.0, ge=0)
+    min_child_samples: int = Field(50, ge=1, description="fewest training rows in a leaf")
+    feature_fraction: float = Field(0.8, gt=0, le=1, description="features sampled per tree")
+    bagging_fraction: float = Field(0.8, gt=0, le=1, description="rows sampled per tree")
+    lambda_l2: float = Field(1.0, ge=0, description="L2 regularisation of leaf values")
     max_rounds: int = Field(1_000, ge=1, description="boosting rounds before early stopping")
-    early_stopping_rounds: int = Field(30, ge=1)
+    early_stopping_rounds: int = Field(
+        30, ge=1, description="stop when validation loss has not improved for this many rounds"
+    )
     smoke_rounds: int = Field(30, ge=1, description="rounds with --smoke (tests)")
     # Budgets that only bind at scale (the 12k-order demo has ≈75k delay snapshots). At 1 M
     # orders these defaults took 430 CPU-s from training sets to registration (bench_train; 913 s
@@ -204,24 +232,95 @@ class TrainingSettings(BaseModel):
 
 
 class MonitoringSettings(BaseModel):
-    """Drift monitoring: what is compared with the training reference, and when to retrain."""
+    """Monitoring: which served predictions a pass judges, what counts as evidence that the model
+    no longer does its job, and when that evidence asks for a retrain (see
+    ``reports/monitoring/verdict.py``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    drift_share_threshold: float = Field(
-        0.5, gt=0, le=1, description="retrain when at least this share of feature columns drifted"
+    window_days: int = Field(
+        1, ge=1, description="days of served predictions a verdict judges (the latest)"
     )
-    window_days: int = Field(7, ge=1, description="days of the prediction log compared")
-    min_log_rows: int = Field(
-        200, ge=1, description="fewer logged predictions than this: use recent orders instead"
+    min_window_predictions: int = Field(
+        300,
+        ge=1,
+        description="a thinner window reaches further back, up to max_window_days; still fewer:"
+        " no verdict",
     )
-    recent_orders: int = Field(
-        2_000, ge=10, description="latest orders scored from the feature store when the log is thin"
+    max_window_days: int = Field(14, ge=1)
+    history_days: int = Field(28, ge=1, description="days of daily figures on the drift page")
+    calibration_days: int = Field(
+        28,
+        ge=1,
+        description="labelled served predictions of these days calibrate the performance estimate",
+    )
+    outcome_grace_hours: float = Field(
+        24,
+        ge=0,
+        description="an order's label counts this long after its promise (a lagging outcomes feed"
+        " catches up; no outcome row by then: late)",
+    )
+    min_labelled: int = Field(
+        200, ge=1, description="delivered orders a window needs for realised figures in a verdict"
+    )
+    auc_tolerance: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="alarm when the estimated or realised AUC is this far below the champion's"
+        " held-out AUC (and the gap is beyond sampling)",
+    )
+    brier_tolerance: float = Field(
+        0.03, gt=0, description="... or the realised Brier this far above"
+    )
+    late_rate_tolerance: float = Field(
+        0.08,
+        gt=0,
+        le=1,
+        description="... or the realised late rate this far from the predicted one",
+    )
+    drift_watch: float = Field(
+        0.15, gt=0, description="importance-weighted drift score reported as worth watching"
+    )
+    drift_severe: float = Field(
+        0.5,
+        gt=0,
+        description="importance-weighted drift score (of all predictions or of one segment) that"
+        " raises an alarm",
+    )
+    segment_min_predictions: int = Field(
+        150, ge=1, description="predictions a carrier/region/channel needs for its own drift"
+    )
+    segment_min_orders: int = Field(
+        60, ge=1, description="orders due a carrier/region/channel needs for its own late rate"
+    )
+    retrain_on_evidence: bool = Field(
+        True, description="an alarm asks for a retrain (then the promotion gate decides)"
+    )
+    retrain_cooldown_days: float = Field(
+        7, ge=0, description="no second retrain within this many days of the last one asked for"
     )
     reference_rows: int = Field(
-        5_000, ge=10, description="reference rows sampled (Evidently reports embed their data)"
+        5_000, ge=10, description="reference rows kept and sampled (Evidently pages embed them)"
     )
-    retrain_on_drift: bool = True
+    current_rows: int = Field(
+        5_000, ge=10, description="served predictions compared at most (a sample of whole orders)"
+    )
+    action_costs: dict[str, float] = Field(
+        default_factory=lambda: {
+            "notify": 0.1,
+            "qr_self_service": 0.0,
+            "compensation_coupon": 30.0,
+            "reprioritise_packing": 2.0,
+            "reroute_warehouse": 15.0,
+            "expedite": 12.0,
+            "upgrade_carrier": 8.0,
+            "gold_agent": 5.0,
+            "priority_carrier": 6.0,
+        },
+        description="cost of one fired action in the shop's currency (the order-health page's"
+        " action effects); actions not named cost 0",
+    )
 
 
 class PipelineSettings(BaseModel):
@@ -230,8 +329,10 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     daily_cron: str = Field("0 3 * * *", description="when the daily job runs")
-    monitor_cron: str = Field("0 * * * *", description="when the drift monitor runs")
-    timezone: str = "UTC"
+    # Daily, after the daily job: outcomes arrive by the day, and one day of predictions is the
+    # smallest window whose drift and performance say more than sampling noise.
+    monitor_cron: str = Field("0 6 * * *", description="when the monitor runs (daily)")
+    timezone: str = Field("UTC", description="time zone of the cron schedules")
     work_pool: str = Field("orderlens", description="process work pool of `orderlens flow deploy`")
     task_runner: Literal["thread", "dask"] = Field(
         "thread",
@@ -340,7 +441,11 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(PROJECT_ROOT / "var", description="run-time root (ORDERLENS_HOME)")
-    profile: Profile = "local"
+    profile: Profile = Field(
+        "local",
+        description="local: embedded stores (SQLite, DuckDB files, ephemeral Prefect); production:"
+        " Redis, PostgreSQL, a Prefect server (the production section)",
+    )
     simulation: SimulationSettings = SimulationSettings()
     production: ProductionSettings = ProductionSettings()
     serving: ServingSettings = ServingSettings()

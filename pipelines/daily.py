@@ -1,7 +1,10 @@
 """The ``daily`` flow: the main job, composing the stage flows in the order data flows through.
 
 On an empty home it first simulates a synthetic world of ``orders`` orders (the embedded
-default), then: ingest → nlp → features → train (+ promotion gate) → monitor → report. A step
+default), then: ingest → nlp → features → train (+ promotion gate) → monitor → report. On a world
+it simulated, the last ``simulation.replay_days`` days are replayed as served traffic before the
+monitor (see :mod:`pipelines.replay`), so the monitor and every report page have predictions,
+actions and outcomes to show. A step
 that cannot run yet is skipped with the reason, in the result and in the summary artifact:
 ``train`` when ``training/`` is not installed (see :mod:`pipelines.train`). Report pages the data
 does not allow yet are listed on the index page with the reason (see :mod:`reports.build`).
@@ -19,6 +22,7 @@ from orderlens.settings import Settings
 from pipelines.data import features_flow, ingest_flow, simulate_world_task
 from pipelines.monitor import monitor_flow
 from pipelines.nlp import nlp_flow
+from pipelines.replay import replay_task
 from pipelines.report import report_flow
 from pipelines.runtime import flow_settings, run_logger, run_name
 from pipelines.train import missing_training, train_flow
@@ -39,6 +43,7 @@ def daily_flow(
     smoke: bool = False,
     source: str | None = None,
     mapping: str | None = None,
+    replay_days: int | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline once.
 
@@ -49,6 +54,9 @@ def daily_flow(
         source: a shop's export folder to ingest (default ``settings.ingest.source``); with
             one, no world is simulated.
         mapping: mapping YAML for that export (default ``settings.ingest.mapping``).
+        replay_days: days at the end of the lake replayed as served traffic after training
+            (default: ``settings.simulation.replay_days`` when this run simulated the world,
+            else none; a shop's traffic comes from its calls to the service).
 
     Returns:
         Per step, its result or ``{"skipped": reason}``, and ``seconds`` per step.
@@ -66,7 +74,8 @@ def daily_flow(
         return steps[name]
 
     own_data = source or settings.ingest.source
-    if not own_data and home_is_empty(settings):
+    simulated = not own_data and home_is_empty(settings)
+    if simulated:
         n_orders = orders or settings.simulation.orders
         logger.info("empty home %s: simulating a world of %d orders", home, n_orders)
         step("simulate", simulate_world_task, settings, n_orders)
@@ -79,6 +88,10 @@ def daily_flow(
         steps["train"] = {"skipped": why_not}
     else:
         step("train", train_flow, home=home, smoke=smoke, reason="daily")
+    if replay_days is None:
+        replay_days = settings.simulation.replay_days if simulated else 0
+    if replay_days and "skipped" not in steps.get("train", {"skipped": "no training"}):
+        step("replay", replay_task, settings, replay_days)
     step("monitor", monitor_flow, home=home, retrain=False)  # daily just trained
     step("report", report_flow, home=home)
     create_markdown_artifact(key="daily-summary", markdown=_summary(home, steps, seconds))
@@ -91,7 +104,15 @@ def _summary(home: str, steps: dict[str, Any], seconds: dict[str, float]) -> str
         if isinstance(result, dict) and "skipped" in result:
             outcome = f"skipped: {result['skipped']}"
         elif name == "monitor":
-            outcome = f"drift share {result['drift_share']:.2f}: {result['decision']}"
+            outcome = (
+                f"{'alarm' if result['alarm'] else 'no alarm'}, decision {result['decision']}; "
+                + ("; ".join(result["reasons"]) or "no evidence against the model")
+            )
+        elif name == "replay":
+            outcome = (
+                f"{result['predictions']} predictions of {result['orders']} orders "
+                f"{result['start'][:10]} .. {result['end'][:10]}, {result['actions_fired']} actions"
+            )
         elif name == "features":
             outcome = f"{len(result['views'])} views built, {len(result['skipped'])} skipped"
         elif name == "report":

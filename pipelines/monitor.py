@@ -1,196 +1,152 @@
-"""The ``monitor`` flow: recent scoring-time features vs the training reference, with Evidently;
-when the share of drifted columns reaches ``settings.monitoring.drift_share_threshold``, retrain
-and run the promotion gate, and record why.
+"""The ``monitor`` flow: one monitoring pass over the latest served predictions, its Evidently
+page, its record, and — when the verdict asks for it — a retrain through the promotion gate.
 
-Every run leaves ``<home>/monitoring/drift-<stamp>.html`` (the Evidently report) and
-``drift-<stamp>.json`` (the decision and its reasons), plus a markdown artifact in Prefect.
+The pass itself is :func:`reports.monitoring.monitor.run_pass` (``orderlens monitor`` and the
+drift page use the same code): drift that means something (effect sizes, importance-weighted,
+beyond sampling noise), performance estimated before outcomes arrive and realised after, per day
+and per segment, and a verdict that asks for a retrain only on evidence and not within the
+cool-down. Every run leaves ``<home>/monitoring/monitor-<as_of>.json`` (the record: figures,
+decision, reasons) and ``drift-<as_of>.html`` (Evidently), plus a markdown artifact in Prefect.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from orderlens.settings import Settings
 from pipelines.data import RESILIENT
-from pipelines.drift import DriftResult
 from pipelines.runtime import flow_settings, run_logger, run_name
 
-"""Beside the drift records: the features the champion was trained on (sampled)."""
+if TYPE_CHECKING:
+    from reports.monitoring.monitor import MonitorPass
 
 
-@task(**RESILIENT)
-def current_frame_task(settings: Settings) -> tuple[pd.DataFrame, str, pd.Timestamp]:
-    """The recent scoring-time features: the prediction log when it holds enough rows in the
-    window, else the creation-time features of the latest orders from the feature store.
+@task(**(RESILIENT | {"cache_policy": NO_CACHE}))
+def pass_task(settings: Settings, as_of: str | None, retrain_allowed: bool) -> MonitorPass:
+    """One monitoring pass at ``as_of`` (default: the newest served prediction)."""
+    import pandas as pd
 
-    Returns:
-        ``(features, where they came from, the moment the current window starts)``.
-    """
-    from features import lake
-    from orderlens.records import read_prediction_log
-    from pipelines.drift import (
-        features_from_prediction_log,
-        scoring_time_features,
-        split_recent_orders,
+    from reports.monitoring.monitor import run_pass
+
+    result = run_pass(
+        settings,
+        as_of=pd.Timestamp(as_of) if as_of else None,
+        retrain_allowed=retrain_allowed,
     )
-
-    monitoring = settings.monitoring
-    since = date.today() - timedelta(days=monitoring.window_days)
-    log = read_prediction_log(settings, start=since)
-    if len(log) >= monitoring.min_log_rows:
-        start = pd.Timestamp(log["logged_at"].min())
-        source = f"prediction log since {since} ({len(log)} predictions)"
-        return features_from_prediction_log(log), source, start
-    orders = lake.read_lake(settings, "orders")
-    if orders.empty:
-        raise ValueError("no prediction log and no orders in the lake: nothing to monitor")
-    _, recent = split_recent_orders(orders, monitoring.recent_orders)
-    source = (
-        f"scoring-time features of the latest {len(recent)} orders "
-        f"(prediction log: {len(log)} rows since {since}, fewer than {monitoring.min_log_rows})"
-    )
-    return scoring_time_features(settings, recent), source, recent["created_at"].min()
-
-
-@task(**RESILIENT)
-def reference_frame_task(settings: Settings, before: pd.Timestamp) -> tuple[pd.DataFrame, str]:
-    """The training reference: what the champion was trained on, if recorded; else the
-    creation-time features of the orders created before ``before`` (sampled).
-
-    Returns:
-        ``(features, where they came from)``.
-    """
-    from features import lake
-    from pipelines.drift import scoring_time_features
-
-    rows = settings.monitoring.reference_rows
-    recorded = settings.drift_reference_path
-    if recorded.is_file():
-        frame = pd.read_parquet(recorded)
-        return frame.sample(min(rows, len(frame)), random_state=0), f"training reference {recorded}"
-    orders = lake.read_lake(settings, "orders")
-    older = orders[orders["created_at"] < before]
-    if older.empty:
-        raise ValueError(f"no orders before {before} to use as the reference")
-    older = older.sample(min(rows, len(older)), random_state=0)
-    source = (
-        f"creation-time features of {len(older)} orders before {before} (no training reference)"
-    )
-    return scoring_time_features(settings, older), source
-
-
-@task(cache_policy=NO_CACHE)  # frames in: hashing them for a cache key costs more than the work
-def drift_task(
-    reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, stamp: str
-) -> DriftResult:
-    """Compare the frames with Evidently and save the HTML report under ``<home>/monitoring``."""
-    from pipelines.drift import compare
-
-    result = compare(
-        reference,
-        current,
-        threshold=settings.monitoring.drift_share_threshold,
-        html_path=settings.monitoring_dir / f"drift-{stamp}.html",
-    )
+    record = result.record()
     run_logger().info(
-        "drift share %.2f (threshold %.2f) over %d columns; drifted: %s",
-        result.drift_share,
-        result.threshold,
-        len(result.compared_columns),
-        ", ".join(result.drifted_columns) or "none",
+        "monitor at %s: alarm=%s retrain=%s drift score %s, estimated AUC %s, realised AUC %s%s",
+        record["as_of"],
+        record["alarm"],
+        record["retrain"],
+        _figure(record["drift_score"]),
+        _figure(record["estimated_auc"]),
+        _figure(record["realised_auc"]),
+        "".join(f"\n  - {reason}" for reason in record["reasons"]),
     )
     return result
 
 
-@task(**RESILIENT)
-def record_task(settings: Settings, stamp: str, record: dict[str, Any]) -> str:
-    """Write the decision and its reasons as ``<home>/monitoring/drift-<stamp>.json``."""
-    path = settings.monitoring_dir / f"drift-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str))
+@task(cache_policy=NO_CACHE)  # frames in: hashing them for a cache key costs more than the work
+def drift_page_task(settings: Settings, result: MonitorPass) -> str | None:
+    """The Evidently page of the pass's compared features under ``<home>/monitoring``."""
+    from reports.evidently_pages import feature_drift_page
+
+    if result.reference is None or result.current is None or result.drift is None:
+        return None
+    path = settings.monitoring_dir / f"drift-{result.as_of:%Y%m%dT%H%M%S}.html"
+    feature_drift_page(result, path, rows=settings.monitoring.reference_rows)
     return str(path)
 
 
-def _decide(result: DriftResult, settings: Settings, retrain: bool | None) -> tuple[bool, str]:
-    """Whether to retrain, and why — in words a reader of the record understands."""
-    share = f"{result.drift_share:.0%} of {len(result.compared_columns)} feature columns drifted"
-    if not result.drifted:
-        return False, f"{share}, below the {result.threshold:.0%} threshold"
-    wanted = settings.monitoring.retrain_on_drift if retrain is None else retrain
-    if not wanted:
-        return False, f"{share} (threshold {result.threshold:.0%}) but retraining is turned off"
-    return True, f"{share} (threshold {result.threshold:.0%}): " + ", ".join(
-        result.drifted_columns[:10]
-    )
+@task(**RESILIENT)
+def record_task(settings: Settings, record: dict[str, Any]) -> str:
+    """Keep the pass's record (decision, reasons, figures) as ``monitor-<as_of>.json``."""
+    from reports.monitoring.monitor import save_record
+
+    return str(save_record(settings, record))
 
 
 @flow(name="monitor", flow_run_name=run_name("monitor"))
 def monitor_flow(
-    home: str | None = None, retrain: bool | None = None, smoke: bool = False
+    home: str | None = None,
+    retrain: bool = True,
+    smoke: bool = False,
+    as_of: str | None = None,
+    html: bool = True,
 ) -> dict[str, Any]:
-    """Measure drift and, past the threshold, retrain and run the promotion gate.
+    """Judge the latest served predictions and, on evidence, retrain and run the promotion gate.
 
     Args:
         home: run-time root (default: settings).
-        retrain: force (True) or forbid (False) a retrain on drift; None follows
-            ``settings.monitoring.retrain_on_drift``.
+        retrain: allow the retrain the verdict asks for (False: judge only, e.g. right after the
+            daily job trained).
         smoke: retrain at smoke size (tests, demos).
+        as_of: the moment of the pass (ISO time; default: the newest served prediction).
+        html: write the Evidently drift page of the pass.
 
     Returns:
-        The record written to ``<home>/monitoring/drift-<stamp>.json``: the drift result, the
-        decision, its reason and, when a retrain ran, its outcome.
+        The record written to ``<home>/monitoring/monitor-<as_of>.json``: ``alarm``,
+        ``retrain``, ``drift_score``, ``estimated_auc``, ``realised_auc``, ``reasons``, the
+        detail, ``decision`` and, when a retrain ran, its outcome under ``retrain_run``.
     """
     from pipelines.train import missing_training, train_flow
 
     settings = flow_settings(home)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    current, current_source, since = current_frame_task(settings)
-    reference, reference_source = reference_frame_task(settings, since)
-    result = drift_task(reference, current, settings, stamp)
-    result.current_source, result.reference_source = current_source, reference_source
-    should_retrain, reason = _decide(result, settings, retrain)
-    record: dict[str, Any] = {
-        "run_at": stamp,
-        **result.as_dict(),
-        "decision": "retrain" if should_retrain else "none",
-        "reason": reason,
-    }
-    why_not = missing_training() if should_retrain else None
+    result = pass_task(settings, as_of, retrain)
+    record = result.record()
+    record["html"] = drift_page_task(settings, result) if html else None
+    record["decision"] = "retrain" if record["retrain"] else "none"
+    why_not = missing_training() if record["retrain"] else None
     if why_not:
         record["decision"] = "retrain-unavailable"
-        record["retrain"] = {"skipped": why_not}
-        run_logger().warning("drift calls for a retrain, but %s", why_not)
-    elif should_retrain:
-        record["retrain"] = train_flow(
-            home=str(settings.home), smoke=smoke, reason=f"drift: {reason}"
-        )
-    record["record"] = record_task(settings, stamp, record)
-    create_markdown_artifact(key="drift-monitor", markdown=_markdown(record))
+        record["retrain_run"] = {"skipped": why_not}
+        run_logger().warning("the verdict asks for a retrain, but %s", why_not)
+    elif record["retrain"]:
+        reason = "monitor: " + "; ".join(record["reasons"])
+        record["retrain_run"] = train_flow(home=str(settings.home), smoke=smoke, reason=reason)
+    record["record"] = record_task(settings, record)
+    create_markdown_artifact(key="monitor", markdown=_markdown(record))
     return record
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _markdown(record: dict[str, Any]) -> str:
-    drifted = ", ".join(f"`{c}`" for c in record["drifted_columns"]) or "none"
-    retrain = record.get("retrain")
+    window, recent = record["window"], record["recent"]
+    reasons = "\n".join(f"- {r}" for r in record["reasons"]) or "- none"
+    watch = "\n".join(f"- {w}" for w in record["watch"]) or "- none"
+    retrain = record.get("retrain_run")
     return "\n".join(
         [
-            f"# Drift monitor {record['run_at']}",
-            f"**Decision: {record['decision']}** — {record['reason']}",
+            f"# Monitor at {record['as_of']}",
+            f"**Alarm: {record['alarm']} · decision: {record['decision']}**",
+            "",
+            "Reasons:",
+            reasons,
+            "",
+            "Watch:",
+            watch,
             "",
             "| | |",
             "|---|---|",
-            f"| drift share | {record['drift_share']:.2f} (threshold {record['threshold']:.2f}) |",
-            f"| current | {record['current_source']} ({record['current_rows']} rows) |",
-            f"| reference | {record['reference_source']} ({record['reference_rows']} rows) |",
-            f"| drifted columns | {drifted} |",
-            f"| report | {record['html']} |",
-            f"| retrain | {json.dumps(retrain, default=str) if retrain else '-'} |",
+            f"| window | {window['predictions']} predictions since {window['start']} |",
+            f"| estimated AUC | {_figure(window['estimated_auc'])} (95% band "
+            f"{_figure(window['estimated_auc_low'])}–{_figure(window['estimated_auc_high'])}) |",
+            f"| realised AUC | {_figure(recent['realised_auc'])} on {recent['labelled']} "
+            "predictions with outcomes |",
+            f"| champion on held-out orders | "
+            f"{_figure((record['baseline'] or {}).get('realised_auc'))} |",
+            f"| drift score | {_figure(record['drift_score'])} |",
+            f"| predicted-risk shift | {_figure(record['prediction_shift'])} |",
+            f"| Evidently page | {record.get('html') or '-'} |",
+            f"| retrain | {json.dumps(retrain, default=str)[:300] if retrain else '-'} |",
         ]
     )

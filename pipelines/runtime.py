@@ -80,6 +80,9 @@ def flow_settings(home: str | None = None) -> Settings:
     Flow parameters must be JSON (deployments store them), hence a ``home`` path rather than a
     settings object; everything else comes from the settings file and ``ORDERLENS_*``.
     """
+    from orderlens.console import quiet_third_party_warnings
+
+    quiet_third_party_warnings()  # a flow run by a worker has no other entry point of ours
     return load_settings(home=Path(home)) if home else load_settings()
 
 

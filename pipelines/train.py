@@ -145,22 +145,21 @@ def promotion_gate_task(settings: Settings, version: str) -> dict[str, Any]:
 
 
 @task(**(RESILIENT | FRAMES))
-def save_reference_task(settings: Settings, training_set: pd.DataFrame, rows: int) -> str:
-    """Keep a sample of the champion's creation-time training rows as the monitor's reference.
+def save_reference_task(
+    settings: Settings, training_set: pd.DataFrame, version: str, rows: int
+) -> str:
+    """Keep the champion's reference for the monitor: a sample of its training rows (drift is
+    measured against what it learnt from) and its held-out rows scored by it (the baseline of
+    the performance checks); see :mod:`reports.monitoring.reference`."""
+    from reports.monitoring.reference import build_reference
+    from training.registry import load_model_set
 
-    The monitor compares recent scoring-time features with exactly what the champion learnt
-    from; a sample is enough and keeps the Evidently report small.
-    """
-
-    created = training_set
-    if "snapshot_stage" in training_set:
-        created = training_set[training_set["snapshot_stage"] == "created"]
-    if "split" in created:
-        created = created[created["split"] == "train"]
-    sample = created.sample(min(rows, len(created)), random_state=0)
+    reference = build_reference(training_set, load_model_set(settings, version), rows)
     path = settings.drift_reference_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample.to_parquet(path, index=False)
+    tmp = path.with_suffix(".tmp")
+    reference.to_parquet(tmp, index=False)
+    tmp.replace(path)  # the monitor never reads half a reference
     return str(path)
 
 
@@ -221,7 +220,7 @@ def _train_steps(settings: Settings, smoke: bool, reason: str, limit: int | None
     result: dict[str, Any] = {"reason": reason, **trained, "promotion": promotion}
     if promotion["promote"]:
         rows = settings.monitoring.reference_rows
-        result["reference"] = save_reference_task(settings, data.delay, rows)
+        result["reference"] = save_reference_task(settings, data.delay, trained["version"], rows)
     create_table_artifact(
         key="train-metrics",
         table=[{"metric": k, "value": v} for k, v in trained["summary"].items()],

@@ -40,15 +40,22 @@ def build_all(
         out_dir: where to write (default ``settings.reports_dir``).
     """
     from features.lake import read_lake
+    from reports import drift_page, health_page, model_card, value_page
     from reports import evidently_pages as ev
-    from reports import health_page, model_card, value_page
     from reports.data import load_inputs
+    from reports.monitoring.monitor import pass_records, run_pass
 
     out = out_dir or settings.reports_dir
     rows = rows or settings.monitoring.reference_rows
     inputs = load_inputs(settings)
     result = BuildResult()
     card = model_card.load_card_data(settings)  # says why not before a champion exists
+    passes: list = []  # the monitoring pass both drift pages show, run once when first needed
+
+    def monitoring_pass():
+        if not passes:
+            passes.append(run_pass(settings, retrain_allowed=False))
+        return passes[0]
 
     builders: dict[str, tuple[str, Callable[[Path], str]]] = {
         "value_attribution": (
@@ -56,7 +63,14 @@ def build_all(
             lambda p: value_page.build(inputs, p, drivers=card.value_drivers),
         ),
         "order_health": ("order-health.html", lambda p: health_page.build(inputs, p)),
-        "feature_drift": ("feature-drift.html", lambda p: ev.feature_drift(inputs, p, rows)),
+        "drift": (
+            "drift.html",
+            lambda p: drift_page.build(monitoring_pass(), pass_records(settings), p),
+        ),
+        "feature_drift": (
+            "feature-drift.html",
+            lambda p: ev.feature_drift(monitoring_pass(), p, rows),
+        ),
         "prediction_drift": (
             "prediction-drift.html",
             lambda p: ev.prediction_drift(inputs, p, rows),

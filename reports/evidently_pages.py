@@ -1,6 +1,10 @@
 """The Evidently 0.7 pages: feature drift, prediction drift, delay-model quality, value-model
 quality and data quality of the source tables.
 
+Drift is computed once, in :mod:`reports.monitoring` (the monitor flow, ``orderlens monitor`` and
+the drift page use it); the feature-drift page renders the frames a monitoring pass compared,
+with the same effect-size methods.
+
 Each builder returns ``(path, description)`` or raises :class:`NotBuilt` saying why the page
 cannot exist yet (no prediction log, no labels...). Evidently embeds the rows it is given, so every
 frame is sampled, and a page that still comes out above the size budget is rebuilt from half the
@@ -12,20 +16,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from orderlens.dimensions import DIMENSIONS, QUADRANTS
 from reports.data import ReportInputs
 
+if TYPE_CHECKING:
+    from reports.monitoring.monitor import MonitorPass
+
 MAX_BYTES = 10 * 1024 * 1024
 """No report may exceed 10 MB."""
-NOT_FEATURES = frozenset(
-    {"order_id", "customer_id", "lane_id", "carrier_day", "warehouse_day", "city_day", "lane_day"}
-    | {"created_at", "promised_at", "as_of", "event_timestamp", "snapshot_stage"}
-    | {"is_late", "delay_hours"}
-)
-"""Ids, timestamps and labels differ between any two periods by construction: never compared."""
 PREDICTION_COLUMNS = (
     "p_late", "expected_hours", "p90_hours", "value_index", *(f"quadrant_{q}" for q in QUADRANTS),
     "risk_level", "tier",
@@ -87,76 +89,92 @@ def save_within_budget(
 
 
 # --- drift ----------------------------------------------------------------------------------
-def feature_frames(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """``(reference, current, where the reference came from)``: the order features of logged
-    requests against the training reference, or against the orders placed before the log began
-    when no model has been trained yet. Both sides come from the one feature transformation."""
-    from features.transforms import order_attributes
-    from orderlens.contracts import ORDERS
-
-    log = inputs.log
-    if log.empty:
-        raise NotBuilt("the prediction log is empty: no served requests to compare")
-    columns = [c.name for c in ORDERS.columns if c.required or c.name in log.columns]
-    requested = log[columns].drop_duplicates("order_id", keep="last")
-    current = order_attributes(requested.reset_index(drop=True))
-    recorded = inputs.settings.drift_reference_path  # what the champion was trained on
-    if recorded.is_file():
-        return pd.read_parquet(recorded), current, f"training reference ({recorded.name})"
-    orders = inputs.orders
-    older = orders[orders["created_at"] < log["created_at"].min()]
-    if older.empty:
-        raise NotBuilt("no training reference and no orders older than the prediction log")
-    reference = order_attributes(older.reset_index(drop=True))
-    return reference, current, f"{len(older):,} orders placed before the first logged request"
+DRIFT_METHODS = {
+    "num_method": "wasserstein",
+    "num_threshold": 0.1,
+    "cat_method": "psi",
+    "cat_threshold": 0.1,
+}
+"""Effect sizes, not p-values: Evidently's normed Wasserstein distance for numbers and PSI for
+categories, at the thresholds the monitor uses (see :mod:`reports.monitoring.drift`)."""
+DRIFT_PAGE_FEATURES = 40
+"""The features on the Evidently drift page: those contributing most to the drift score."""
 
 
-def feature_drift(inputs: ReportInputs, path: Path, rows: int) -> str:
+def feature_drift_page(result: MonitorPass, path: Path, rows: int) -> Path:
+    """The Evidently page of a monitoring pass: the champion's features that contribute most to
+    its drift score, served (current) against its training rows at the same stage mix."""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    reference, current, source = feature_frames(inputs)
-    columns = sorted((set(reference) & set(current)) - NOT_FEATURES)
-    columns = [c for c in columns if reference[c].notna().any() and current[c].notna().any()]
-    numerical, categorical = split_columns(reference, columns)
+    if result.drift is None or result.reference is None or result.current is None:
+        raise NotBuilt(
+            "the monitoring pass measured no drift (no champion reference or no traffic)"
+        )
+    shifts = result.drift.top(DRIFT_PAGE_FEATURES)
+    numerical = [s.feature for s in shifts if s.kind == "numeric"]
+    categorical = [s.feature for s in shifts if s.kind == "categorical"]
+    share = sum(s.importance for s in shifts if s.drifted) / max(
+        sum(s.importance for s in shifts), 1e-12
+    )
 
     def render(n: int):
-        report = Report(
-            [DataDriftPreset(drift_share=inputs.settings.monitoring.drift_share_threshold)]
-        )
+        report = Report([DataDriftPreset(drift_share=max(share, 0.5), **DRIFT_METHODS)])
         return report.run(
-            _dataset(sample(current, n), numerical, categorical),
-            _dataset(sample(reference, n, seed=1), numerical, categorical),
+            _dataset(sample(result.current, n), numerical, categorical),
+            _dataset(sample(result.reference, n, seed=1), numerical, categorical),
         )
 
-    save_within_budget(path, rows, render)
+    return save_within_budget(path, rows, render)
+
+
+def feature_drift(result: MonitorPass | None, path: Path, rows: int) -> str:
+    """The feature-drift page (see :func:`feature_drift_page`); returns its description."""
+    if result is None or result.champion is None:
+        raise NotBuilt("no champion model set: drift is measured on the champion's features")
+    if result.drift is None:
+        raise NotBuilt("; ".join(result.notes) or "no served predictions to compare yet")
+    feature_drift_page(result, path, rows)
+    drift = result.drift
     return (
-        f"Feature drift of {len(columns)} order features: {len(current):,} served orders "
-        f"vs {source}."
+        f"Feature drift of the champion's {min(DRIFT_PAGE_FEATURES, len(drift.shifts))} most "
+        f"drift-contributing features: {drift.current_rows:,} predictions since "
+        f"{result.window_start:%Y-%m-%d %H:%M} vs its training rows (importance-weighted drift "
+        f"score {drift.drift_score:.2f})."
     )
 
 
-def prediction_frames(log: pd.DataFrame, window_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(reference, current)`` predictions: the last ``window_days`` against everything before;
-    when the log is shorter than two windows, its newer half against its older half."""
+PREDICTION_WINDOW_DAYS = 7
+"""The prediction-drift page compares the last week of predictions with the weeks before."""
+
+
+def prediction_frames(
+    log: pd.DataFrame, window_days: int = PREDICTION_WINDOW_DAYS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(reference, current)`` predictions by when they were made (``as_of``): the last
+    ``window_days`` against everything before; when the log is shorter than two windows, its
+    newer half against its older half."""
+    from reports.monitoring.served import prediction_time
+
     ok = log[(log["status"] == "ok") & log["p_late"].notna()]
     if len(ok) < 20:
         raise NotBuilt(f"only {len(ok)} successful predictions logged (need 20)")
-    cut = ok["logged_at"].max() - pd.Timedelta(days=window_days)
-    if ok["logged_at"].min() > cut - pd.Timedelta(days=window_days):
-        cut = ok["logged_at"].quantile(0.5)
-    return ok[ok["logged_at"] < cut], ok[ok["logged_at"] >= cut]
+    ok = ok.assign(predicted_at=prediction_time(ok))
+    cut = ok["predicted_at"].max() - pd.Timedelta(days=window_days)
+    if ok["predicted_at"].min() > cut - pd.Timedelta(days=window_days):
+        cut = ok["predicted_at"].quantile(0.5)
+    return ok[ok["predicted_at"] < cut], ok[ok["predicted_at"] >= cut]
 
 
 def prediction_drift(inputs: ReportInputs, path: Path, rows: int) -> str:
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    reference, current = prediction_frames(inputs.log, inputs.settings.monitoring.window_days)
+    reference, current = prediction_frames(inputs.log)
     numerical, categorical = split_columns(reference, list(PREDICTION_COLUMNS))
 
     def render(n: int):
-        return Report([DataDriftPreset()]).run(
+        return Report([DataDriftPreset(**DRIFT_METHODS)]).run(
             _dataset(sample(current, n), numerical, categorical),
             _dataset(sample(reference, n, seed=1), numerical, categorical),
         )
@@ -164,7 +182,7 @@ def prediction_drift(inputs: ReportInputs, path: Path, rows: int) -> str:
     save_within_budget(path, rows, render)
     return (
         f"Prediction drift (late risk, hours, value index, quadrants, tiers): {len(current):,} "
-        f"recent predictions since {current['logged_at'].min():%Y-%m-%d} vs {len(reference):,} before."
+        f"recent predictions since {current['predicted_at'].min():%Y-%m-%d} vs {len(reference):,} before."
     )
 
 
@@ -173,10 +191,20 @@ def delay_quality(inputs: ReportInputs, path: Path, rows: int) -> str:
     from evidently import BinaryClassification, Regression, Report
     from evidently.presets import ClassificationPreset, RegressionPreset
 
-    labelled = inputs.labelled
-    if labelled.empty or labelled["is_late"].nunique() < 2:
+    from features.labels import delay_labels
+    from reports.monitoring.served import prediction_time
+
+    # Each order as first scored (at creation, for most): the prediction proactive actions
+    # start from. Its latest one — often right before delivery — would flatter the model.
+    log = inputs.log[(inputs.log["status"] == "ok") & inputs.log["p_late"].notna()]
+    first = log.assign(predicted_at=prediction_time(log)).sort_values("predicted_at")
+    first = first.drop_duplicates("order_id", keep="first")
+    if first.empty or inputs.outcomes.empty:
+        raise NotBuilt("no logged order has its delivery outcome yet")
+    frame = first.merge(delay_labels(first, inputs.outcomes), on="order_id", how="inner")
+    if frame.empty or frame["is_late"].nunique() < 2:
         raise NotBuilt("no logged order has its delivery outcome yet (or all have one class)")
-    frame = labelled.assign(is_late=labelled["is_late"].astype(int))
+    frame = frame.assign(is_late=frame["is_late"].astype(int))
 
     def render(n: int):
         data = _dataset(
@@ -189,8 +217,8 @@ def delay_quality(inputs: ReportInputs, path: Path, rows: int) -> str:
 
     save_within_budget(path, rows, render)
     return (
-        f"Delay model quality on {len(frame):,} delivered orders: late/on-time classification "
-        f"(P(late) vs is_late) and expected vs realised hours late."
+        f"Delay model quality on {len(frame):,} delivered orders as first scored: late/on-time "
+        f"classification (P(late) vs is_late) and expected vs realised hours late."
     )
 
 

@@ -124,6 +124,63 @@ def _daily_chart(log: pd.DataFrame) -> str:
     )
 
 
+def action_effects_section(inputs: ReportInputs) -> str:
+    """Did the actions work: per action, how often it fired, its cost and the late/complaint
+    outcomes of orders with it vs matched orders without it (see
+    :mod:`reports.monitoring.actions`; observational)."""
+    from datetime import timedelta
+
+    from reports.monitoring.actions import action_effects, complaints
+    from reports.monitoring.monitor import prediction_stage
+    from reports.monitoring.served import prediction_time, with_outcomes
+
+    settings = inputs.settings
+    log = inputs.log[(inputs.log["status"] == "ok") & inputs.log["p_late"].notna()]
+    log = log.assign(predicted_at=prediction_time(log))
+    log = log.assign(stage=prediction_stage(log))
+    grace = timedelta(hours=settings.monitoring.outcome_grace_hours)
+    judged = with_outcomes(log, inputs.outcomes, log["predicted_at"].max(), grace)
+    signals = pd.read_parquet(settings.signals_path) if settings.signals_path.is_file() else None
+    tickets = complaints(signals) if signals is not None else None
+    reports = action_effects(judged, settings.monitoring.action_costs, tickets)
+    if not reports:
+        return html.section("Did the actions work?", "<p>No action fired yet.</p>")
+    rows = []
+    for report in reports:
+        for effect in report.effects:
+            rows.append(
+                [report.action, effect.outcome, f"{report.fired:,}", f"{report.orders:,}",
+                 html.num(report.cost, 0), f"{effect.treated:,}", f"{effect.controls:,}",
+                 html.pct(effect.with_rate), html.pct(effect.without_rate),
+                 _points(effect.difference), f"{_points(effect.low)} … {_points(effect.high)}",
+                 f"{effect.unmatched:,}"]
+            )  # fmt: skip
+    header = ["action", "outcome", "fired", "orders", "cost", "matched orders", "controls",
+              "with action", "without (matched)", "difference", "95% interval",
+              "unmatched"]  # fmt: skip
+    complaint_note = (
+        "complaint: a 'where is my order' or delay-complaint ticket after the action"
+        if tickets is not None
+        else "complaints not measured (no ticket signals)"
+    )
+    return html.section(
+        "Did the actions work?",
+        html.table(header, rows, left=2),
+        note="Observational, not an experiment: orders get an action because their risk is "
+        "high. Each order with the action is compared with orders without it scored at the "
+        "same stage and in the same 10-point band of P(late); what the risk does not capture is "
+        "not matched, so a difference can still be selection. Where an action cannot have "
+        "acted (a replayed period whose outcomes were already decided) the difference measures "
+        f"the comparison's own bias. Late: delivered after the promise; {complaint_note}. "
+        "Cost: firings × monitoring.action_costs.",
+    )
+
+
+def _points(value: float) -> str:
+    """A difference of rates in percentage points."""
+    return "–" if value != value else f"{100 * value:+.1f} pts"
+
+
 def build(inputs: ReportInputs, path: Path) -> str:
     """Write the page; returns its one-line description."""
     from reports.evidently_pages import NotBuilt
@@ -175,6 +232,7 @@ def build(inputs: ReportInputs, path: Path) -> str:
             else "<p>No action fired.</p>",
             note="Counted over every logged prediction (a re-scored order counts each time).",
         ),
+        action_effects_section(inputs),
         suggestions.section(inputs.suggestions),  # suggest, then confirm (serving-guard)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

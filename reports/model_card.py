@@ -1,5 +1,6 @@
 """The model card of the champion model set: metrics against the simulator's oracle, a calibration
-plot, importance by reason group (exact TreeSHAP), the data window and every version.
+plot, importance by reason group (exact TreeSHAP), the global SHAP summary of the delay
+classifier (the ``shap`` package's beeswarm plot), the data window and every version.
 
 Everything comes from the model registry (``training.registry``): the set's manifest (metrics,
 window, versions) and its saved test window, re-scored here by the champion itself. Before a
@@ -21,6 +22,8 @@ from orderlens.settings import Settings
 from reports import html
 from reports.evidently_pages import NotBuilt
 
+SUMMARY_FEATURES = 15
+"""Features shown in the SHAP summary plot (the most important first)."""
 EXPLAIN_ROWS = 1_000
 """Test rows explained with TreeSHAP (≈300–2,000 rows/s per model here)."""
 CALIBRATION_BINS = 10
@@ -43,6 +46,7 @@ class CardData:
     calibration: pd.DataFrame | None = None
     delay_importance: pd.Series | None = None
     value_drivers: pd.DataFrame | None = None
+    shap_summary_png: bytes | None = None
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
@@ -68,7 +72,7 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
     version = registry.champion_version(settings)
     if version is None:
         return CardData(why_not="no champion model set yet (train and promote one first)")
-    folder = registry.sets_dir(settings) / version
+    folder = registry.model_set_dir(settings, version)
     manifest = json.loads((folder / "manifest.json").read_text())
     champion = registry.load_champion(settings)
 
@@ -87,6 +91,9 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
             how="outer",
         )
     points = champion.explain_delay(matrix)
+    summary_png = shap_summary_png(
+        champion.delay.contributions(matrix)[:, :-1], matrix, list(champion.delay.spec.names)
+    )
     importance = pd.Series(np.abs(points).mean(axis=0), index=list(REASON_GROUPS))
 
     value_test = pd.read_parquet(folder / "test_value.parquet")
@@ -101,8 +108,59 @@ def load_card_data(settings: Settings, explain_rows: int = EXPLAIN_ROWS) -> Card
     value_drivers = pd.DataFrame(drivers, index=list(REASON_GROUPS)).T
     value_drivers = value_drivers.loc[:, value_drivers.sum() > 0]
     return CardData(
-        None, version, manifest, calibration, importance.sort_values(ascending=False), value_drivers
+        None,
+        version,
+        manifest,
+        calibration,
+        importance.sort_values(ascending=False),
+        value_drivers,
+        summary_png,
     )
+
+
+def shap_summary_png(
+    contributions: np.ndarray, matrix: np.ndarray, names: list[str], dpi: int = 90
+) -> bytes:
+    """The ``shap`` package's global summary (beeswarm) of per-feature contributions, as PNG.
+
+    Args:
+        contributions: exact TreeSHAP values, shape ``(rows, features)`` (no bias column).
+        matrix: the feature values of the same rows (colour: low to high).
+        names: the feature names, one per column.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+    import shap
+
+    shap.summary_plot(
+        contributions,
+        matrix,
+        feature_names=names,
+        max_display=SUMMARY_FEATURES,
+        show=False,
+        plot_size=(8.0, 6.0),
+        rng=np.random.default_rng(0),  # the dots' vertical jitter, reproducible
+    )
+    figure = plt.gcf()
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=dpi)
+    plt.close(figure)
+    return out.getvalue()
+
+
+def _png(data: bytes | None, alt: str) -> str:
+    """An embedded PNG (the page stays one self-contained file)."""
+    if not data:
+        return "<p>not drawn</p>"
+    import base64
+
+    encoded = base64.b64encode(data).decode("ascii")
+    return f"<img alt='{alt}' style='max-width:100%' src='data:image/png;base64,{encoded}'>"
 
 
 def _metric_rows(delay: dict[str, Any]) -> list[list[str]]:
@@ -183,6 +241,12 @@ def build(card: CardData, settings: Settings, path: Path) -> str:
                 percent=False,
             )  # fmt: skip
             + "</div>",
+        ),
+        html.section(
+            "Delay classifier: SHAP summary",
+            _png(card.shap_summary_png, "SHAP summary of the delay classifier"),
+            note="Each dot is one test order: its feature's push on the log-odds of being late "
+            "(right: later), coloured by the feature's value (red high, blue low).",
         ),
         html.section(
             "Value models against the oracle",

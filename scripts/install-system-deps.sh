@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests need (Debian packages), once. Nothing is installed by
-# hand: CI and a fresh machine get the same set from here. Skips what is already present.
+# Installs the system services the integration tests start (Debian packages), once: Redis (the
+# production profile's online store and action ledger), PostgreSQL (its Feast registry and
+# offline store) and Chromium (the reports checked in a real browser). Needs root; skips what is
+# already installed, so it is a no-op (and needs no root) on a prepared machine.
+#
+#   sudo bash scripts/install-system-deps.sh            # or: make system-deps (as root)
+#   bash scripts/install-system-deps.sh redis-server    # only some
+#
+# CI runs it before `make test` (.ci/run); `make test` itself never installs anything.
 set -euo pipefail
 
-needed=()
-# (filled by later stages: redis-server, postgresql, chromium)
-for pkg in "$@"; do needed+=("$pkg"); done
+needed=("$@")
+if [ ${#needed[@]} -eq 0 ]; then
+  needed=(redis-server postgresql chromium)
+fi
 
 missing=()
 for pkg in "${needed[@]}"; do
@@ -15,7 +23,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-system-deps: need root to install: ${missing[*]}" >&2
+  echo "install-system-deps: need root to install: ${missing[*]} (run it with sudo)" >&2
   exit 1
 fi
 echo "install-system-deps: installing ${missing[*]}"

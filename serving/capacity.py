@@ -46,16 +46,25 @@ class CapacityGate:
             request run beside a large one).
         max_queued_orders: orders that may wait for a slot; a request that would take the queue
             beyond this is shed. A request always gets in when nothing waits, however large.
+        max_wait_s: a request is also shed when the orders waiting ahead of it and its own would
+            take longer than this to score, at the seconds per order measured on the requests
+            scored so far: the bound follows the machine (on a busy machine each order takes
+            longer, so fewer may wait).
         clock: monotonic seconds.
     """
 
     def __init__(
-        self, max_running: int = 2, max_queued_orders: int = 2_000, clock=time.monotonic
+        self,
+        max_running: int = 2,
+        max_queued_orders: int = 2_000,
+        max_wait_s: float = 0.2,
+        clock=time.monotonic,
     ) -> None:
-        if max_running < 1 or max_queued_orders < 0:
-            raise ValueError("max_running must be >= 1 and max_queued_orders >= 0")
+        if max_running < 1 or max_queued_orders < 0 or max_wait_s <= 0:
+            raise ValueError("max_running >= 1, max_queued_orders >= 0, max_wait_s > 0")
         self.max_running = max_running
         self.max_queued_orders = max_queued_orders
+        self.max_wait_s = max_wait_s
         self._clock = clock
         self._running = 0
         self._queued_orders = 0
@@ -81,7 +90,9 @@ class CapacityGate:
             Overloaded: the request would take the waiting orders beyond the bound.
         """
         if self._running >= self.max_running:
-            if self._waiting and self._queued_orders + orders > self.max_queued_orders:
+            queued = self._queued_orders + orders
+            wait = queued * self._seconds_per_order / self.max_running
+            if self._waiting and (queued > self.max_queued_orders or wait > self.max_wait_s):
                 self.stats.shed += 1
                 raise Overloaded(self.retry_after(), self._queued_orders)
             ticket = asyncio.get_running_loop().create_future()

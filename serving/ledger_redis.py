@@ -158,6 +158,10 @@ class RedisLedger:
         oid = action.order_id
         return f"{len(oid)}:{oid}:{action.action}:{action.rule}"
 
+    def fired_key(self, action: Action) -> str:
+        """The Redis key that holds ``action`` as fired until its window passes."""
+        return f"{self.prefix}:fired:{self.key(action)}"
+
     # ---- the request's step -------------------------------------------------------------------
 
     def record(

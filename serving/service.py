@@ -183,7 +183,9 @@ class OrderLens:
         self.max_body_bytes = cfg.max_orders_per_request * max_order_bytes(order)
         install_request_schema(app, "/predict", self.request_model, EXAMPLE_INPUT)
         install_security(app, keys_required=self.guard.keys.required)
-        self.gate = CapacityGate(cfg.max_concurrent_scoring, cfg.max_queued_orders)
+        self.gate = CapacityGate(
+            cfg.max_concurrent_scoring, cfg.max_queued_orders, cfg.max_queue_wait_ms / 1000.0
+        )
         self.fault_delay_s = 0.0
         self._reload_lock = threading.Lock()
         self.scorer = self._load_scorer()

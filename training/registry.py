@@ -1,73 +1,77 @@
-"""The model registry: the delay models (2 classifiers, calibrator, hours, P90) and the 19 value
-models in BentoML's model store, tied by a model-set version, and an atomically replaced champion
-pointer the service reloads from.
+"""The model sets in the one model registry (:mod:`orderlens.registry`): the delay models (two
+classifiers, calibrator, hours, P90) and the 19 value models of a training run, registered
+together as one BentoML model ``orderlens_model_set:<version>``, with a ``champion`` and a
+``candidate`` pointer the service and the promotion gate follow.
 
-Layout under ``<home>``::
+One model set, one folder in BentoML's store (``bentoml models get orderlens_model_set:<v>``)::
 
-    bentoml/models/orderlens_delay_classifier/<version>/…   (BentoML's own store)
-    models/sets/<version>/manifest.json                      (tags, metrics, window, versions)
-    models/sets/<version>/test_delay.parquet, test_value.parquet   (the test window, with oracle)
-    models/champion.json                                     ({"version": …})
+    manifest.json                 versions, window, metrics, feature specs, value scoring
+    delay_classifier.txt, delay_classifier_at_creation.txt, delay_hours.txt, delay_p90.txt,
+    value_<dimension>.txt         LightGBM boosters (LightGBM's own text format)
+    delay_calibrator.pkl          the per-stage isotonic calibrator (scikit-learn, pickled)
+    extras.json                   per model: base probability, parameters, value references
+    test_delay.parquet, test_value.parquet, evaluation.json   the test window and its report
+
+Pointers live in the home: ``<home>/registry/orderlens_model_set/{champion,candidate}.json``.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import pickle
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from orderlens import registry as store
 from orderlens.provenance import code_version
 from orderlens.settings import Settings
 from training.delay import DelayModels
 from training.matrix import FeatureSpec, to_matrix
 from training.value import ScaledBooster, ValueModels
 
-PREFIX = "orderlens"
+MODEL_SET = store.MODEL_SET
 FEATURE_SERVICES = {"delay": "delay_v1", "value": "value_v1"}
-
-
-def use_model_store(settings: Settings):
-    """Point BentoML at ``<home>/bentoml`` (also when it was imported with another home) and
-    return the ``bentoml`` module."""
-    home = settings.home / "bentoml"
-    os.environ["BENTOML_HOME"] = str(home)
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-    import bentoml
-    from bentoml._internal.configuration.containers import BentoMLContainer
-    from bentoml._internal.models.model import ModelStore
-
-    (home / "models").mkdir(parents=True, exist_ok=True)
-    BentoMLContainer.bentoml_home.set(str(home))
-    BentoMLContainer.model_store.set(ModelStore(str(home / "models")))
-    return bentoml
-
-
-def sets_dir(settings: Settings) -> Path:
-    """Where model-set manifests and test windows live."""
-    return settings.models_dir / "sets"
+CALIBRATOR_FILE = "delay_calibrator.pkl"
+EXTRAS_FILE = "extras.json"
 
 
 def new_version(now: datetime | None = None) -> str:
-    """A sortable model-set version such as ``v20250601t120000`` (BentoML tags are lowercase)."""
-    return (now or datetime.now(UTC)).strftime("v%Y%m%dt%H%M%S%f")
+    """A sortable model-set version such as ``v20250601t120000123456`` (the registry's one
+    version format, :func:`orderlens.registry.new_version`)."""
+    return store.new_version(now)
 
 
-def _model_names(value_dims: list[str]) -> dict[str, str]:
-    names = {
-        "delay_classifier": f"{PREFIX}_delay_classifier",
-        "delay_classifier_at_creation": f"{PREFIX}_delay_classifier_at_creation",
-        "delay_calibrator": f"{PREFIX}_delay_calibrator",
-        "delay_hours": f"{PREFIX}_delay_hours",
-        "delay_p90": f"{PREFIX}_delay_p90",
-    }
-    names.update({f"value_{d}": f"{PREFIX}_value_{d}" for d in value_dims})
-    return names
+def use_model_store(settings: Settings):
+    """The ``bentoml`` module with this process's model store chosen
+    (:func:`orderlens.registry.model_store`)."""
+    store.model_store(settings)
+    import bentoml
+
+    return bentoml
+
+
+def model_set_dir(settings: Settings, version: str) -> Path:
+    """The registered folder of model set ``version`` (manifest, boosters, test window)."""
+    return store.path(settings, MODEL_SET, version)
+
+
+def sets_dir(settings: Settings) -> Path:
+    """The folder whose children are the registered model-set versions (``<version>/``).
+
+    Prefer :func:`model_set_dir`, which also checks that the version is registered.
+    """
+    store.model_store(settings)
+    return Path(store.store_home()) / "models" / MODEL_SET
+
+
+def _booster_file(key: str) -> str:
+    return f"{key}.txt"
 
 
 def register(
@@ -82,13 +86,13 @@ def register(
     skipped_views: dict[str, str],
     nlp_version: str | None = None,
 ) -> str:
-    """Save all models of a trained set as a candidate and return its version.
+    """Register every model of a trained set as one artefact, point ``candidate`` at it and
+    return its version.
 
-    Every model carries metadata (its metrics, the data window, feature list, code, NLP and
-    feature-service versions, the model-set version); the set's manifest and test window are
-    written beside them.
+    The manifest records the set's metrics, data window, feature specs, code, NLP and
+    feature-service versions; the test window and its evaluation are stored beside the models,
+    so a set can be re-evaluated and carded from the registry alone.
     """
-    bentoml = use_model_store(settings)
     version = new_version()
     common = {
         "model_set": version,
@@ -98,68 +102,63 @@ def register(
         "feature_services": FEATURE_SERVICES,
         "skipped_views": skipped_views,
     }
-    names = _model_names(list(value.models))
-    tags: dict[str, str] = {}
-
-    def save_booster(key: str, booster: Any, spec: FeatureSpec, metrics: dict, extra: dict):
-        model = bentoml.lightgbm.save_model(
-            f"{names[key]}:{version}",
-            booster,
-            metadata=_metadata({**common, "features": list(spec.names), "metrics": metrics}),
-            labels={"model_set": version, "kind": key},
-            custom_objects={"spec": spec.as_dict(), **extra},
-        )
-        tags[key] = str(model.tag)
-
-    delay_metrics = {k: v for k, v in report["delay"].items() if k != "by_stage"}
-    base = {"base_probability": delay.base_probability, "params": delay.params}
-    save_booster("delay_classifier", delay.classifier, delay.spec, delay_metrics, base)
+    boosters: dict[str, Any] = {
+        "delay_classifier": delay.classifier,
+        "delay_hours": delay.hours,
+        "delay_p90": delay.p90,
+    }
+    extras: dict[str, dict[str, Any]] = {
+        "delay_classifier": {"base_probability": delay.base_probability, "params": delay.params}
+    }
     if delay.creation_classifier is not None:
-        save_booster(
-            "delay_classifier_at_creation",
-            delay.creation_classifier,
-            delay.spec,
-            delay_metrics,
-            {"base_probability": delay.creation_base_probability},
-        )
-    save_booster("delay_hours", delay.hours, delay.spec, delay_metrics, {})
-    save_booster("delay_p90", delay.p90, delay.spec, delay_metrics, {})
-    calibrator = bentoml.picklable_model.save_model(
-        f"{names['delay_calibrator']}:{version}",
-        delay.calibrator,
-        metadata=_metadata({**common, "metrics": delay_metrics}),
-        labels={"model_set": version, "kind": "delay_calibrator"},
-    )
-    tags["delay_calibrator"] = str(calibrator.tag)
+        boosters["delay_classifier_at_creation"] = delay.creation_classifier
+        extras["delay_classifier_at_creation"] = {
+            "base_probability": delay.creation_base_probability
+        }
     for dim, booster in value.models.items():
         scaled = isinstance(booster, ScaledBooster)
-        save_booster(
-            f"value_{dim}",
-            booster.booster if scaled else booster,
-            value.spec,
-            report["value"].get(dim, {}),
-            {"reference": value.reference[dim], **({"scale": booster.as_dict()} if scaled else {})},
-        )
-
-    folder = sets_dir(settings) / version
-    folder.mkdir(parents=True, exist_ok=True)
-    delay_test.to_parquet(folder / "test_delay.parquet", index=False)
-    value_test.to_parquet(folder / "test_value.parquet", index=False)
+        boosters[f"value_{dim}"] = booster.booster if scaled else booster
+        extras[f"value_{dim}"] = {
+            "reference": np.asarray(value.reference[dim]).tolist(),
+            **({"scale": booster.as_dict()} if scaled else {}),
+        }
+    files = {key: _booster_file(key) for key in boosters} | {"delay_calibrator": CALIBRATOR_FILE}
     manifest = {
         **common,
         "version": version,
-        "created_at": datetime.now(UTC).isoformat(),
-        "models": tags,
+        "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "models": {key: f"{store.tag(MODEL_SET, version)}/{name}" for key, name in files.items()},
+        "files": files,
         "metrics": _jsonable(report),
         "features": {"delay": delay.spec.as_dict(), "value": value.spec.as_dict()},
         "value_scoring": {
             "weights": value.weights,
             "tier_cutoffs": value.tier_cutoffs,
-            "index_reference": value.index_reference.tolist(),
+            "index_reference": np.asarray(value.index_reference).tolist(),
         },
     }
-    _write_atomic(folder / "manifest.json", json.dumps(manifest, indent=1))
-    (settings.models_dir / "candidate.json").write_text(json.dumps({"version": version}))
+
+    def write(folder: Path) -> None:
+        for key, booster in boosters.items():
+            booster.save_model(str(folder / files[key]))
+        with (folder / CALIBRATOR_FILE).open("wb") as out:
+            pickle.dump(delay.calibrator, out, protocol=pickle.HIGHEST_PROTOCOL)
+        (folder / EXTRAS_FILE).write_text(json.dumps(_jsonable(extras)))
+        delay_test.to_parquet(folder / "test_delay.parquet", index=False)
+        value_test.to_parquet(folder / "test_value.parquet", index=False)
+        (folder / "evaluation.json").write_text(json.dumps(report, indent=1, default=float))
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+    delay_metrics = {k: v for k, v in report["delay"].items() if k != "by_stage"}
+    store.save(
+        settings,
+        MODEL_SET,
+        version,
+        write,
+        metadata={**common, "features": list(delay.spec.names), "metrics": delay_metrics},
+        labels={"kind": "model_set"},
+    )
+    store.set_pointer(settings, MODEL_SET, "candidate", version)
     return version
 
 
@@ -216,39 +215,37 @@ class ModelSet:
 
 
 def load_model_set(settings: Settings, version: str) -> ModelSet:
-    """Load every model of a set from the BentoML store."""
-    bentoml = use_model_store(settings)
-    manifest = json.loads((sets_dir(settings) / version / "manifest.json").read_text())
-    tags = manifest["models"]
+    """Load every model of a registered set."""
+    folder = model_set_dir(settings, version)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    files = manifest["files"]
+    extras = json.loads((folder / EXTRAS_FILE).read_text())
 
-    def booster(key: str):
-        return bentoml.lightgbm.load_model(tags[key])
+    def booster(key: str) -> lgb.Booster:
+        return lgb.Booster(model_file=str(folder / files[key]))
 
-    classifier_model = bentoml.models.get(tags["delay_classifier"])
-    extra = classifier_model.custom_objects
+    with (folder / CALIBRATOR_FILE).open("rb") as source:
+        calibrator = pickle.load(source)  # noqa: S301  (our own registry's artefact)
     delay = DelayModels(
-        spec=FeatureSpec.from_dict(extra["spec"]),
-        classifier=bentoml.lightgbm.load_model(classifier_model),
-        calibrator=bentoml.picklable_model.load_model(tags["delay_calibrator"]),
+        spec=FeatureSpec.from_dict(manifest["features"]["delay"]),
+        classifier=booster("delay_classifier"),
+        calibrator=calibrator,
         hours=booster("delay_hours"),
         p90=booster("delay_p90"),
-        base_probability=float(extra["base_probability"]),
-        params=extra.get("params", {}),
+        base_probability=float(extras["delay_classifier"]["base_probability"]),
+        params=extras["delay_classifier"].get("params", {}),
     )
-    if "delay_classifier_at_creation" in tags:  # sets trained with one classifier have none
-        creation_model = bentoml.models.get(tags["delay_classifier_at_creation"])
-        delay.creation_classifier = bentoml.lightgbm.load_model(creation_model)
-        delay.creation_base_probability = float(creation_model.custom_objects["base_probability"])
-    value_keys = [k for k in tags if k.startswith("value_")]
-    models, reference = {}, {}
-    for key in value_keys:
-        model = bentoml.models.get(tags[key])
-        booster = bentoml.lightgbm.load_model(model)
-        scale = model.custom_objects.get("scale")
-        models[key.removeprefix("value_")] = (
-            booster if scale is None else ScaledBooster(booster, **scale)
+    if "delay_classifier_at_creation" in files:  # sets trained with one classifier have none
+        delay.creation_classifier = booster("delay_classifier_at_creation")
+        delay.creation_base_probability = float(
+            extras["delay_classifier_at_creation"]["base_probability"]
         )
-        reference[key.removeprefix("value_")] = np.asarray(model.custom_objects["reference"])
+    models, reference = {}, {}
+    for key in (k for k in files if k.startswith("value_")):
+        dim = key.removeprefix("value_")
+        scale = extras[key].get("scale")
+        models[dim] = booster(key) if scale is None else ScaledBooster(booster(key), **scale)
+        reference[dim] = np.asarray(extras[key]["reference"])
     scoring = manifest["value_scoring"]
     value = ValueModels(
         spec=FeatureSpec.from_dict(manifest["features"]["value"]),
@@ -263,25 +260,18 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
 
 def champion_version(settings: Settings) -> str | None:
     """The champion's model-set version, or None before the first promotion."""
-    path = settings.models_dir / "champion.json"
-    return json.loads(path.read_text())["version"] if path.exists() else None
+    return store.pointed_version(settings, MODEL_SET, "champion")
 
 
 def candidate_version(settings: Settings) -> str | None:
     """The latest registered model set (the default candidate of ``promote``)."""
-    path = settings.models_dir / "candidate.json"
-    return json.loads(path.read_text())["version"] if path.exists() else None
+    return store.pointed_version(settings, MODEL_SET, "candidate")
 
 
 def set_champion(settings: Settings, version: str, comparison: dict[str, Any]) -> None:
     """Point the champion at ``version`` atomically (temp file + rename): a service polling the
     pointer sees the old or the new version, never half a file."""
-    record = {
-        "version": version,
-        "promoted_at": datetime.now(UTC).isoformat(),
-        "comparison": _jsonable(comparison),
-    }
-    _write_atomic(settings.models_dir / "champion.json", json.dumps(record, indent=1))
+    store.set_pointer(settings, MODEL_SET, "champion", version, comparison=_jsonable(comparison))
 
 
 def load_champion(settings: Settings) -> ModelSet:
@@ -296,26 +286,8 @@ def load_champion(settings: Settings) -> ModelSet:
     return load_model_set(settings, version)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _jsonable(value: Any) -> Any:
     """Round-trip through JSON (numpy scalars → floats) for manifests and records."""
     return json.loads(
         json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
     )
-
-
-def _metadata(value: Any) -> Any:
-    """JSON-ready and without ``None`` (BentoML metadata refuses it): missing entries are left
-    out, so a metric the data could not give (no oracle) is simply absent."""
-    value = _jsonable(value)
-    if isinstance(value, dict):
-        return {k: _metadata(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_metadata(v) for v in value if v is not None]
-    return value

@@ -3,7 +3,6 @@ and the Prefect ``train`` flow compose."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,9 +93,7 @@ def train_model_set(
         skipped_views=data.skipped_views,
         nlp_version=data.nlp_version,
     )
-    (settings.models_dir / "sets" / version / "evaluation.json").write_text(
-        json.dumps(report, indent=1, default=float)
-    )
+    # the report is registered with the set (evaluation.json, manifest metrics)
     done("register")
     return TrainResult(version, report, time.perf_counter() - began, stages, cpu)
 
@@ -105,7 +102,7 @@ def evaluate_version(settings: Settings, version: str, on: str | None = None) ->
     """Re-evaluate model set ``version`` on the test window stored with set ``on`` (default:
     its own)."""
     model_set = registry.load_model_set(settings, version)
-    folder = registry.sets_dir(settings) / (on or version)
+    folder = registry.model_set_dir(settings, on or version)
     delay_test = pd.read_parquet(folder / "test_delay.parquet")
     value_test = pd.read_parquet(folder / "test_value.parquet")
     return evaluate(model_set.delay, model_set.value, delay_test, value_test)

@@ -19,6 +19,8 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, Reques
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64, String, UnixTimestamp
 
+from features.transforms.ticket_history import TAIL_COLUMNS
+
 order = Entity(name="order", join_keys=["order_id"], value_type=ValueType.STRING)
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
 carrier = Entity(name="carrier", join_keys=["carrier_id"], value_type=ValueType.STRING)
@@ -184,6 +186,23 @@ VIEWS: tuple[ViewSpec, ...] = (
 VIEW_BY_NAME = {spec.name: spec for spec in VIEWS}
 
 
+CUMULATIVE_COUNTS = frozenset(
+    {"cust_orders", "cust_spend", "cust_deliveries", "cust_late_deliveries"}
+)
+"""Customer-history features counting the customer's whole history so far."""
+
+
+def is_cumulative(view: str, feature: str) -> bool:
+    """Whether a feature counts a customer's whole history so far (the customer-history counts,
+    and every ticket count of the customer-tickets view, whose labels are the shop's own): such
+    features grow with the shop's age by construction, so the monitor compares their rates
+    (late share, average order value, negative share) instead. Tagged ``monitoring:
+    cumulative`` in the registry."""
+    if view == "customer_tickets":
+        return not feature.endswith(TAIL_COLUMNS)
+    return feature in CUMULATIVE_COUNTS
+
+
 def feast_type(dtype: Any):
     """The Feast type of a pandas column dtype."""
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
@@ -204,7 +223,14 @@ def feature_view(spec: ViewSpec, data_dir: Path, schema: dict[str, Any]) -> Feat
         name=spec.name,
         entities=[spec.entity],
         ttl=spec.ttl,
-        schema=[Field(name=name, dtype=feast_type(dtype)) for name, dtype in schema.items()],
+        schema=[
+            Field(
+                name=name,
+                dtype=feast_type(dtype),
+                tags={"monitoring": "cumulative"} if is_cumulative(spec.name, name) else None,
+            )
+            for name, dtype in schema.items()
+        ],
         source=source,
         online=True,
         description=spec.description,

@@ -132,7 +132,7 @@ with get_client(sync_client=True) as client:
     )
     assert created.returncode == 0, created.stderr[-3000:]
     info = __import__("json").loads(created.stdout.strip().splitlines()[-1])
-    assert info["daily"] == ["0 3 * * *"] and info["monitor"] == ["0 * * * *"]
+    assert info["daily"] == ["0 3 * * *"] and info["monitor"] == ["0 6 * * *"]  # daily, after it
     assert info["ingest"] == [] and info["report"] == [] and info["pool"] == "orderlens"
     assert info["entrypoint"] == "pipelines.data.ingest_flow"
 

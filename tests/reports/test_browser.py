@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reports.browser import Chromium, chromium_path, distinct_pixel_bytes
+from tests.servers import missing_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,7 +18,7 @@ BLANK_PIXEL_BYTES = 16
 def browser():
     binary = chromium_path()
     if binary is None:
-        pytest.skip("chromium is not installed (make system-deps installs Debian's chromium)")
+        missing_service("chromium is not installed (make system-deps installs Debian's chromium)")
     with Chromium(binary) as chromium:
         yield chromium
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from orderlens.settings import PROJECT_ROOT
 from serving.examples import order_payloads
 from serving.launch import serve_command
 from tests.servers import free_port
@@ -57,7 +60,7 @@ def build_home(home: Path) -> ServingHome:
     return ServingHome(home, settings, champion, candidate, world["orders"])
 
 
-SERVED_PARTS = ("feature_repo", "models", "bentoml", "nlp")
+SERVED_PARTS = ("feature_repo", "registry", "models", "bentoml", "nlp")
 
 
 def copy_serving_home(source: Path, target: Path) -> Path:
@@ -131,6 +134,45 @@ def _wait_ready(server: Server, timeout: float) -> None:
     raise TimeoutError(f"not ready after {timeout} s: {server.log.read_text()[-3000:]}")
 
 
+SCHEMATHESIS_SUMMARY = re.compile(r"(\d+) generated, (\d+) passed")
+
+
+def schemathesis(
+    url: str, workdir: Path, *args: str, timeout: float = 1_200
+) -> tuple[int, int, str]:
+    """Run ``schemathesis run <url>/docs.json --checks all --mode all ...`` in ``workdir`` (where
+    it keeps its caches) with :mod:`tests.serving.fuzz_hooks`; asserts it exits 0 and returns the
+    cases generated, the cases passed and the output."""
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{url}/docs.json",
+        "--checks",
+        "all",
+        "--mode",
+        "all",
+        "--no-color",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "120",
+        *args,
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "SCHEMATHESIS_HOOKS": "tests.serving.fuzz_hooks",
+    }
+    done = subprocess.run(
+        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    found = SCHEMATHESIS_SUMMARY.search(output)
+    assert found, output[-3000:]
+    return int(found.group(1)), int(found.group(2)), output
+
+
 __all__ = [
     "ServingHome",
     "Server",
@@ -139,4 +181,5 @@ __all__ = [
     "kill_hard",
     "order_payloads",
     "running_server",
+    "schemathesis",
 ]

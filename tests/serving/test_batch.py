@@ -128,3 +128,18 @@ def test_on_time_delivery_is_the_delay_models_answer(serving_home, scorer):
             ).values,
         ).p_late,
     )
+
+
+def test_predict_file_in_worker_processes_gives_the_same_scores(
+    serving_home, scorer, tmp_path, monkeypatch
+):
+    import serving.batch
+
+    source = tmp_path / "orders.parquet"
+    _orders(serving_home, 120).to_parquet(source)
+    here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+    predict_file(serving_home.settings, source, here, scorer=scorer)
+    monkeypatch.setattr(serving.batch, "PARALLEL_FROM", 10)
+    report = predict_file(serving_home.settings, source, there, workers=2)
+    assert report.scored == 120 and report.load_seconds > 0
+    pd.testing.assert_frame_equal(pd.read_parquet(here), pd.read_parquet(there))

@@ -74,3 +74,39 @@ def test_a_cancelled_waiter_leaves_the_queue():
         return gate
 
     assert asyncio.run(scenario()).stats.admitted == 2
+
+
+def test_the_wait_bound_follows_the_measured_cost_per_order():
+    """On a busy machine each order takes longer: fewer orders may wait before shedding."""
+
+    async def scenario() -> int:
+        now = [0.0]
+        gate = CapacityGate(
+            max_running=1, max_queued_orders=10_000, max_wait_s=0.2, clock=lambda: now[0]
+        )
+        for _ in range(30):  # requests measured at 10 ms per order
+            async with gate.slot(10):
+                now[0] += 0.1
+        hold = asyncio.Event()
+
+        async def holder() -> None:
+            async with gate.slot(1):
+                await hold.wait()
+
+        async def waiter(orders: int) -> None:
+            async with gate.slot(orders):
+                pass
+
+        running = asyncio.create_task(holder())
+        await asyncio.sleep(0)
+        first = asyncio.create_task(waiter(5))  # nothing waits: queued whatever its size
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):  # 5 + 30 orders x ~10 ms > 200 ms
+            async with gate.slot(30):
+                pass
+        async with asyncio.timeout(1):
+            hold.set()
+            await asyncio.gather(running, first)
+        return gate.stats.shed
+
+    assert asyncio.run(scenario()) == 1

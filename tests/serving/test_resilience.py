@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
@@ -148,24 +147,32 @@ def test_probe_that_never_reports_is_replaced_after_a_cooldown(
     assert breaker.allow() is True
 
 
-def test_timeout_counts_as_failure_and_answers_in_budget():
+def test_timeout_counts_as_failure_and_answers_without_waiting_for_the_store():
     breaker = CircuitBreaker("online_store", failure_threshold=2, timeout_s=0.05)
+    release, finished = threading.Event(), threading.Event()
+
+    def stuck_store() -> None:  # a store call that only ends when the test releases it
+        release.wait(60)
+        finished.set()
+
     try:
-        start = time.perf_counter()
-        result = breaker.call(time.sleep, 1.0, fallback=lambda: None)
-        assert time.perf_counter() - start < 0.5
+        result = breaker.call(stuck_store, fallback=lambda: None)
+        # The fallback answered while the store call was still blocked: the breaker did not
+        # wait for it (no clock involved: the call cannot finish before `release`).
+        assert not finished.is_set()
         assert result.degraded == "online_store:timeout"
-        breaker.call(time.sleep, 1.0, fallback=lambda: None)
+        breaker.call(stuck_store, fallback=lambda: None)
         assert breaker.state == "open"
     finally:
+        release.set()
         breaker.close()
 
 
 def test_async_call_times_out_and_opens():
     breaker = CircuitBreaker("online_store", failure_threshold=2, timeout_s=0.05, cooldown_s=60)
 
-    async def slow() -> str:
-        await asyncio.sleep(1.0)
+    async def slow() -> str:  # never answers: only the breaker's timeout ends it
+        await asyncio.Event().wait()
         return "late"
 
     async def fast() -> str:

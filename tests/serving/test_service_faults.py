@@ -1,5 +1,9 @@
 """The service under faults, over real HTTP: a slow or locked online store (degraded answers in
-budget, the breaker, recovery), a promotion while requests flow, API keys and rate limits."""
+budget, the breaker, recovery), a promotion while requests flow, API keys and rate limits.
+
+No test here times anything: a degraded reason says which path answered (``:timeout`` — the
+budget cut the store call; ``:circuit_open`` — the store was not called). Latencies under faults
+are figures for bench/bench_serving.py."""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from tests.serving.live import order_payloads, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BUDGET_S = float(SERVER_ENV["ORDERLENS_SERVING__FEATURE_TIMEOUT_MS"]) / 1000 + 0.002  # 1 order
-SLACK_S = 2.0  # scoring + HTTP on a shared machine
 
 
 @contextlib.contextmanager
@@ -30,18 +33,16 @@ def slow_store(client: httpx.Client, delay_ms: float):
         client.post("/admin/fault", json={"feature_delay_ms": 0})
 
 
-def _degraded(client: httpx.Client, orders: list[dict]) -> tuple[list[str], float]:
-    began = time.perf_counter()
+def _degraded(client: httpx.Client, orders: list[dict]) -> list[str]:
     response = client.post("/predict", json={"orders": orders})
-    elapsed = time.perf_counter() - began
     assert response.status_code == 200, response.text
-    return response.json()["predictions"][0]["degraded"], elapsed
+    return response.json()["predictions"][0]["degraded"]
 
 
 def _wait_recovered(client: httpx.Client, orders: list[dict], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        degraded, _ = _degraded(client, orders)
+        degraded = _degraded(client, orders)
         # Recovered: the store answers (a replayed order may still name views it could not
         # use, such as values from after its as_of; those are not the store's fault).
         if not any(d.startswith("online_store:") for d in degraded):
@@ -54,14 +55,11 @@ def test_slow_store_degrades_within_budget_then_recovers(client, serving_home):
     orders = order_payloads(serving_home.orders.iloc[100:101], suffix="-slow")
     _wait_recovered(client, orders)
     with slow_store(client, delay_ms=BUDGET_S * 1000 * 3):
-        degraded, elapsed = _degraded(client, orders)
-        assert degraded == ["online_store:timeout"]
-        assert elapsed < BUDGET_S + SLACK_S
-        # Enough timeouts open the breaker: answers come at once, without calling the store.
+        assert _degraded(client, orders) == ["online_store:timeout"]
+        # Enough timeouts open the breaker: answers come without calling the store.
         for _ in range(3):
-            degraded, elapsed = _degraded(client, orders)
+            degraded = _degraded(client, orders)
         assert degraded == ["online_store:circuit_open"]
-        assert elapsed < SLACK_S
     # The fault clears: after the cool-down one probe closes the breaker again.
     _wait_recovered(client, orders)
 
@@ -74,9 +72,8 @@ def test_locked_store_degrades_then_recovers(client, serving_home):
     lock = sqlite3.connect(store, timeout=1, isolation_level=None)
     try:
         lock.execute("BEGIN EXCLUSIVE")
-        degraded, elapsed = _degraded(client, orders)
+        degraded = _degraded(client, orders)
         assert degraded and degraded[0].startswith("online_store:")
-        assert elapsed < BUDGET_S + SLACK_S
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -90,6 +87,8 @@ def test_promotion_reloads_models_while_requests_flow(server, serving_home):
     statuses: list[int] = []
     versions: set[str] = set()
     stop = threading.Event()
+    answered = {serving_home.champion: threading.Event(), serving_home.candidate: threading.Event()}
+    after_swap = threading.Event()  # a second answer on the new models: traffic kept flowing
 
     def traffic() -> None:
         with server.client() as http:
@@ -98,21 +97,20 @@ def test_promotion_reloads_models_while_requests_flow(server, serving_home):
                 statuses.append(response.status_code)
                 if response.status_code == 200:
                     for p in response.json()["predictions"]:
-                        versions.add(p["model_versions"]["model_set"])
+                        version = p["model_versions"]["model_set"]
+                        if version == serving_home.candidate and answered[version].is_set():
+                            after_swap.set()
+                        versions.add(version)
+                        answered.get(version, threading.Event()).set()
 
     threads = [threading.Thread(target=traffic) for _ in range(3)]
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        assert answered[serving_home.champion].wait(60), "no answer on the champion"
         set_champion(serving_home.settings, serving_home.candidate, {"reason": "test"})
-        deadline = time.monotonic() + 60
-        with server.client() as http:
-            while time.monotonic() < deadline:
-                if http.get("/metadata").json()["model_set"] == serving_home.candidate:
-                    break
-                time.sleep(0.3)
-        time.sleep(1.0)  # requests keep flowing on the new models
+        # The service's watcher swaps the models by itself (serving.reload_seconds).
+        assert after_swap.wait(60), "requests did not keep flowing on the new models"
     finally:
         stop.set()
         for t in threads:

@@ -11,55 +11,12 @@ Seeds are fixed: a failure reproduces.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from orderlens.settings import PROJECT_ROOT
-from tests.serving.live import copy_serving_home, running_server
+from tests.serving.live import copy_serving_home, running_server, schemathesis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-SUMMARY = re.compile(r"(\d+) generated, (\d+) passed")
-
-
-def schemathesis(
-    url: str, workdir: Path, *args: str, timeout: float = 1_200
-) -> tuple[int, int, str]:
-    """Run ``schemathesis run <url>/docs.json --checks all --mode all ...`` in ``workdir`` (where
-    it keeps its caches); returns the cases generated, the cases passed and the output."""
-    command = [
-        str(Path(sys.executable).with_name("schemathesis")),
-        "run",
-        f"{url}/docs.json",
-        "--checks",
-        "all",
-        "--mode",
-        "all",
-        "--no-color",
-        "--workers",
-        "2",
-        "--request-timeout",
-        "120",
-        *args,
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "SCHEMATHESIS_HOOKS": "tests.serving.fuzz_hooks",
-    }
-    done = subprocess.run(
-        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
-    found = SUMMARY.search(output)
-    assert found, output[-3000:]
-    return int(found.group(1)), int(found.group(2)), output
 
 
 def test_every_check_holds_on_1000_generated_cases(server, tmp_path):

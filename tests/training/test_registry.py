@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orderlens.dimensions import DIMENSION_NAMES
+from orderlens.registry import store_home, versions
 from training import registry
 from training.train import evaluate_version, promote, train_model_set
 
@@ -24,9 +25,12 @@ def test_model_set_round_trip(trained):
     at_creation = champion.delay.creation_classifier is not None
     assert ("delay_classifier_at_creation" in champion.manifest["models"]) == at_creation
     assert len(champion.manifest["models"]) == 4 + at_creation + 19
+    # One artefact per set in BentoML's store, under the one version format.
     bentoml = registry.use_model_store(settings)
-    stored = bentoml.models.get(champion.manifest["models"]["delay_classifier"])
-    assert str(stored.path).startswith(str(settings.home / "bentoml"))
+    stored = bentoml.models.get(f"orderlens_model_set:{trained.result.version}")
+    assert str(stored.path).startswith(str(store_home()))
+    assert stored.tag.version == trained.result.version
+    assert trained.result.version in versions(settings, "orderlens_model_set")
     meta = stored.info.metadata
     assert meta["model_set"] == trained.result.version
     assert meta["features"] == list(champion.features["delay"].names)

@@ -1,0 +1,87 @@
+"""Cost of the prediction log on the service's hot path, and of draining it.
+
+    .venv/bin/python bench/bench_prediction_log.py [--requests 2000] [--orders 100]
+
+On the hot path a request's prediction-log entry is encoded and appended to the ledger's journal
+in the same transaction as its actions (:func:`serving.prediction_log.record_request`): prints
+the microseconds of that step per request of ``--orders`` orders and per order (each prediction
+carries one action), then how long draining the journal into parquet parts takes, with the load
+average beside them (the machine may be shared). The ledger and log live in a temporary home.
+This figure replaced a timed test (tests time nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orderlens.records import read_prediction_log
+from orderlens.settings import load_settings
+from serving.ledger import open_ledger
+from serving.policy import Action
+from serving.prediction_log import PredictionLog, record_request
+from serving.schemas import EXAMPLE_INPUT, parse_request
+from tests.serving.conftest import make_prediction
+
+
+def _orders(n: int):
+    payload = copy.deepcopy(EXAMPLE_INPUT)
+    payload["orders"] = [{**payload["orders"][0], "order_id": f"OL{i}"} for i in range(n)]
+    return parse_request(payload).orders
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--orders", type=int, default=100, help="orders per request")
+    args = parser.parse_args()
+    orders = _orders(args.orders)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(home=Path(tmp), serving={"log_flush_seconds": 3600})
+        ledger = open_ledger(settings)
+        spent = 0.0
+        for i in range(args.requests):
+            predictions = [make_prediction(o.order_id).model_dump() for o in orders]
+            # A fresh order id per request: every action is claimed (a ledger insert), as for
+            # new orders; a repeated order would only be looked up.
+            actions = [
+                [
+                    Action(
+                        f"{o.order_id}-{i}", "notify", "late_risk_notify", {}, "Late risk", 24, 100
+                    )
+                ]
+                for o in orders
+            ]
+            began = time.perf_counter()
+            record_request(
+                ledger,
+                predictions,
+                actions,
+                request_id=f"r{i}",
+                received_at=datetime.now(UTC),
+                orders=orders,
+                model_versions={"delay": "v1"},
+                latency_ms=1.0,
+            )
+            spent += time.perf_counter() - began
+        per_call = spent / args.requests
+        began = time.perf_counter()
+        PredictionLog.from_settings(settings, ledger).drain()
+        drain = time.perf_counter() - began
+        rows = len(read_prediction_log(settings))
+        ledger.close()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"record_request: {per_call * 1e6:.0f} us per request of {args.orders} orders "
+        f"({per_call * 1e6 / args.orders:.2f} us per order, actions + journal entry in one "
+        f"ledger transaction); drain of {rows} rows {drain:.2f} s [load {load}]"
+    )
+
+
+if __name__ == "__main__":
+    main()
