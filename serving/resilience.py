@@ -427,11 +427,15 @@ def online_store_problem(online_store: Any, *, redis_url: str | None = None) -> 
     ``PING``.
 
     Args:
-        online_store: the Feast ``online_store`` config (``type``, ``path`` / ``connection_string``).
+        online_store: the Feast ``online_store`` config (``type``, ``path`` / ``connection_string``);
+            SQLite: Feast's own or a plug-in whose config extends it.
         redis_url: the production profile's Redis URL, for a Redis online store.
     """
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
     kind = getattr(online_store, "type", None)
-    if kind == "sqlite":
+    # Feast's own SQLite store or a plug-in built on it (features.online_sqlite).
+    if kind == "sqlite" or isinstance(online_store, SqliteOnlineStoreConfig):
         path = Path(online_store.path)
         if not path.is_file():
             return f"the online store file is missing ({path.name})"

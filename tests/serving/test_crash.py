@@ -30,7 +30,8 @@ ENV = {
 
 class Load:
     """Client threads sending requests of 1-20 orders until the server dies; each request is
-    recorded as answered (200, with its predictions) or unanswered (sent, no answer)."""
+    recorded as answered (200, with its predictions), shed (503 from the capacity gate: refused,
+    so never logged) or unanswered (sent, no answer)."""
 
     def __init__(self, url: str, orders: list[dict], seed: int, kill_after: int) -> None:
         rng = random.Random(seed)
@@ -43,6 +44,7 @@ class Load:
             i += size
         self.answered: dict[str, dict] = {}  # order_id -> prediction
         self.unanswered: set[str] = set()
+        self.shed: set[str] = set()
         self.other: list[int] = []
         self._next = 0
         self._lock = threading.Lock()
@@ -74,6 +76,8 @@ class Load:
                     if response.status_code == 200:
                         for p in response.json()["predictions"]:
                             self.answered[p["order_id"]] = p
+                    elif response.status_code == 503 and "retry-after" in response.headers:
+                        self.shed |= ids  # over capacity on a busy machine: refused, not lost
                     else:
                         self.other.append(response.status_code)
 
@@ -107,10 +111,11 @@ def test_sigkill_under_load_loses_no_answered_prediction(seed, serving_home, tmp
     logged = list(log["order_id"])
     assert len(logged) == len(set(logged)), "a prediction was logged twice"
     assert answered <= set(logged), f"{len(answered - set(logged))} answered predictions lost"
-    assert set(logged) <= answered | load.unanswered
+    assert set(logged) <= answered | load.unanswered, "a refused request was logged"
     print(
         f"seed {seed}: killed after {len(answered)} answered orders with"
-        f" {len(load.unanswered)} in flight, of which {len(set(logged) - answered)} were logged"
+        f" {len(load.unanswered)} in flight, of which {len(set(logged) - answered)} were logged;"
+        f" {len(load.shed)} shed (503)"
     )
     # The log holds what the caller was told.
     for row in log[log["order_id"].isin(answered)].itertuples():

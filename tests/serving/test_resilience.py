@@ -16,6 +16,7 @@ from serving.resilience import (
     SQLiteRateLimiter,
     api_keys,
     feature_store_breaker,
+    online_store_problem,
     rate_limiter,
 )
 
@@ -298,3 +299,19 @@ def test_keys_from_settings_are_secret():
     named = load_settings(serving={"api_keys": {"oms": "k-456"}})
     assert "k-456" not in repr(named.serving)
     assert api_keys(named).name_of("k-456") == "oms"
+
+
+def test_online_store_problem_looks_at_the_sqlite_file_as_it_is_now(tmp_path):
+    """The service's store is a plug-in on Feast's SQLite store (its config extends Feast's):
+    readiness must see the file missing or broken, whatever the open reader still answers."""
+    import sqlite3
+
+    from features.online_sqlite import FastSqliteOnlineStoreConfig
+
+    path = tmp_path / "online_store.db"
+    config = FastSqliteOnlineStoreConfig(path=str(path))
+    assert "missing" in online_store_problem(config)
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    assert online_store_problem(config) is None
+    path.write_bytes(b"not a database at all" * 100)
+    assert "does not open" in online_store_problem(config)
