@@ -24,6 +24,7 @@ def serve_command(
     from orderlens.settings import PROJECT_ROOT, load_settings
     from serving.guard import forwarded_allow_ips
 
+    settings = settings or load_settings()
     bentoml = Path(sys.executable).with_name("bentoml")
     command = [
         str(bentoml),
@@ -43,6 +44,9 @@ def serve_command(
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {SERVICE_NAME: {"workers": workers}}}),
         # Whose X-Forwarded-For uvicorn believes: only serving.trusted_proxies (default none).
-        "FORWARDED_ALLOW_IPS": forwarded_allow_ips(settings or load_settings()),
+        "FORWARDED_ALLOW_IPS": forwarded_allow_ips(settings),
+        # The model store of the home (orderlens.registry): `bentoml serve` fixes its store at
+        # start, before the service could choose one, so it must be in the environment.
+        "BENTOML_HOME": os.environ.get("BENTOML_HOME") or str(settings.home / "bentoml"),
     }
     return command, env

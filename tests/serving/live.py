@@ -88,7 +88,11 @@ def running_server(home: Path, log: Path, *, workers: int = 1, **env: str) -> It
     """``bentoml serve serving.service:OrderLens`` on a free port with ``ORDERLENS_*`` ``env``;
     yields once ``/readyz`` answers 200, stops the server afterwards."""
     port = free_port()
-    command, base_env = serve_command(port, "127.0.0.1", workers=workers)
+    from orderlens.settings import load_settings
+
+    command, base_env = serve_command(
+        port, "127.0.0.1", workers=workers, settings=load_settings(home=home)
+    )
     full_env = {**base_env, "ORDERLENS_HOME": str(home), **env}
     full_env.pop("ORDERLENS_SETTINGS", None)
     with log.open("wb") as out:

@@ -108,3 +108,17 @@ def test_uvicorn_may_trust_no_more_proxies_than_the_settings(tmp_path, monkeypat
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", forwarded_allow_ips(proxied))
     check_trusted_proxies(proxied)
     assert os.environ["FORWARDED_ALLOW_IPS"] == "10.1.0.0/16"
+
+
+def test_the_server_is_told_its_model_store_and_its_proxies(tmp_path, monkeypatch):
+    """`bentoml serve` fixes its model store before the service runs: the home's store must be
+    in the server's environment (unless one is set), as must the trusted proxies."""
+    from serving.launch import serve_command
+
+    settings = load_settings(home=tmp_path, serving={"trusted_proxies": ["10.0.0.0/8"]})
+    monkeypatch.delenv("BENTOML_HOME", raising=False)
+    _, env = serve_command(3000, "127.0.0.1", 1, settings)
+    assert env["BENTOML_HOME"] == str(tmp_path / "bentoml")
+    assert env["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
+    monkeypatch.setenv("BENTOML_HOME", "/srv/models")
+    assert serve_command(3000, "127.0.0.1", 1, settings)[1]["BENTOML_HOME"] == "/srv/models"
