@@ -226,8 +226,10 @@ class SharedRateLimiter(Protocol):
 
     def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
         """Take ``cost`` tokens from the client's bucket if it has them, else refuse with the
-        seconds until it will. A cost above the burst counts as the burst (such a request needs a
-        full bucket). A bucket with ``rate_per_s == 0`` never refuses."""
+        seconds until it will. A cost above the burst needs a full bucket and leaves it in debt
+        (below zero) for the rest, so large requests are held to the rate too: a client never
+        gets more than ``burst + rate x elapsed`` plus one request's excess over the burst. A
+        bucket with ``rate_per_s == 0`` never refuses."""
         ...
 
     def close(self) -> None: ...
@@ -240,13 +242,14 @@ CREATE TABLE IF NOT EXISTS buckets (
     at     REAL NOT NULL       -- unix seconds of the last take
 ) WITHOUT ROWID
 """
-# One statement, so one atomic step across processes: refill by the time passed, take if enough.
+# One statement, so one atomic step across processes: refill by the time passed, take if enough
+# (:need, the cost up to the burst), paying the whole :cost (the bucket may go into debt).
 _TAKE = """
 INSERT INTO buckets (client, tokens, at) VALUES (:client, :burst - :cost, :now)
 ON CONFLICT (client) DO UPDATE SET
     tokens = min(:burst, tokens + max(0.0, :now - at) * :rate) - :cost,
     at = :now
-WHERE min(:burst, tokens + max(0.0, :now - at) * :rate) >= :cost
+WHERE min(:burst, tokens + max(0.0, :now - at) * :rate) >= :need
 RETURNING tokens
 """
 _TOKENS = (
@@ -299,10 +302,11 @@ class SQLiteRateLimiter:
     def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
         if bucket.rate_per_s == 0:
             return RateDecision(True)
-        cost = min(cost, bucket.burst)
+        need = min(cost, bucket.burst)
         args = {
             "client": client,
             "cost": cost,
+            "need": need,
             "burst": bucket.burst,
             "rate": bucket.rate_per_s,
             "now": self._clock(),
@@ -314,7 +318,7 @@ class SQLiteRateLimiter:
                 conn.execute("DELETE FROM buckets WHERE at < ?", (args["now"] - 3600,))
             return RateDecision(True)
         (tokens,) = conn.execute(_TOKENS, args).fetchone() or (0.0,)
-        return RateDecision(False, max(0.0, cost - tokens) / bucket.rate_per_s)
+        return RateDecision(False, max(0.0, need - tokens) / bucket.rate_per_s)
 
     def close(self) -> None:
         with self._lock:
@@ -327,13 +331,14 @@ class SQLiteRateLimiter:
 # Redis's own clock (TIME) keeps hosts with skewed clocks fair.
 _REDIS_TAKE = """
 local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local need = math.min(cost, burst)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local h = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(h[1]) or burst
 local at = tonumber(h[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-if tokens >= cost then
+if tokens >= need then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'at', tostring(now))
   redis.call('EXPIRE', KEYS[1], 3600)
   return {1, tostring(tokens - cost)}
@@ -359,13 +364,13 @@ class RedisRateLimiter:
     def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
         if bucket.rate_per_s == 0:
             return RateDecision(True)
-        cost = min(cost, bucket.burst)
         ok, tokens = self._take(
             keys=[f"{self.prefix}:{client}"], args=[bucket.rate_per_s, bucket.burst, cost]
         )
         if ok:
             return RateDecision(True)
-        return RateDecision(False, max(0.0, cost - float(tokens)) / bucket.rate_per_s)
+        need = min(cost, bucket.burst)
+        return RateDecision(False, max(0.0, need - float(tokens)) / bucket.rate_per_s)
 
     def close(self) -> None:
         self.client.close()

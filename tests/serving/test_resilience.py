@@ -227,8 +227,14 @@ def test_costs_in_orders_and_a_disabled_bucket(limiter, clock: FakeClock):
     assert limiter.take("a", 8, bucket).allowed
     refused = limiter.take("a", 8, bucket)
     assert not refused.allowed and refused.retry_after_s == pytest.approx(6)
-    assert limiter.take("b", 1_000, bucket).allowed  # above the burst: needs a full bucket
+    assert limiter.take("b", 1_000, bucket).allowed  # above the burst: needs a full bucket ...
+    in_debt = limiter.take("b", 1, bucket)
+    assert not in_debt.allowed  # ... and pays all of it: 990 orders of debt, 991 s to wait
+    assert in_debt.retry_after_s == pytest.approx(991)
+    clock.advance(990)
     assert not limiter.take("b", 1, bucket).allowed
+    clock.advance(1)
+    assert limiter.take("b", 1, bucket).allowed
     off = Bucket(rate_per_s=0, burst=1)
     assert all(limiter.take("a", 5, off).allowed for _ in range(100))
 
@@ -264,6 +270,9 @@ def test_redis_buckets(tmp_path):
         refused = limiter.take("a", 2, bucket)
         assert not refused.allowed and refused.retry_after_s > 1000
         assert limiter.take("b", 3, bucket).allowed
+        assert limiter.take("c", 30, bucket).allowed  # above the burst: a full bucket, in debt
+        in_debt = limiter.take("c", 1, bucket)
+        assert not in_debt.allowed and in_debt.retry_after_s == pytest.approx(28_000, rel=0.01)
         limiter.close()
 
 

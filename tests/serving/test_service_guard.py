@@ -142,6 +142,12 @@ def test_large_requests_cost_their_orders(limited):
         assert http.post("/predict", json={"orders": explained}).status_code == 200
         again = [{**o, "explain_value": True} for o in _orders(1)]
         assert http.post("/predict", json={"orders": again}).status_code == 429
+    # A request larger than the burst is admitted on a full bucket and pays all its orders: the
+    # bucket is 15 orders in debt, so the next requests wait for 15 + 5 s of refill.
+    with limited.client(transport=httpx.HTTPTransport(local_address="127.0.0.3")) as http:
+        statuses = [http.post("/predict", json={"orders": _orders(20)}) for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 429, 429, 429]
+    assert int(statuses[1].headers["retry-after"]) >= 15 - 4  # less the seconds spent meanwhile
 
 
 def test_readyz_tells_the_truth_about_the_online_store(limited):
