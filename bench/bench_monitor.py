@@ -59,7 +59,8 @@ def main() -> None:
     _, expected, complete = daily_series(predictions, as_of, config)
     weeks = []
     days = pd.Series(complete)
-    for week, group in days.groupby(days.dt.to_period("W")):
+    weeks_of = days.dt.tz_localize(None).dt.to_period("W")  # days are UTC midnights
+    for week, group in days.groupby(weeks_of):
         figures = pooled(predictions, expected, list(group))
         weeks.append(
             {

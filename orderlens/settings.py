@@ -321,6 +321,11 @@ class MonitoringSettings(BaseModel):
         description="cost of one fired action in the shop's currency (the order-health page's"
         " action effects); actions not named cost 0",
     )
+    complaint_labels: list[str] = Field(
+        default_factory=lambda: ["delay_complaint", "where_is_my_order"],
+        description="ticket labels that mean the customer had to chase or complain (the"
+        " order-health page's complaint outcome of actions); a shop names its own",
+    )
 
 
 class PipelineSettings(BaseModel):

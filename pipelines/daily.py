@@ -116,7 +116,9 @@ def _summary(home: str, steps: dict[str, Any], seconds: dict[str, float]) -> str
         elif name == "features":
             outcome = f"{len(result['views'])} views built, {len(result['skipped'])} skipped"
         elif name == "report":
-            outcome = f"{len(result['pages'])} pages, index {result['index']}"
+            outcome = f"{len(result['pages'])} pages, index {result['index']}" + "".join(
+                f"; not built: {name} ({why})" for name, why in result["not_built"].items()
+            )
         elif name == "nlp":
             outcome = f"ticket pipelines {result['version']}, {result['signals']} tickets"
         else:

@@ -19,14 +19,20 @@ from pipelines.runtime import flow_settings, run_logger, run_name
 
 
 @task(**RESILIENT)
-def build_reports_task(settings: Settings, rows: int | None = None) -> dict[str, Path]:
-    """Build the report pages; returns page name → file, ``index`` first."""
-    from reports import build_reports
+def build_reports_task(
+    settings: Settings, rows: int | None = None
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Build the report pages; returns page name → file (``index`` first) and page name → why
+    it was not built."""
+    from reports.build import build_all
 
     options: dict[str, Any] = {"rows": rows} if rows else {}
-    pages = build_reports(settings, **options)
-    run_logger().info("built %d report pages under %s", len(pages), settings.reports_dir)
-    return pages
+    result = build_all(settings, **options)
+    logger = run_logger()
+    logger.info("built %d report pages under %s", len(result.pages), settings.reports_dir)
+    for name, why in result.skipped.items():
+        logger.warning("report page %s not built: %s", name, why)
+    return result.pages, result.skipped
 
 
 @flow(name="report", flow_run_name=run_name("report"))
@@ -39,10 +45,11 @@ def report_flow(home: str | None = None, rows: int | None = None) -> dict[str, A
         rows: rows sampled into each Evidently page (default ``monitoring.reference_rows``).
 
     Returns:
-        ``index`` (the index page), ``pages`` (name → file) and ``bytes`` (name → size).
+        ``index`` (the index page), ``pages`` (name → file), ``bytes`` (name → size) and
+        ``not_built`` (name → why: the index's "Not built" list).
     """
     settings = flow_settings(home)
-    pages = build_reports_task(settings, rows)
+    pages, skipped = build_reports_task(settings, rows)
     sizes = {name: path.stat().st_size for name, path in pages.items()}
     create_table_artifact(
         key="reports",
@@ -56,4 +63,5 @@ def report_flow(home: str | None = None, rows: int | None = None) -> dict[str, A
         "index": str(pages["index"]),
         "pages": {name: str(path) for name, path in pages.items()},
         "bytes": sizes,
+        "not_built": skipped,
     }

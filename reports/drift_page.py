@@ -22,7 +22,10 @@ HOW_TO_READ = (
     "estimation, recalibrated on the latest served orders whose outcomes arrived); its band is "
     "where the realised AUC should land if the probabilities are right. Realised AUC: measured "
     "once outcomes are known, with a 95% interval, on days whose outcomes are all in (an order's "
-    "outcome counts once its promise, plus a grace period for the outcomes feed, has passed)."
+    "outcome counts once its promise, plus a grace period for the outcomes feed, has passed). "
+    "The estimate only sees what the model sees: a change the model's inputs do not show (a "
+    "carrier's hubs failing silently) leaves it unmoved and shows first in the orders whose "
+    "promise just passed (the verdict's late-rate checks)."
 )
 
 

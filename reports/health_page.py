@@ -141,7 +141,8 @@ def action_effects_section(inputs: ReportInputs) -> str:
     grace = timedelta(hours=settings.monitoring.outcome_grace_hours)
     judged = with_outcomes(log, inputs.outcomes, log["predicted_at"].max(), grace)
     signals = pd.read_parquet(settings.signals_path) if settings.signals_path.is_file() else None
-    tickets = complaints(signals) if signals is not None else None
+    labels = settings.monitoring.complaint_labels
+    tickets = complaints(signals, labels)
     reports = action_effects(judged, settings.monitoring.action_costs, tickets)
     if not reports:
         return html.section("Did the actions work?", "<p>No action fired yet.</p>")
@@ -159,9 +160,10 @@ def action_effects_section(inputs: ReportInputs) -> str:
               "with action", "without (matched)", "difference", "95% interval",
               "unmatched"]  # fmt: skip
     complaint_note = (
-        "complaint: a 'where is my order' or delay-complaint ticket after the action"
+        f"complaint: a ticket labelled {' or '.join(labels)} after the action"
         if tickets is not None
-        else "complaints not measured (no ticket signals)"
+        else "complaints not measured (no ticket signals"
+        + (f" labelled {' or '.join(labels)})" if signals is not None else ")")
     )
     return html.section(
         "Did the actions work?",

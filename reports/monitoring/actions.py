@@ -28,8 +28,6 @@ MIN_CONTROLS = 5
 unmatched)."""
 MIN_MATCHED = 20
 """Fewer matched orders with the action than this: no difference is reported."""
-COMPLAINT_INTENTS = ("delay_complaint", "where_is_my_order")
-"""A ticket with one of these intents means the customer had to chase or complain."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +87,30 @@ def firings(predictions: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def complaints(signals: pd.DataFrame | None, threshold: float = 0.5) -> pd.DataFrame:
-    """Per order, when its first complaint ticket came (``order_id``, ``complained_at``);
-    None-safe: no ticket signals, no rows."""
-    columns = [f"intent_{name}" for name in COMPLAINT_INTENTS]
-    if signals is None or signals.empty or not set(columns) <= set(signals):
-        return pd.DataFrame(columns=["order_id", "complained_at"])
-    mask = (signals[columns] >= threshold).any(axis=1) & signals["order_id"].notna()
+def complaints(
+    signals: pd.DataFrame | None, labels: list[str] | tuple[str, ...], threshold: float = 0.5
+) -> pd.DataFrame | None:
+    """Per order, when its first complaint ticket came (``order_id``, ``complained_at``).
+
+    A ticket is a complaint when the scorer gave it one of ``labels`` (its ``labels`` column),
+    or — in signals without that column — when one of their probabilities reaches
+    ``threshold``. None when complaints cannot be measured: no ticket signals, or none of
+    ``labels`` among the signals' labels (a shop's own label set may lack them).
+    """
+    from features.transforms.ticket_history import label_columns
+
+    if signals is None or signals.empty:
+        return None
+    known = label_columns(signals)
+    wanted = [name for name in labels if name in known]
+    if not wanted:
+        return None
+    if "labels" in signals:
+        given = signals["labels"].fillna("").astype(str).str.split("|")
+        mask = given.map(lambda names: any(name in names for name in wanted))
+    else:
+        mask = (signals[[known[name] for name in wanted]] >= threshold).any(axis=1)
+    mask &= signals["order_id"].notna()
     first = signals[mask].groupby("order_id")["created_at"].min()
     return first.rename("complained_at").reset_index()
 
@@ -117,7 +132,7 @@ def action_effects(
     if fired.empty:
         return []
     complained = None
-    if complaint_tickets is not None and len(complaint_tickets):
+    if complaint_tickets is not None:
         complained = complaint_tickets.set_index("order_id")["complained_at"]
     late = predictions.drop_duplicates("order_id").set_index("order_id")["late"]
     reports = []

@@ -540,6 +540,8 @@ def _empty_pass(champion: str | None, why: str) -> MonitorPass:
         as_of=now,
         window_start=now,
         window=empty,
+        recent=empty,
+        recent_days=[],
         baseline=None,
         drift=None,
         segments={},

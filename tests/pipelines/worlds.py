@@ -114,8 +114,9 @@ def replay_day(world: ServedWorld, k: int) -> pd.Timestamp:
 
 def share_history(control: ServedWorld, other: ServedWorld, days: int) -> None:
     """Give ``other`` the control world's served history of its first ``days`` days (prediction
-    log, monitor records, action ledger): identical in both worlds, since they differ only from
-    a later day on, and replaying it twice would only cost time."""
+    log and the monitor's records of those days): identical in both worlds, since they differ
+    only from a later day on, and replaying it twice would only cost time. (The action ledger is
+    not copied: it only decides which repeated actions are suppressed.)"""
     from orderlens.settings import load_settings
 
     source, target = load_settings(home=control.home), load_settings(home=other.home)
@@ -123,7 +124,7 @@ def share_history(control: ServedWorld, other: ServedWorld, days: int) -> None:
     for part in sorted(source.prediction_log_dir.glob("date=*")):
         if pd.Timestamp(part.name.removeprefix("date="), tz="UTC") < end:
             shutil.copytree(part, target.prediction_log_dir / part.name, dirs_exist_ok=True)
+    target.monitoring_dir.mkdir(parents=True, exist_ok=True)
     for record in sorted(source.monitoring_dir.glob("monitor-*.json")):
-        shutil.copy2(record, target.monitoring_dir / record.name)
-    target.action_ledger_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source.action_ledger_path, target.action_ledger_path)
+        if pd.Timestamp(record.stem.removeprefix("monitor-"), tz="UTC") <= end:
+            shutil.copy2(record, target.monitoring_dir / record.name)

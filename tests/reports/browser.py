@@ -71,7 +71,11 @@ class Chromium:
     def __enter__(self) -> Chromium:
         from websockets.sync.client import connect
 
-        self._profile = tempfile.TemporaryDirectory(prefix="orderlens-chromium-")
+        # Chromium's helper processes may still write to the profile for a moment after the
+        # browser exits; a leftover file there must not fail the test that used the browser.
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="orderlens-chromium-", ignore_cleanup_errors=True
+        )
         self._process = subprocess.Popen(
             [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
              "--remote-debugging-port=0", "about:blank"],

@@ -231,6 +231,16 @@ def test_too_few_predictions_give_no_verdict():
     assert not result.alarm and "no verdict" in result.reasons[0]
 
 
+def test_a_home_with_nothing_served_gets_a_pass_that_says_so(tmp_path):
+    from orderlens.settings import load_settings
+    from reports.monitoring.monitor import run_pass
+
+    record = run_pass(load_settings(home=tmp_path)).record()
+    assert record["alarm"] is False and record["retrain"] is False
+    assert record["realised_auc"] is None and record["recent"]["days"] == []
+    assert "the prediction log is empty" in record["reasons"][0]
+
+
 def test_more_late_orders_than_predicted_alarm():
     recent = perf(
         0.9, labelled=500, realised_auc=0.9, realised_auc_high=0.93, realised_brier=0.1,
@@ -318,3 +328,37 @@ def test_matched_comparison_finds_a_real_effect():
     (report,) = actions.action_effects(acted_world(-0.2), {})
     (late,) = report.effects
     assert late.high < 0 and late.difference == pytest.approx(-0.2, abs=0.06)
+
+
+def test_complaints_are_tickets_with_the_shops_complaint_labels():
+    at = pd.Timestamp("2025-05-02", tz="UTC")
+    signals = pd.DataFrame(
+        {
+            "order_id": ["O1", "O1", "O2", None],
+            "created_at": [at + timedelta(hours=2), at, at, at],
+            "label_where_is_my_order": [0.9, 0.8, 0.1, 0.9],
+            "label_praise": [0.0, 0.1, 0.9, 0.0],
+        }
+    )
+    by_probability = actions.complaints(signals, ["where_is_my_order", "delay_complaint"])
+    assert by_probability.to_dict("records") == [{"order_id": "O1", "complained_at": at}]
+    # the scorer's decision, when the signals carry it, wins over a probability
+    decided = signals.assign(labels=["where_is_my_order", "", "praise|where_is_my_order", ""])
+    found = actions.complaints(decided, ["where_is_my_order"])
+    assert found.set_index("order_id")["complained_at"].to_dict() == {
+        "O1": at + timedelta(hours=2),
+        "O2": at,
+    }
+    # a label set without any complaint label cannot measure complaints: None, not "no complaint"
+    assert actions.complaints(signals, ["chaser"]) is None
+    assert actions.complaints(None, ["where_is_my_order"]) is None
+
+
+def test_an_action_before_the_complaint_counts_it():
+    world = acted_world(0.0)
+    first = world.loc[world["actions_fired"] != "", "order_id"].iloc[0]
+    complained = pd.DataFrame(
+        {"order_id": [first], "complained_at": [pd.Timestamp("2025-05-03", tz="UTC")]}
+    )
+    (report,) = actions.action_effects(world, {}, complained)
+    assert [e.outcome for e in report.effects] == ["late", "complaint"]
