@@ -83,19 +83,30 @@ def evaluate(
         raise typer.Exit(code=2)
     report = evaluate_version(settings, version)
     if as_json:
-        typer.echo(json.dumps(report, default=float))
+        typer.echo(json.dumps(report, allow_nan=False))
         return
     delay = report["delay"]
     typer.echo(f"model set {version}")
     typer.echo(
-        f"delay  AUC {delay['auc']:.4f} (oracle {_fmt(delay['oracle_auc'])})  "
-        f"ECE {delay['ece']:.4f}  Brier {delay['brier']:.4f}  hours MAE {delay['hours_mae']:.2f}"
-        f"  P90 coverage {delay['hours_p90_coverage']:.3f}"
+        f"delay  AUC {_fmt(delay['auc'])} (oracle {_fmt(delay.get('oracle_auc'))})  "
+        f"ECE {_fmt(delay['ece'])}  Brier {_fmt(delay['brier'])}  base rate "
+        f"{_fmt(delay.get('base_rate'))}  n {delay['n']}  hours MAE {_fmt(delay['hours_mae'])}"
+        f"  P90 coverage {_fmt(delay['hours_p90_coverage'])}"
     )
+    served = delay.get("served", {})
+    if served:
+        typer.echo(f"served at creation: {served.get('model')} ({served.get('why')})")
+    for name, row in delay.get("baselines", {}).items():
+        typer.echo(
+            f"  baseline {name:>18}: AUC {_fmt(row['auc'])}  PR-AUC {_fmt(row['pr_auc'])}"
+            f"  Brier {_fmt(row['brier'])}  ECE {_fmt(row['ece'])}"
+        )
+    if "baseline_gate" in delay:
+        typer.echo(f"beats the best baseline: {delay['baseline_gate']}")
     for name, row in report["value"].items():
         typer.echo(
-            f"{name:>24} {row['metric']:>3} {_fmt(row['score'])} oracle {_fmt(row['oracle'])}"
-            f" ratio {_fmt(row['ratio'])}"
+            f"{name:>24} {row['metric']:>3} {_fmt(row['score'])} oracle {_fmt(row.get('oracle'))}"
+            f" ratio {_fmt(row.get('ratio'))}"
         )
     typer.echo(json.dumps(report["summary"], default=float))
 

@@ -73,21 +73,28 @@ def labelled_snapshots(
     orders: pd.DataFrame,
     outcomes: pd.DataFrame,
     tracking: pd.DataFrame | None = None,
+    *,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The entity frame of a training set, with its labels as extra columns.
 
     ``delay_*`` services get every snapshot with ``is_late`` and ``delay_hours``; ``value_*``
     services get the creation snapshot with the 19 realised value targets (the value an order
-    creates is decided mostly by what is known when it is placed).
+    creates is decided mostly by what is known when it is placed). ``history`` is every order
+    of the shop (default ``orders``): value targets derived from a customer's later orders see
+    them even when ``orders`` is a sample.
     """
     delivered = outcomes.set_index("order_id")["delivered_at"]
+    if service.startswith("delay"):  # an order never delivered (cancelled) has no delay label
+        outcomes = outcomes[outcomes["delivered_at"].notna()]
+        delivered = delivered.dropna()
     labelled = orders[orders["order_id"].isin(delivered.index)]
     if service.startswith("delay"):
         rows = snapshots(labelled, tracking, delivered)
         labels = delay_labels(labelled, outcomes)
     elif service.startswith("value"):
         rows = snapshots(labelled, None)
-        labels = value_targets(labelled, outcomes)
+        labels = value_targets(labelled, outcomes, history=history, tracking=tracking)
     else:
         raise ValueError(f"unknown feature service {service!r}: expected delay_* or value_*")
     return rows.merge(labels, on="order_id", how="left")

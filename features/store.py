@@ -35,25 +35,36 @@ REPO_TEMPLATES = Path(__file__).parent / "repo"
 TRAINING_CHUNK_ROWS = 250_000
 Tables = dict[str, pd.DataFrame]
 
-VIEW_BUILDERS: dict[str, Callable[[Tables], pd.DataFrame]] = {
-    "order_attributes": lambda t: transforms.order_attributes(t["orders"], t.get("promotions")),
-    "customer_history": lambda t: transforms.customer_history(t["orders"], t.get("outcomes")),
-    "carrier_performance": lambda t: transforms.carrier_performance(
+VIEW_BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "order_attributes": lambda t, s=None: transforms.order_attributes(
+        t["orders"], t.get("promotions"), () if s is None else s.features.order_extras
+    ),
+    "customer_history": lambda t, _=None: transforms.customer_history(
+        t["orders"], t.get("outcomes")
+    ),
+    "carrier_performance": lambda t, _=None: transforms.carrier_performance(
         t["orders"], t.get("outcomes"), t.get("tracking")
     ),
-    "lane_performance": lambda t: transforms.lane_performance(t["orders"], t["outcomes"]),
-    "warehouse_backlog": lambda t: transforms.warehouse_backlog(t["orders"], t.get("tracking")),
-    "weather_observed": lambda t: transforms.weather_observed(t["weather"]),
-    "weather_forecast": lambda t: transforms.weather_forecast(t["forecasts"]),
-    "weather_outlook": lambda t: transforms.destination_outlook(t["weather"], t["forecasts"]),
-    "origin_weather": lambda t: transforms.origin_outlook(
+    "lane_performance": lambda t, _=None: transforms.lane_performance(t["orders"], t["outcomes"]),
+    "warehouse_backlog": lambda t, _=None: transforms.warehouse_backlog(
+        t["orders"], t.get("tracking")
+    ),
+    "weather_observed": lambda t, _=None: transforms.weather_observed(t["weather"]),
+    "weather_forecast": lambda t, _=None: transforms.weather_forecast(t["forecasts"]),
+    "weather_outlook": lambda t, _=None: transforms.destination_outlook(
+        t["weather"], t["forecasts"]
+    ),
+    "origin_weather": lambda t, _=None: transforms.origin_outlook(
         t["orders"], t["weather"], t["forecasts"]
     ),
-    "tracking_progress": lambda t: transforms.tracking_progress(t["orders"], t["tracking"]),
-    "order_tickets": lambda t: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
-    "customer_tickets": lambda t: ticket_signals(t["ticket_signals"], "customer_id", "cust_tkt_"),
+    "tracking_progress": lambda t, _=None: transforms.tracking_progress(t["orders"], t["tracking"]),
+    "order_tickets": lambda t, _=None: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
+    "customer_tickets": lambda t, _=None: ticket_signals(
+        t["ticket_signals"], "customer_id", "cust_tkt_"
+    ),
 }
-"""How each view is computed from the source tables: one transformation per view."""
+"""How each view is computed from the source tables (and optionally the settings: a shop's
+declared extra order columns): one transformation per view, ``builder(tables, settings=None)``."""
 
 
 @dataclass
@@ -69,6 +80,30 @@ class BuildReport:
         lines += [f"{name:>20}: skipped ({why})" for name, why in self.skipped.items()]
         lines.append(f"built {len(self.views)} feature views in {self.seconds:.1f} s")
         return "\n".join(lines)
+
+
+def unavailable(spec: Any, tables: Tables) -> str | None:
+    """Why view ``spec`` cannot be built from ``tables`` (None: it can).
+
+    A view is left out when a source table it needs is absent or empty, when an order column it
+    needs has no value at all (a shop without carriers or warehouses), or when it rolls up
+    history per key and the orders have a single key: one carrier's 30-day on-time rate is a
+    time trend, not a property of the order (a disguised clock the models would learn).
+    """
+    missing = [t for t in spec.needs if t not in tables or tables[t].empty]
+    if missing:
+        return f"no {', '.join(missing)} data"
+    orders = tables.get("orders")
+    if orders is None:
+        return None
+    empty = [c for c in spec.columns if c not in orders or orders[c].isna().all()]
+    if empty:
+        return f"no values in orders.{', orders.'.join(empty)}"
+    if spec.per_key_history:
+        key = spec.columns[0]
+        if orders[key].nunique(dropna=True) < 2:
+            return f"a single {key}: its rolling rates would be a clock, not a feature"
+    return None
 
 
 class FeatureRepo:
@@ -107,11 +142,11 @@ class FeatureRepo:
         schemas: dict[str, dict[str, Any]] = {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for spec in VIEWS:
-            missing = [t for t in spec.needs if t not in tables or tables[t].empty]
-            if missing:
-                report.skipped[spec.name] = f"no {', '.join(missing)} data"
+            why_not = unavailable(spec, tables)
+            if why_not:
+                report.skipped[spec.name] = why_not
                 continue
-            frame = VIEW_BUILDERS[spec.name](tables)
+            frame = VIEW_BUILDERS[spec.name](tables, self.settings)
             if frame.empty:  # e.g. origin weather when the orders carry no origin
                 report.skipped[spec.name] = "no rows from its sources"
                 continue

@@ -40,11 +40,13 @@ def build_training_set(
     """
     if "outcomes" not in tables:
         raise ValueError("no outcomes in the lake: nothing to learn from yet")
-    orders = tables["orders"]
+    orders = history = tables["orders"]
     if limit is not None and limit < len(orders):
         chosen = np.random.default_rng(seed).choice(len(orders), size=limit, replace=False)
         orders = orders.iloc[np.sort(chosen)]
-    entities = labelled_snapshots(service, orders, tables["outcomes"], tables.get("tracking"))
+    entities = labelled_snapshots(
+        service, orders, tables["outcomes"], tables.get("tracking"), history=history
+    )
     entities = sample_later_snapshots(entities, max_rows, seed)
     if joined is not None:
         reused = reuse_joined(repo, service, entities, joined)

@@ -37,6 +37,7 @@ REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 #   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
 #   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
 #   hours_behind_plan, category (or its display name, category_name), n_items, order_traits,
+#   shop_traits (the shop's own order columns that drive the reason, by their labels),
 #   ticket_intent, open_tickets.
 _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
     "weather": (
@@ -83,6 +84,7 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Tracking shows the parcel behind plan",
     ),
     "order_profile": (
+        "{shop_traits}",
         "{category_name} needing {order_traits}",
         "{category_name}, {items}",
         "{category_name}",

@@ -239,7 +239,11 @@ def _gate_markdown(result: dict[str, Any]) -> str:
     ]
     if "reason" in promotion:
         lines.append(f"Gate: {promotion['reason']}.")
-    rows = {k: v for k, v in promotion.items() if isinstance(v, dict)}
+    if "warning" in promotion:
+        lines.append(f"Warning: {promotion['warning']}.")
+    if "baseline_gate" in promotion:
+        lines.append(f"Against the baselines: {promotion['baseline_gate']}.")
+    rows = {k: v for k, v in promotion.items() if isinstance(v, dict) and "candidate" in v}
     if rows:
         lines += ["", "| metric | candidate | champion | not worse |", "|---|---|---|---|"]
         lines += [

@@ -172,6 +172,40 @@ def _metric_rows(delay: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _served_section(manifest: dict[str, Any], delay: dict[str, Any]) -> str:
+    """Which delay model is served at creation and why, beside the baselines fitted on the same
+    training rows; which value dimensions the data allowed."""
+    served = manifest.get("served", {}).get("delay") or delay.get("served") or {}
+    gate = delay.get("baseline_gate", {})
+    rows = [["served: " + str(served.get("model", "lightgbm"))]]
+    rows[0] += [html.num(delay.get(k), 4) for k in ("auc", "pr_auc", "brier", "ece")]
+    for name, m in delay.get("baselines", {}).items():
+        rows.append([f"baseline {name}", *(html.num(m.get(k), 4) for k in ("auc", "pr_auc", "brier", "ece"))])  # fmt: skip
+    dimensions = manifest.get("value_dimensions") or {}
+    missing = dimensions.get("not_available") or {}
+    verdict = (
+        f"beats the best baseline on AUC ({gate.get('best_auc_baseline')}) and Brier "
+        f"({gate.get('best_brier_baseline')})"
+        if gate.get("passed")
+        else "does not beat every baseline"
+        if gate
+        else "no baseline could be fitted"
+    )
+    return html.section(
+        "Served delay model and baselines",
+        html.table(["model (orders at creation)", "AUC", "PR AUC", "Brier", "ECE"], rows),
+        html.table(
+            ["value dimensions", "which"],
+            [
+                ["available", ", ".join(dimensions.get("available", [])) or "none"],
+                *([d, why] for d, why in missing.items()),
+            ],
+        ),
+        note=f"{served.get('why', 'the trees alone')}. The served model {verdict}; baselines are "
+        "fitted on the same training rows and scored on the same test orders.",
+    )
+
+
 def build(card: CardData, settings: Settings, path: Path) -> str:
     """Write the model card; returns its one-line description."""
     if card.why_not:
@@ -198,6 +232,7 @@ def build(card: CardData, settings: Settings, path: Path) -> str:
                 "test orders (creation)": f"{delay.get('n', 0):,}",
             }
         ),
+        _served_section(manifest, delay),
         html.section(
             "Delay model against the oracle",
             html.table(["metric", "model", "oracle", "model / oracle"], _metric_rows(delay)),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -41,7 +41,7 @@ from orderlens.reasons import ReasonGroup
 from orderlens.records import CONTACT_CHANNELS, STAGES, Tier
 
 if TYPE_CHECKING:
-    from orderlens.settings import ContractSettings, ServingSettings
+    from orderlens.settings import ContractSettings, OrderExtra, ServingSettings
 
 HARD_MAX_ORDERS = 10_000
 """Ceiling on orders per request whatever the settings say (settings may only lower it)."""
@@ -188,6 +188,55 @@ def _column_type(column: Column, allowed: tuple[str, ...] | None, years: tuple[i
 _ID_COLUMNS = ("order_id", "customer_id")
 
 
+def _extra_type(kind: str, years: tuple[int, int]) -> Any:
+    """A shop's extra order column, strictly typed by its kind: a bounded finite number; a
+    timestamp as the contract's; a category as a name, a whole number or a yes/no (an export's
+    codes), each as written (``"3"`` stays the name "3", ``3`` the number)."""
+    if kind == "numeric":
+        return Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    if kind == "moment":
+        return timestamp_type(*years)
+    return Category
+
+
+_CODE_LIMIT = 10**12
+_TEXT = re.compile(TEXT_PATTERN[1:-1])  # fullmatch: Python's $ would also match before a "\n"
+
+
+def _category(value: Any) -> Any:
+    """A category as an export writes it: a name (trimmed), a whole number or a yes/no. One
+    check, so a bad value is one problem named by its field (a union would name each member)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and -_CODE_LIMIT <= value <= _CODE_LIMIT:
+        return value
+    if isinstance(value, str) and len(value) <= 64 and _TEXT.fullmatch(value):
+        return value.strip()
+    raise PydanticCustomError(
+        "category",
+        "must be a name (1-64 characters, no control or zero-width characters), a whole number"
+        " or true/false",
+    )
+
+
+Category = Annotated[
+    Any,
+    AfterValidator(_category),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": TEXT_PATTERN},
+                {"type": "integer", "minimum": -_CODE_LIMIT, "maximum": _CODE_LIMIT},
+                {"type": "boolean"},
+            ]
+        }
+    ),
+]
+"""A shop's categorical extra column (:func:`_extra_type`)."""
+
+
 # ---- row rules ----------------------------------------------------------------------------------
 
 RowCheck = Callable[[Any], bool]
@@ -258,7 +307,9 @@ def _no_repeats(value: list[str] | None) -> tuple[str, ...] | None:
 
 
 def order_model(
-    serving: ServingSettings | None = None, contract: ContractSettings | None = None
+    serving: ServingSettings | None = None,
+    contract: ContractSettings | None = None,
+    extras: Sequence[OrderExtra] = (),
 ) -> type[BaseModel]:
     """The request's order model, derived from the orders contract and the settings.
 
@@ -267,7 +318,8 @@ def order_model(
     no timestamp); categorical columns are any name unless ``contract.allowed_values`` restricts
     them. Timestamps are RFC 3339 with an offset within ``serving.timestamp_years``. Then the
     request-time fields (``as_of``, ``stage``, ``push_dismissals``, ``contact_preferences``,
-    ``explain_value``). The contract's row rules and the service's own (``as_of`` not before
+    ``explain_value``), and the shop's declared extra order columns (``features.order_extras``:
+    optional, by their kind — :func:`_extra_type`). The contract's row rules and the service's own (``as_of`` not before
     ``created_at``; ``promised_at`` at most ``serving.max_promise_days`` after ``created_at``)
     are checked per order and stated in the schema (``x-row-rules``).
     """
@@ -317,6 +369,11 @@ def order_model(
             Field(False, description="also explain the value dimension scores (costs more)"),
         ),
     }
+    for extra in extras:  # the settings refuse extras named like a contract or request field
+        fields[extra.name] = (
+            _extra_type(extra.kind, years) | None,
+            Field(None, description=extra.display),
+        )
     unknown = [r.name for r in ORDERS.rules if r.name not in ROW_CHECKS]
     if unknown:
         raise RuntimeError(f"the orders contract has row rules the service cannot check: {unknown}")

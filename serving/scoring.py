@@ -29,10 +29,17 @@ from features.transforms.orders import (
 )
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
+from orderlens.settings import OrderExtra
 from serving.compiled import ValueForest
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.schemas import Order
-from training.explain import group_matrix, reason_context, top_reasons
+from training.explain import (
+    extra_traits,
+    group_matrix,
+    reason_context,
+    reason_group,
+    top_reasons,
+)
 from training.registry import ModelSet
 from training.value import percentile
 
@@ -89,6 +96,9 @@ def request_columns(orders: Sequence[Order]) -> dict[str, Any]:
     for name in TIME_FIELDS:
         columns[name] = utc_times([getattr(o, name) for o in orders])
     columns["explain_value"] = np.array(columns["explain_value"], dtype=bool)
+    if orders:  # the shop's declared extra order columns (serving.schemas.request_model)
+        for name in type(orders[0]).model_fields.keys() - Order.model_fields.keys():
+            columns[name] = [getattr(o, name) for o in orders]
     return _with_lane(columns)
 
 
@@ -106,6 +116,8 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
     for name in TIME_FIELDS:
         columns[name] = utc_times(frame[name])
     columns["explain_value"] = np.array([bool(v) for v in columns["explain_value"]], dtype=bool)
+    for name in frame.columns:  # a shop's extra order columns (declared ones become features)
+        columns.setdefault(name, frame[name].tolist())
     return _with_lane(columns)
 
 
@@ -218,6 +230,18 @@ class Scorer:
             d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION
         ]
         self._creation_view = _creation_view(self.delay_names)
+        # The shop's extra order columns the set was trained with (settings at training time).
+        self.order_extras = tuple(
+            OrderExtra(**extra) for extra in models.manifest.get("order_extras", [])
+        )
+        # Order-profile features of the delay model (positions), to name the extras that drive
+        # that reason; none when the set has no extra column.
+        self._profile_extras = [e for e in self.order_extras if e.feature in self.delay_names]
+        self._profile_features = [
+            (j, name)
+            for j, name in enumerate(self.delay_names)
+            if reason_group(name) == "order_profile"
+        ]
 
     # ---- the numbers --------------------------------------------------------------------------
 
@@ -271,6 +295,11 @@ class Scorer:
             delay = self.fast.delay
             out[later] = delay.calibrator.predict(delay.raw_probability(x), x)
         return out
+
+    def _shop_traits(self, features: Mapping[str, Any], i: int, contributions: np.ndarray) -> Any:
+        """The shop's own columns behind order ``i``'s order-profile reason, by their labels."""
+        profile = {name: float(contributions[j]) for j, name in self._profile_features}
+        return extra_traits(_Row(features, i), profile, self._profile_extras, self.display_names)
 
     # ---- the batch ----------------------------------------------------------------------------
 
@@ -348,9 +377,13 @@ class Scorer:
             explain = np.flatnonzero(busy | risky)
         reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         if len(explain):
-            points = self.models.explain_delay(delay_x[explain])
-            for i, top in zip(explain.tolist(), top_reasons(points, top=TOP_REASONS), strict=True):
+            contributions = self.models.delay.contributions(delay_x[explain])
+            points = self.models.delay.explain(delay_x[explain], contributions)
+            tops = top_reasons(points, top=TOP_REASONS)
+            for k, (i, top) in enumerate(zip(explain.tolist(), tops, strict=True)):
                 context = reason_context(_Row(features, i), self.display_names)
+                if self._profile_extras and any(g == "order_profile" for g, _ in top):
+                    context["shop_traits"] = self._shop_traits(features, i, contributions[k])
                 reasons[i] = [
                     {
                         "group": g,
@@ -442,7 +475,7 @@ class Scorer:
     ) -> dict[str, Any]:
         """Every model feature as a column: request fields win over the store; a feature
         neither has is missing (NaN), which LightGBM routes like a missing value."""
-        order = order_feature_columns(columns, self._peaks)
+        order = order_feature_columns(columns, self._peaks, self.order_extras)
         features: dict[str, Any] = {}
         for name in dict.fromkeys((*self.delay_names, *self.value_names)):
             if name in order:

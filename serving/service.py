@@ -178,7 +178,8 @@ class OrderLens:
         self.guard = guard_from_settings(self.settings)  # applied by GuardMiddleware
         # The request model from the orders contract and the settings: it validates every
         # request and is the request schema /docs.json states.
-        order = order_model(cfg, self.settings.contract)
+        # The shop's declared extra order columns are optional order fields of /predict.
+        order = order_model(cfg, self.settings.contract, self.settings.features.order_extras)
         self.request_model = request_model(order, cfg.max_orders_per_request)
         self.max_body_bytes = cfg.max_orders_per_request * max_order_bytes(order)
         install_request_schema(app, "/predict", self.request_model, EXAMPLE_INPUT)
@@ -399,6 +400,12 @@ class OrderLens:
             "versions": models.versions,
             "promoted_from": manifest.get("data_window"),
             "metrics": manifest.get("metrics", {}),
+            # Which delay model scores orders at creation (trees, blend or the logistic
+            # regression) and why; the baselines it was judged against on the same test rows.
+            "delay_model": manifest.get("served", {}).get("delay", {"model": "lightgbm"}),
+            "baselines": manifest.get("metrics", {}).get("delay", {}).get("baselines", {}),
+            "value_dimensions": manifest.get("value_dimensions"),
+            "order_extras": manifest.get("order_extras", []),
             # The ticket-text version behind the ticket features: its label set is the user's.
             "ticket_text": describe_version(self.settings, manifest.get("nlp_version")),
             "features": {

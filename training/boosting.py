@@ -73,6 +73,25 @@ def base_params(training: TrainingSettings, objective: str, **extra: Any) -> dic
     return params
 
 
+def for_rows(params: dict[str, Any], rows: int, small: int) -> dict[str, Any]:
+    """``params`` regularised for a training set of ``rows`` rows when it is below ``small``:
+    few leaves, strong L2, a slower learning rate and smoother categories (a shop's few
+    thousand orders: a default LightGBM scored AUC 0.63-0.67 where a logistic regression
+    scored 0.73 on the same split)."""
+    if rows >= small:
+        return params
+    return {
+        **params,
+        "num_leaves": min(params["num_leaves"], 7),
+        "lambda_l2": max(params["lambda_l2"], 10.0),
+        "learning_rate": min(params["learning_rate"], 0.05),
+        "min_child_samples": max(params["min_child_samples"], 20),
+        "min_data_per_group": 100,
+        "cat_smooth": 30.0,
+        "max_cat_threshold": 16,
+    }
+
+
 @dataclass
 class Binned:
     """The training and validation matrices binned once into LightGBM Datasets, reused by every

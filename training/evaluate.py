@@ -14,6 +14,7 @@ import pandas as pd
 
 from orderlens.dimensions import BY_NAME
 from training import metrics
+from training.baselines import PREFIX as BASELINE_PREFIX
 from training.delay import DelayModels
 from training.matrix import FeatureSpec, to_matrix
 from training.value import ValueModels
@@ -81,6 +82,12 @@ def evaluate_delay(models: DelayModels, test: pd.DataFrame) -> dict[str, Any]:
         },
     }
     report["auc_ratio"] = _div(report["auc"], report["oracle_auc"])
+    report["base_rate"] = float(y[created].mean()) if created.any() else None
+    report["served"] = dict(models.served)
+    baselines = baseline_report(test[created], y[created])
+    if baselines:
+        report["baselines"] = baselines
+        report["baseline_gate"] = baseline_gate(report, models.blend)
     report["by_stage"] = {
         str(s): {
             "n": int(mask.sum()),
@@ -93,6 +100,48 @@ def evaluate_delay(models: DelayModels, test: pd.DataFrame) -> dict[str, Any]:
         for mask in [stage == s]
     }
     return report
+
+
+def baseline_report(rows: pd.DataFrame, y: np.ndarray) -> dict[str, dict[str, Any]]:
+    """AUC, PR-AUC, Brier and ECE of each baseline stored with the rows (``baseline__*``)."""
+    out = {}
+    for column in rows.columns:
+        if not column.startswith(BASELINE_PREFIX):
+            continue
+        p = rows[column].to_numpy(np.float64)
+        out[column.removeprefix(BASELINE_PREFIX)] = {
+            "auc": metrics.auc(y, p),
+            "pr_auc": metrics.pr_auc(y, p),
+            "brier": _or_none(lambda p, y: metrics.brier(y, p), p, y),
+            "ece": _or_none(lambda p, y: metrics.ece(y, p), p, y),
+        }
+    return out
+
+
+def baseline_gate(delay: dict[str, Any], blend: float = 1.0) -> dict[str, Any]:
+    """Whether the served model beats the best baseline on AUC *and* Brier (creation rows).
+
+    When the served model is the logistic baseline itself (``blend`` 0: it won on cross-fitted
+    log loss), it is compared with the other baselines.
+    """
+    rivals = {
+        name: row
+        for name, row in delay.get("baselines", {}).items()
+        if not (blend == 0.0 and name == "logistic_all")
+    }
+    aucs = {n: r["auc"] for n, r in rivals.items() if r.get("auc") is not None}
+    briers = {n: r["brier"] for n, r in rivals.items() if r.get("brier") is not None}
+    best_auc = max(aucs, key=aucs.get) if aucs else None
+    best_brier = min(briers, key=briers.get) if briers else None
+    auc_ok = best_auc is None or (delay["auc"] is not None and delay["auc"] > aucs[best_auc])
+    brier_ok = best_brier is None or delay["brier"] < briers[best_brier]
+    return {
+        "best_auc_baseline": best_auc,
+        "best_brier_baseline": best_brier,
+        "beats_auc": bool(auc_ok),
+        "beats_brier": bool(brier_ok),
+        "passed": bool(auc_ok and brier_ok),
+    }
 
 
 def evaluate_value(models: ValueModels, test: pd.DataFrame) -> dict[str, Any]:
@@ -123,7 +172,10 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     delay = report["delay"]
     return {
         "delay_auc_ratio": delay.get("auc_ratio"),
+        "delay_auc": delay.get("auc"),
         "delay_ece": delay.get("ece"),
+        "delay_served": delay.get("served", {}).get("model"),
+        "delay_beats_baselines": delay.get("baseline_gate", {}).get("passed"),
         "value_mean_ratio": mean_ratio,
         "targets_met": {
             "delay_auc": delay.get("auc_ratio") is not None and delay["auc_ratio"] >= 0.97,
@@ -142,7 +194,46 @@ def evaluate(
         "value": evaluate_value(value, value_test),
     }
     report["summary"] = summarize(report)
+    if not has_oracle(delay_test):
+        report = without_oracle(report)
+    return strict_json(report)
+
+
+def has_oracle(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` carries oracle columns with values (the simulator's worlds only)."""
+    columns = [c for c in frame.columns if c.startswith(ORACLE_PREFIX)]
+    return bool(columns) and bool(frame[columns].notna().any().any())
+
+
+def without_oracle(report: Any) -> Any:
+    """``report`` without the figures that only an oracle gives (``oracle*`` keys and ratios to
+    the oracle): on a shop's own data they would all be empty."""
+    if isinstance(report, dict):
+        return {
+            k: without_oracle(v)
+            for k, v in report.items()
+            if not (k.startswith("oracle") or k in ORACLE_ONLY)
+        }
     return report
+
+
+ORACLE_ONLY = frozenset({"auc_ratio", "ratio", "delay_auc_ratio", "value_mean_ratio"})
+"""Keys that are ratios to the oracle."""
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) as None: the report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def _or_none(fn, a: np.ndarray, b: np.ndarray) -> float | None:

@@ -40,6 +40,7 @@ _EXACT_GROUPS: dict[str, str] = {
     "hours_since_last_ticket": "ticket_signals",
 }
 _PREFIX_GROUPS: tuple[tuple[str, str], ...] = (
+    ("extra_", "order_profile"),  # a shop's own order columns (settings.features.order_extras)
     ("cust_tkt_", "ticket_signals"),  # before "cust_": a customer's tickets are ticket signals
     ("obs_", "weather"),
     ("fc_", "weather"),
@@ -167,6 +168,51 @@ def reason_context(
         else display_name(row.get("category"), names.get("category")),
         "n_items": get("n_items"),
     }
+
+
+EXTRA_SHARE = 0.25
+"""A shop's extra column is named in the order-profile reason when it carries at least this
+share of the group's log-odds, in the group's direction."""
+
+
+def extra_traits(
+    row: Mapping[str, Any],
+    contributions: Mapping[str, float],
+    extras: Sequence[Any],
+    names: Mapping[str, Mapping[str, str]] | None = None,
+    top: int = 2,
+) -> str | None:
+    """The shop's own order columns that drive an order's order-profile reason, in its labels:
+    ``"Vendor: SCMS from RDC, pack price 3.2"``; None when none carries
+    :data:`EXTRA_SHARE` of the group (the reason then speaks of the category).
+
+    Args:
+        row: the order's feature values by name (``extra_<name>`` among them).
+        contributions: log-odds SHAP value of each order-profile feature of the order.
+        extras: the declared :class:`~orderlens.settings.OrderExtra` columns.
+        names: display names of codes per column (``settings.display.names``).
+    """
+    total = sum(contributions.values())
+    if not total:
+        return None
+    driving = sorted(
+        (e for e in extras if contributions.get(e.feature, 0.0) / total >= EXTRA_SHARE),
+        key=lambda e: -abs(contributions[e.feature]),
+    )[:top]
+    parts = []
+    for extra in driving:
+        value = row.get(extra.feature)
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            parts.append(f"{extra.display} unknown")
+        elif extra.kind == "categorical":
+            parts.append(f"{extra.display}: {display_name(value, (names or {}).get(extra.name))}")
+        elif extra.kind == "moment":
+            parts.append(f"{extra.display} {float(value):,.0f} h before the promise")
+        else:
+            number = float(value)
+            shown = f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
+            parts.append(f"{extra.display} {shown}")
+    return ", ".join(parts) or None
 
 
 def render_reasons(

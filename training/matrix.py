@@ -61,6 +61,10 @@ MONOTONE_INCREASING = (
 )
 """Features that must never lower the delay risk when they rise (alerts, backlog, exceptions)."""
 
+MONOTONE_DECREASING = ("promised_hours", "hours_to_promise")
+"""Features that must never raise the delay risk when they rise: a longer promise is not riskier
+(on small data the trees otherwise learn noise such as "7-day promises are late more often")."""
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -81,9 +85,14 @@ class FeatureSpec:
         """Positions of the categorical columns (LightGBM's ``categorical_feature``)."""
         return [i for i, name in enumerate(self.names) if name in self.categories]
 
-    def monotone_constraints(self, increasing: Sequence[str] = MONOTONE_INCREASING) -> list[int]:
-        """LightGBM's ``monotone_constraints``: 1 for the features in ``increasing``, else 0."""
-        return [1 if name in increasing else 0 for name in self.names]
+    def monotone_constraints(
+        self,
+        increasing: Sequence[str] = MONOTONE_INCREASING,
+        decreasing: Sequence[str] = MONOTONE_DECREASING,
+    ) -> list[int]:
+        """LightGBM's ``monotone_constraints``: 1 for the features in ``increasing``, -1 for
+        those in ``decreasing``, else 0."""
+        return [1 if n in increasing else -1 if n in decreasing else 0 for n in self.names]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored with the models)."""
@@ -120,15 +129,33 @@ def fit_feature_spec(
         if column in NOT_FEATURES or column in exclude or column.startswith("oracle"):
             continue  # oracle columns never enter a model (they are the Bayes limit)
         values = frame[column]
+        if values.isna().all():
+            continue  # a column the shop's data never fills (or a view it lacks): no feature
         is_text = values.dtype == object or isinstance(
             values.dtype, pd.CategoricalDtype | pd.StringDtype
         )
         if is_text or column in CATEGORICAL_KEYS:
-            categories[column] = tuple(sorted(str(v) for v in values.dropna().unique()))
+            categories[column] = frequent_levels(values)
         elif not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
             continue  # e.g. a stray timestamp column: not a feature
         names.append(column)
     return FeatureSpec(tuple(names), categories, tuple(skipped_views))
+
+
+MAX_LEVELS = 64
+"""Most levels a categorical feature keeps (the most frequent): thousands of sellers or cities
+as categories overfit a few thousand orders; the rest read as missing (LightGBM's "other")."""
+
+MIN_LEVEL_SHARE = 0.002
+"""A level needs this share of the training rows (at least 5 rows) to be kept."""
+
+
+def frequent_levels(values: pd.Series) -> tuple[str, ...]:
+    """The levels of a categorical column kept as categories, sorted (same data, same codes)."""
+    counts = values.dropna().astype(str).value_counts()
+    floor = max(5, int(MIN_LEVEL_SHARE * len(values)))
+    kept = counts[counts >= floor] if len(counts) > MAX_LEVELS else counts
+    return tuple(sorted(kept.index[:MAX_LEVELS] if len(kept) > MAX_LEVELS else kept.index))
 
 
 def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:

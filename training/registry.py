@@ -85,6 +85,8 @@ def register(
     window: dict[str, str],
     skipped_views: dict[str, str],
     nlp_version: str | None = None,
+    value_dimensions: dict[str, Any] | None = None,
+    order_extras: list[dict[str, Any]] | None = None,
 ) -> str:
     """Register every model of a trained set as one artefact, point ``candidate`` at it and
     return its version.
@@ -108,7 +110,12 @@ def register(
         "delay_p90": delay.p90,
     }
     extras: dict[str, dict[str, Any]] = {
-        "delay_classifier": {"base_probability": delay.base_probability, "params": delay.params}
+        "delay_classifier": {
+            "base_probability": delay.base_probability,
+            "params": delay.params,
+            # The blend / logistic companion and what is served at creation (and why).
+            "creation_scoring": delay.creation_scoring(),
+        }
     }
     if delay.creation_classifier is not None:
         boosters["delay_classifier_at_creation"] = delay.creation_classifier
@@ -130,6 +137,10 @@ def register(
         "models": {key: f"{store.tag(MODEL_SET, version)}/{name}" for key, name in files.items()},
         "files": files,
         "metrics": _jsonable(report),
+        "served": {"delay": _jsonable(delay.served)},
+        "value_dimensions": value_dimensions
+        or {"available": list(value.models), "not_available": {}},
+        "order_extras": order_extras or [],
         "features": {"delay": delay.spec.as_dict(), "value": value.spec.as_dict()},
         "value_scoring": {
             "weights": value.weights,
@@ -240,6 +251,7 @@ def load_model_set(settings: Settings, version: str) -> ModelSet:
         delay.creation_base_probability = float(
             extras["delay_classifier_at_creation"]["base_probability"]
         )
+    delay.restore_creation_scoring(extras["delay_classifier"].get("creation_scoring"))
     models, reference = {}, {}
     for key in (k for k in files if k.startswith("value_")):
         dim = key.removeprefix("value_")

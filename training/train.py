@@ -10,8 +10,10 @@ from typing import Any
 
 import pandas as pd
 
+from features.labels import dimension_availability
 from orderlens.settings import Settings
 from training import registry
+from training.baselines import baseline_predictions, creation_rows
 from training.data import TrainingData
 from training.delay import train_delay
 from training.evaluate import evaluate, with_oracle
@@ -77,6 +79,20 @@ def train_model_set(
     value = train_value(data.value, training, rounds=rounds, skipped_views=skipped, log=log)
     done("value")
     delay_test = with_oracle(data.delay[data.delay["split"] == "test"], data.oracle)
+    # Baselines fitted on the same training rows, scored on the same test rows; their scores are
+    # stored with the test window so every later re-evaluation compares on the same figures.
+    delay_test = pd.concat(
+        [
+            delay_test,
+            baseline_predictions(
+                data.delay[data.delay["split"] == "train"],
+                delay_test,
+                delay.spec,
+                data.delay[creation_rows(data.delay)],
+            ),
+        ],
+        axis=1,
+    )
     value_test = with_oracle(data.value[data.value["split"] == "test"], data.oracle)
     report = evaluate(delay, value, delay_test, value_test)
     done("evaluate")
@@ -92,6 +108,8 @@ def train_model_set(
         window=data.window(),
         skipped_views=data.skipped_views,
         nlp_version=data.nlp_version,
+        value_dimensions=dimension_availability(data.value, value.models),
+        order_extras=[e.model_dump() for e in settings.features.order_extras],
     )
     # the report is registered with the set (evaluation.json, manifest metrics)
     done("register")
@@ -136,7 +154,9 @@ def _value_mean(report: dict[str, Any]) -> float | None:
 
 def promote(settings: Settings, version: str | None = None) -> dict[str, Any]:
     """Make ``version`` (default: the latest candidate) the champion if it is not worse than the
-    current champion on the candidate's test window (both re-evaluated on the same rows).
+    current champion on the candidate's test window (both re-evaluated on the same rows) and its
+    delay model beats the best baseline on AUC and Brier (the first set is promoted either
+    way, with a warning: a shop is never left without a service).
 
     Returns:
         The comparison with ``promote`` (bool) and ``version``; the pointer moved only if True.
@@ -146,13 +166,31 @@ def promote(settings: Settings, version: str | None = None) -> dict[str, Any]:
         raise FileNotFoundError("no candidate model set: run `orderlens train` first")
     candidate = evaluate_version(settings, version)
     champion_version = registry.champion_version(settings)
+    gate = candidate["delay"].get("baseline_gate")
     if champion_version is None:
         comparison: dict[str, Any] = {"promote": True, "reason": "no champion yet"}
+        if gate is not None and not gate["passed"]:
+            # A shop is never left without a service: the first set is served, and says so.
+            comparison["warning"] = (
+                "does not beat the best baseline "
+                f"(AUC vs {gate['best_auc_baseline']}: {gate['beats_auc']}, "
+                f"Brier vs {gate['best_brier_baseline']}: {gate['beats_brier']}); "
+                "served because there is no other model set"
+            )
     elif champion_version == version:
         comparison = {"promote": False, "reason": "already the champion"}
     else:
         champion = evaluate_version(settings, champion_version, on=version)
         comparison = compare(candidate, champion)
+        if gate is not None and not gate["passed"]:
+            comparison["promote"] = False
+            comparison["reason"] = (
+                "does not beat the best baseline on AUC and Brier "
+                f"(best AUC: {gate['best_auc_baseline']}, best Brier: "
+                f"{gate['best_brier_baseline']})"
+            )
+    if gate is not None:
+        comparison["baseline_gate"] = gate
     comparison.update({"version": version, "champion_before": champion_version})
     if comparison["promote"]:
         registry.set_champion(settings, version, comparison)

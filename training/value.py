@@ -213,9 +213,16 @@ def train_value(
             typical = float(np.nanmedian(x["train"][:, index]))
             y = {s: values / row_scale(x[s], index, typical) for s, values in y.items()}
         keep = {s: np.isfinite(v) for s, v in y.items()}
-        if keep["train"].sum() < 10 or keep["validation"].sum() < 2:
+        if keep["train"].sum() < 10:
             log(f"value: {dim.name} skipped (no realised target in the data)")
             continue
+        train_xy = (x["train"][keep["train"]], y["train"][keep["train"]])
+        valid_xy = (x["validation"][keep["validation"]], y["validation"][keep["validation"]])
+        if keep["validation"].sum() < 2:
+            # A target derived from the order history (repeat purchase in 90 days) is not
+            # realised yet for the latest orders: stop early on the last realised training rows.
+            train_xy, valid_xy = _last_share(train_xy, 0.2)
+            log(f"value: {dim.name} early-stopped on the last realised training orders")
         # No linear_tree here although it fits money-like targets far better (net revenue R²
         # 0.64 → 0.96 on 20k orders): LightGBM cannot compute TreeSHAP for linear trees, and
         # value reasons and model cards need it. The better fix is a feature (net order value).
@@ -223,8 +230,8 @@ def train_value(
         booster = boosting.fit(
             params,
             spec,
-            (x["train"][keep["train"]], y["train"][keep["train"]]),
-            (x["validation"][keep["validation"]], y["validation"][keep["validation"]]),
+            train_xy,
+            valid_xy,
             rounds=rounds,
             early_stopping=training.early_stopping_rounds,
             # A dimension realised on only some orders trains on those rows, binned anew.
@@ -241,3 +248,13 @@ def train_value(
     value.tier_cutoffs = dict(training.tier_cutoffs)
     log(f"value: {len(models)} dimension models")
     return value
+
+
+def _last_share(
+    train: tuple[np.ndarray, np.ndarray], share: float
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The training rows split in time order (rows are time-ordered): the first ``1 - share``
+    to fit, the last ``share`` to stop early on."""
+    x, y = train
+    cut = max(int(len(y) * (1 - share)), 1)
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])

@@ -94,6 +94,12 @@ class ViewSpec:
     needs: tuple[str, ...]
     description: str
     in_value_service: bool = True
+    columns: tuple[str, ...] = ()
+    """Order columns the view needs with values (an optional contract column a shop's export
+    may leave empty: carriers, warehouses, regions)."""
+    per_key_history: bool = False
+    """The view rolls up history per key (carrier, lane, warehouse): with a single key its
+    rolling rates are a function of time alone — a disguised clock — and it is left out."""
 
     @property
     def natural_key(self) -> str:
@@ -117,6 +123,8 @@ VIEWS: tuple[ViewSpec, ...] = (
         timedelta(days=2),
         ("orders",),
         "hourly carrier load, on-time rate, delay and exceptions",
+        columns=("carrier_id",),
+        per_key_history=True,
     ),
     ViewSpec(
         "lane_performance",
@@ -124,6 +132,8 @@ VIEWS: tuple[ViewSpec, ...] = (
         timedelta(days=30),
         ("orders", "outcomes"),
         "daily carrier × city on-time rate and transit time over 90 days",
+        columns=("carrier_id", "dest_region"),
+        per_key_history=True,
     ),
     ViewSpec(
         "warehouse_backlog",
@@ -131,6 +141,8 @@ VIEWS: tuple[ViewSpec, ...] = (
         timedelta(days=2),
         ("orders",),
         "hourly warehouse load and orders not yet picked",
+        columns=("warehouse_id",),
+        per_key_history=True,
     ),
     ViewSpec(
         "weather_observed",
@@ -159,6 +171,7 @@ VIEWS: tuple[ViewSpec, ...] = (
         timedelta(days=2),
         ("orders", "weather", "forecasts"),
         "alert known for each of the next three days at the warehouse's city (origin and first hub)",
+        columns=("warehouse_id", "origin_region"),
     ),
     ViewSpec(
         "order_tickets",

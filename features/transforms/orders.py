@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orderlens.settings import OrderExtra
 from orderlens.vocab import ORDER_FLAGS
 
 HOUR = pd.Timedelta(hours=1)
@@ -39,11 +40,16 @@ def promotion_peaks(calendar: Any = None) -> tuple[tuple[int, int], ...]:
     return tuple((int(p.month), int(p.day)) for p in calendar)
 
 
-def order_attributes(orders: pd.DataFrame, promotions: Any = None) -> pd.DataFrame:
+def order_attributes(
+    orders: pd.DataFrame, promotions: Any = None, extras: Sequence[OrderExtra] = ()
+) -> pd.DataFrame:
     """Features of the order itself, as placed.
 
     Args:
         orders: rows in the orders contract (from the lake or from a prediction request).
+        promotions: the business's promotion calendar (:func:`promotion_peaks`); None: the
+            settings' default.
+        extras: the shop's declared extra columns (``extra_<name>`` features).
 
     Returns:
         ``order_id``, ``event_timestamp`` (= ``created_at``) and the order features: the
@@ -55,7 +61,7 @@ def order_attributes(orders: pd.DataFrame, promotions: Any = None) -> pd.DataFra
         {
             "order_id": orders["order_id"].to_numpy(),
             "event_timestamp": orders["created_at"].to_numpy(),
-            **order_feature_columns(orders, promotion_peaks(promotions)),
+            **order_feature_columns(orders, promotion_peaks(promotions), extras),
         }
     )
     features["event_timestamp"] = features["event_timestamp"].astype("datetime64[us, UTC]")
@@ -63,7 +69,9 @@ def order_attributes(orders: pd.DataFrame, promotions: Any = None) -> pd.DataFra
 
 
 def order_feature_columns(
-    orders: Mapping[str, Any], peaks: PromotionPeaks | None = None
+    orders: Mapping[str, Any],
+    peaks: PromotionPeaks | None = None,
+    extras: Sequence[OrderExtra] = (),
 ) -> dict[str, np.ndarray]:
     """The order features of :func:`order_attributes` as numpy columns, without pandas.
 
@@ -76,6 +84,8 @@ def order_feature_columns(
             ``datetime`` objects. Optional contract columns may be absent or null.
         peaks: the business's promotion peaks (:func:`promotion_peaks`); None: the settings'
             default calendar.
+        extras: the shop's declared extra columns: each becomes ``extra_<name>`` (numbers as
+            floats, unparseable → NaN; categories as text); absent → missing.
 
     Returns:
         Feature name → array (one value per order), in :func:`order_attributes`'s column order.
@@ -113,7 +123,34 @@ def order_feature_columns(
         "days_to_promotion_peak": _days_to_peak(
             created, promotion_peaks() if peaks is None else peaks
         ),
+        **extra_feature_columns(orders, extras, n),
     }
+
+
+def extra_feature_columns(
+    orders: Mapping[str, Any], extras: Sequence[OrderExtra], n: int
+) -> dict[str, np.ndarray]:
+    """The ``extra_<name>`` feature of each declared extra column (missing where absent)."""
+    out: dict[str, np.ndarray] = {}
+    for extra in extras:
+        values = orders[extra.name] if extra.name in orders else [None] * n
+        if extra.kind == "moment":
+            # Hours from the moment to the promise: a lead time, not a date (a date would be a
+            # clock the trees could read the era from).
+            moment = pd.to_datetime(pd.Series(np.asarray(values, dtype=object)), utc=True)
+            seconds = moment.dt.tz_localize(None).to_numpy("datetime64[us]").astype(np.int64)
+            hours = (_epoch_seconds(orders["promised_at"]) - seconds / 1e6) / 3600.0
+            out[extra.feature] = np.where(moment.isna().to_numpy(), np.nan, hours)
+        elif extra.kind == "numeric":
+            out[extra.feature] = pd.to_numeric(
+                pd.Series(np.asarray(values, dtype=object)), errors="coerce"
+            ).to_numpy(np.float64)
+        else:
+            raw = pd.Series(np.asarray(values, dtype=object))
+            text = raw.astype(str).str.strip().where(raw.notna())
+            # A blank cell (a CSV's empty string) is a missing category, not a category "".
+            out[extra.feature] = _text(text.where(text.str.len() > 0))
+    return out
 
 
 def route_km(orders: Mapping[str, Any]) -> np.ndarray:

@@ -60,3 +60,43 @@ def test_absent_outcome_columns_give_missing_targets_not_zeros():
     assert targets["repeat_purchase_90d"].isna().all()
     assert targets["on_time_delivery"].notna().all()
     assert isinstance(targets, pd.DataFrame)
+
+
+def test_marketplace_export_lights_up_seven_dimensions_from_its_history():
+    """Orders (with freight), deliveries and reviews only: targets come from the order history."""
+    day = pd.Timedelta(days=1)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    orders = pd.DataFrame(
+        {
+            "order_id": ["A1", "A2", "A3", "B1", "LAST"],
+            "customer_id": ["a", "a", "a", "b", "c"],
+            "created_at": [start, start + 30 * day, start + 100 * day, start, start + 400 * day],
+            "order_value": [100.0, 50.0, 80.0, 20.0, 10.0],
+            "freight_cost": [5.0, 4.0, 6.0, 3.0, 1.0],
+            "category": ["books", "toys", "books", "books", "books"],
+        }
+    )
+    orders["promised_at"] = orders["created_at"] + 5 * day
+    outcomes = pd.DataFrame(
+        {
+            "order_id": ["A1", "A2", "A3", "B1", "LAST"],
+            "delivered_at": orders["created_at"] + pd.to_timedelta([3, 7, 4, 2, 1], unit="D"),
+            "review_score": [5.0, 2.0, 4.0, 5.0, None],
+            # The lake hands back every contract column: null where no source had it.
+            "repeat_orders_90d": [None] * 5,
+        }
+    )
+    targets = value_targets(orders, outcomes).set_index("order_id")
+    available = [d for d in DIMENSION_NAMES if targets[d].notna().any()]
+    assert len(available) >= 7, available
+    a1 = targets.loc["A1"]
+    assert a1["repeat_purchase_90d"] == 1  # A2 30 days later
+    assert a1["cross_category_pull"] == 1  # toys after books
+    assert a1["ltv_uplift"] == 50 + 80  # spend in the 180 days after, none before
+    assert targets.loc["A3", "ltv_uplift"] == 0 - (100 + 50)
+    assert targets.loc["B1", "repeat_purchase_90d"] == 0
+    assert a1["net_revenue"] == 100 and a1["fulfilment_cost"] == 5
+    assert targets.loc["A2", "on_time_delivery"] == 0
+    # The newest order's 90-day window is not observed yet: censored, not "no repeat".
+    assert np.isnan(targets.loc["LAST", "repeat_purchase_90d"])
+    assert targets["gross_margin"].isna().all()  # no COGS: not available, never zeros

@@ -37,7 +37,7 @@ def repo(tmp_path_factory):
         "customer_tickets",
     }
     # These orders carry no origin: the origin's weather is skipped, and said so.
-    assert report.skipped == {"origin_weather": "no rows from its sources"}
+    assert report.skipped == {"origin_weather": "no values in orders.origin_region"}
     return repo
 
 

@@ -392,3 +392,42 @@ def test_row_rules_agree_with_ingest():
         ingested = ROW_RULES[rule.name](frame).fillna(False).astype(bool).tolist()
         assert served == ingested, rule.name
         assert any(served), f"no row breaks {rule.name}: the test cannot tell"
+
+
+def test_a_shops_extra_columns_are_strict_optional_fields():
+    """Declared extras (features.order_extras) are optional order fields under the same rules:
+    no coercion, bounded numbers, offset-aware timestamps; undeclared fields are still refused."""
+    from orderlens.settings import load_settings
+    from serving.schemas import order_model
+
+    extras = [
+        {"name": "pack_price", "kind": "numeric"},
+        {"name": "vendor", "kind": "categorical", "label": "Vendor"},
+        {"name": "po_sent_at", "kind": "moment"},
+    ]
+    settings = load_settings(features={"order_extras": extras})
+    model = request_model(
+        order_model(settings.serving, settings.contract, settings.features.order_extras)
+    )
+    fine = {"pack_price": 12.5, "vendor": 7, "po_sent_at": "2025-06-10T08:00:00+08:00"}
+    order = parse_request(_request_with(**fine), model=model).orders[0]
+    assert (order.pack_price, order.vendor, order.po_sent_at.utcoffset().seconds) == (
+        12.5,
+        7,
+        28800,
+    )
+    assert parse_request(_request_with(vendor="ACME"), model=model).orders[0].vendor == "ACME"
+    assert parse_request(_request_with(), model=model).orders[0].vendor is None
+    for field, bad in [
+        ("pack_price", "cheap"),
+        ("pack_price", "12"),
+        ("pack_price", 1e308),
+        ("vendor", "\u200b"),
+        ("vendor", 2.5),
+        ("po_sent_at", "2025-06-10T08:00:00"),
+        ("po_sent_at", 0),
+        ("not_declared", 1),
+    ]:
+        with pytest.raises(RequestError) as refused:
+            parse_request(_request_with(**{field: bad}), model=model)
+        assert refused.value.body.error.fields[0].field == f"orders[0].{field}", (field, bad)

@@ -107,8 +107,10 @@ def test_reasons_add_up_to_the_risk_above_base(champion, created_test):
     points = champion.explain_delay(matrix)
     p = champion.predict_delay(matrix)["p_late"]
     assert points.shape == (len(frame), len(REASON_GROUPS))
+    # Orders at creation are explained against the creation model's base (trees blended with
+    # the logistic companion).
     np.testing.assert_allclose(
-        points.sum(axis=1), 100 * (p - champion.delay.base_probability), atol=1e-6
+        points.sum(axis=1), 100 * (p - champion.delay.creation_base_probability), atol=1e-6
     )
     riskiest = np.argsort(-p)[:5]
     reasons = top_reasons(points[riskiest])
