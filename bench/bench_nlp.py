@@ -11,8 +11,8 @@ Usage: ``.venv/bin/python bench/bench_nlp.py [--part real|defaults|demo|speed|me
 - ``defaults``: the untrained lexicon-and-rules sentiment on every review (no labels seen).
 - ``demo``: the demo world's tickets (``settings.simulation``), trained as the daily flow trains
   them; held-out macro-F1 per language (whole paraphrase templates held out) and training time.
-- ``speed``: ``nlp score`` texts/s on one core (synthetic tickets and real reviews; trained
-  pipelines and untrained defaults).
+- ``speed``: ``nlp score`` texts/s on one core (synthetic tickets, the real reviews together and
+  per language; trained pipelines and untrained defaults).
 - ``memory``: resident memory while scoring ``--memory-texts`` distinct texts (each with a new
   order reference and a new word), every 100k texts.
 - ``language``: language detection on the reviews (their language is known).
@@ -228,11 +228,15 @@ def part_speed(n_tickets: int) -> None:
     train_pipelines(synthetic_tickets(2_000, seed=1), settings, stdout=io.StringIO())
     trained = TicketModels.load(settings)
     tickets = synthetic_tickets(n_tickets, seed=11)
-    reviews = pd.concat([texts for texts, _ in real_reviews().values()], ignore_index=True)
+    by_language = {
+        lang: texts.reset_index(drop=True) for lang, (texts, _) in real_reviews().items()
+    }
+    reviews = pd.concat(list(by_language.values()), ignore_index=True)
     cases = [
         ("synthetic tickets", tickets["text"], tickets["language"]),
         ("synthetic tickets, language detected", tickets["text"], None),
         ("real reviews", reviews, None),
+        *((f"real {lang} reviews", texts, None) for lang, texts in by_language.items()),
     ]
     for name, texts, languages in cases:
         for label, models in (("trained", trained), ("untrained defaults", TicketModels())):

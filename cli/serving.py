@@ -38,8 +38,13 @@ def predict(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="processes scoring a large file (40k+ orders) side by side")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="processes scoring a large file (40k+ orders) side by side "
+            "(default: one per core)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Score a file of orders with the champion, offline, through the service's own code: each

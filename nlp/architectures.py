@@ -111,7 +111,8 @@ def extract_ngrams(
 
 
 class SubwordCache(dict):
-    """Word hash -> the hashes of its subwords, computed once per word. Bounded: a long-running
+    """Word hash -> the word's entries: its own hash, then the hashes of its subwords, computed
+    once per word. Bounded: a long-running
     scorer meets new words (order numbers, names, typos) forever, so past ``MAX_WORDS`` entries
     the cache starts again (a cleared cache only costs recomputing)."""
 
@@ -122,52 +123,80 @@ class SubwordCache(dict):
         if grams is None:
             if len(self) >= self.MAX_WORDS:
                 self.clear()
-            grams = self[key] = _subword_keys(strings[key], low, high)
+            grams = self[key] = _subword_keys(strings[key], low, high, key)
         return grams
 
 
-def _subword_keys(word: str, low: int, high: int) -> np.ndarray:
+def _subword_keys(word: str, low: int, high: int, key: int) -> np.ndarray:
     padded = f"<{word}>"
     grams = {padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)}
     # A prefix keeps subword hashes apart from the word hashes of the same strings.
-    return np.asarray(sorted(hash_string("\x1f" + gram) for gram in grams), dtype="uint64")
+    subwords = sorted(hash_string("\x1f" + gram) for gram in grams)
+    return np.asarray([key, *subwords], dtype="uint64")
 
 
 def _extract_ngrams_forward(model: Model, docs, is_train: bool, cache: SubwordCache):
-    # The whole batch at once: a handful of numpy calls instead of four per doc; each word's
-    # subword keys are computed once per process (the cache) and gathered with one concatenate.
-    xp = model.ops.xp
+    # The whole batch at once, laid out token after token (so each doc's entries are together,
+    # docs in order, as the sparse linear layer reads them): a token's word, its subwords, then
+    # the n-grams that start at it. Each distinct word's entries are computed once per process
+    # (the cache) and looked up once per batch; the layout is index arithmetic, not a sort.
     attr, ngram_size = model.attrs["attr"], model.attrs["ngram_size"]
     unigrams = [doc.to_array(attr) for doc in docs]
-    tokens = xp.asarray([len(u) for u in unigrams], dtype="int64")
-    flat = xp.ascontiguousarray(xp.concatenate(unigrams) if unigrams else xp.zeros(0), "uint64")
-    owner = xp.repeat(xp.arange(len(unigrams)), tokens)
-    keys, owners = [flat], [owner]
+    tokens = np.asarray([len(u) for u in unigrams], dtype="int64")
+    flat = np.ascontiguousarray(np.concatenate(unigrams) if unigrams else np.zeros(0), "uint64")
+    owner = np.repeat(np.arange(len(unigrams)), tokens)
+    low, high = model.attrs["subwords"]
+    with_subwords = high > 0 and len(flat) > 0
+    if with_subwords:
+        table, row_start, row_len = _word_rows(flat, docs[0].vocab.strings, cache, low, high)
+    else:  # each token's row is its word alone
+        row_len = np.ones(len(flat), dtype="int64")
+    ngrams = []  # (keys, starts at token i and stays within its doc)
     for n in range(2, ngram_size + 1):
         if len(flat) < n:
             break
         grams = model.ops.ngrams(n, flat)
-        within_doc = owner[: len(grams)] == owner[n - 1 :]  # no n-gram across two tickets
-        keys.append(grams[within_doc])
-        owners.append(owner[: len(grams)][within_doc])
-    low, high = model.attrs["subwords"]
-    if high > 0 and len(flat):
-        strings = docs[0].vocab.strings
-        get, per_token = cache.get, []
-        for key in flat.tolist():
-            grams = get(key)  # the common case inline: a method call per token costs ~10%
-            per_token.append(
-                grams if grams is not None else cache.get_or_compute(key, strings, low, high)
-            )
-        counts = xp.fromiter(map(len, per_token), dtype="int64", count=len(per_token))
-        keys.append(xp.concatenate(per_token))
-        owners.append(xp.repeat(owner, counts))
-    keys, owner = xp.concatenate(keys), xp.concatenate(owners)
-    order = xp.argsort(owner, kind="stable")  # each doc's entries together, docs in order
-    lengths = xp.bincount(owner, minlength=len(unigrams)).astype("int32")
+        within_doc = np.zeros(len(flat), dtype=bool)
+        within_doc[: len(grams)] = owner[: len(grams)] == owner[n - 1 :]
+        ngrams.append((grams, within_doc))
+    per_token = row_len + sum(within.astype("int64") for _, within in ngrams)
+    start = np.cumsum(per_token) - per_token
+    keys = np.empty(int(per_token.sum()), dtype="uint64")
+    if with_subwords:
+        # Entry k of the rows (token t's i-th) goes to start[t] + i and comes from
+        # row_start[t] + i, with i = k - (rows before t): two repeats over the entries.
+        rows_before = np.cumsum(row_len) - row_len
+        entry = np.arange(int(row_len.sum()))
+        keys[np.repeat(start - rows_before, row_len) + entry] = table[
+            np.repeat(row_start - rows_before, row_len) + entry
+        ]
+    else:
+        keys[start] = flat
+    slot = start + row_len
+    for grams, within in ngrams:
+        at = np.flatnonzero(within)
+        keys[slot[at]] = grams[at]
+        slot[at] += 1
+    lengths = np.bincount(owner, weights=per_token, minlength=len(unigrams)).astype("int32")
     if model.attrs.get("normalize"):
-        scale = 1.0 / xp.sqrt(xp.maximum(lengths, 1).astype("float32"))
-        vals = xp.repeat(scale, lengths).astype("float32")
+        scale = 1.0 / np.sqrt(np.maximum(lengths, 1).astype("float32"))
+        vals = np.repeat(scale, lengths).astype("float32")
     else:
         vals = model.ops.alloc1f(len(keys)) + 1
-    return (keys[order], vals, lengths), lambda d_output: []
+    return (keys, vals, lengths), lambda d_output: []
+
+
+def _word_rows(
+    flat: np.ndarray, strings, cache: SubwordCache, low: int, high: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every distinct word's entries (its hash, its subwords) in one table, and for each token
+    where its row starts and how long it is. A batch of reviews repeats its words ~5x: each is
+    looked up once."""
+    words, inverse = np.unique(flat, return_inverse=True)
+    get, rows = cache.get, []
+    for key in words.tolist():
+        row = get(key)  # the common case inline: a method call per word costs ~10%
+        rows.append(row if row is not None else cache.get_or_compute(key, strings, low, high))
+    counts = np.fromiter(map(len, rows), dtype="int64", count=len(rows))
+    starts = np.cumsum(counts) - counts
+    return np.concatenate(rows), starts[inverse], counts[inverse]

@@ -95,7 +95,12 @@ def evaluate_version(version_dir: Path, heldout: pd.DataFrame) -> dict[str, dict
         if texts.empty:
             continue
         alone = TicketModels(
-            models.version, {"xx": pipeline}, models.labels, models.threshold, models.at_least_one
+            models.version,
+            {"xx": pipeline},
+            models.labels,
+            models.threshold,
+            models.at_least_one,
+            {"xx": models.label_priors[lang]} if lang in models.label_priors else {},
         )
         metrics[lang] = evaluate_texts(texts, alone)
     return metrics

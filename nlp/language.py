@@ -222,9 +222,10 @@ DETECT_CHARS = 300
 def detect_language(text: str) -> str:
     """The language a text is most likely written in (``und`` when there is no clue)."""
     text = text[:DETECT_CHARS]
-    for code, script in _SCRIPTS:
-        if script.search(text):
-            return code
+    if not text.isascii():  # every script in the table is outside ASCII: one C check, not 11
+        for code, script in _SCRIPTS:
+            if script.search(text):
+                return code
     if not _LATIN.search(text):
         return UNDETERMINED
     votes: dict[str, int] = {}

@@ -134,11 +134,16 @@ class TicketEntities:
         has_digit = _DIGIT.search(text) is not None
         taken = bytearray(len(text))  # characters claimed by a higher-priority label
         found: list[tuple[str, re.Match[str]]] = []
+        gates: dict[re.Pattern[str], bool] = {}  # patterns share gates (the month names)
         for pattern in self.patterns:
             if not has_digit and pattern.label in _NEEDS_DIGIT:
                 continue
-            if pattern.gate is not None and pattern.gate.search(text) is None:
-                continue
+            if pattern.gate is not None:
+                passed = gates.get(pattern.gate)
+                if passed is None:
+                    passed = gates[pattern.gate] = pattern.gate.search(text) is not None
+                if not passed:
+                    continue
             for match in pattern.regex.finditer(text):
                 start, end = _span(match, pattern.group)
                 if start == end or any(taken[start:end]):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from nlp.labels import NEGATIVE_CAT, label_names, sentiment_target, split_labels
@@ -61,7 +62,12 @@ AT_LEAST_ONE_SHARE = 0.9
 """When this share of the labelled training texts carries at least one label, every text gets at
 least its most likely label: a support team's tickets are nearly always about something, and on
 wordings the model never saw the right label is often the most likely one without reaching 0.5
-(demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91)."""
+(demo world, held-out templates: en macro-F1 0.68 -> 0.83, zh 0.83 -> 0.91). Which label is the
+most likely one is read against each label's prior (:data:`nlp.scoring.TOP_LABEL_PRIOR_WEIGHT`):
+``label_priors`` in ``meta.json``, per pipeline."""
+WORD_TOKENIZER = {"@tokenizers": "orderlens.WordTokenizer.v1"}
+"""Languages written with spaces: words and single characters (nlp/tokenizers.py; the config's
+default tokenizer)."""
 CHAR_TOKENIZER = {"@tokenizers": "orderlens.CharTokenizer.v1"}
 """Chinese is read character by character (nlp/tokenizers.py): measured better and faster than
 jieba's words on held-out wordings."""
@@ -335,6 +341,10 @@ def train_pipelines(
         shutil.copytree(last, version_dir / lang)
     split.heldout.to_parquet(version_dir / "heldout.parquet", index=False)
     meta = _meta(version, data, split, seed, smoke, data_source, languages)
+    for lang in languages:
+        train = split.train if lang == LANGUAGE_AGNOSTIC else split.train[
+            split.train["language"] == lang]  # fmt: skip
+        meta["languages"][lang]["label_priors"] = label_priors(version_dir / lang, train, data)
     write_meta(version_dir, meta)
     meta["metrics"] = evaluate_version(version_dir, split.heldout)
     write_meta(version_dir, meta)
@@ -394,6 +404,32 @@ def _meta(
     }
 
 
+def label_priors(path: Path, train: pd.DataFrame, data: TrainingData) -> dict[str, float]:
+    """Each label's mean probability over a pipeline's labelled training texts, as the saved
+    pipeline at ``path`` predicts it (see :data:`nlp.scoring.TOP_LABEL_PRIOR_WEIGHT`)."""
+    import spacy
+
+    from nlp.scoring import TEXTCAT
+
+    texts = train.loc[train["labels"].notna(), "text"].tolist()
+    if not texts or not data.labels:
+        return {}
+    register_components()
+    pipeline = spacy.load(path)
+    textcat = pipeline.get_pipe(TEXTCAT)
+    with pipeline.memory_zone():
+        sums = sum(
+            np.asarray(textcat.predict([pipeline.make_doc(t) for t in texts[k : k + 512]])).sum(0)
+            for k in range(0, len(texts), 512)
+        )
+    column = {label: j for j, label in enumerate(textcat.labels)}
+    return {
+        label: round(float(sums[column[label]]) / len(texts), 6)
+        for label in data.labels
+        if label in column
+    }
+
+
 def _at_least_one(train: pd.DataFrame) -> bool:
     labelled = train["labels"].dropna()
     if labelled.empty:
@@ -408,4 +444,4 @@ def blank_pipeline(lang: str):
     register_components()
     if lang in UNSPACED or lang == LANGUAGE_AGNOSTIC:
         return spacy.blank(spacy_language(lang), config={"nlp": {"tokenizer": CHAR_TOKENIZER}})
-    return spacy.blank(spacy_language(lang))
+    return spacy.blank(spacy_language(lang), config={"nlp": {"tokenizer": WORD_TOKENIZER}})

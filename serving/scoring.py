@@ -40,6 +40,7 @@ from training.explain import (
     reason_group,
     top_reasons,
 )
+from training.matrix import FeatureSpec, to_matrix
 from training.registry import ModelSet
 from training.value import percentile
 
@@ -86,15 +87,14 @@ def request_columns(orders: Sequence[Order]) -> dict[str, Any]:
     Times are in UTC because the day-keyed views and the request-time features were built from
     UTC timestamps (a +08:00 ``as_of`` would otherwise read the wrong day's row).
     """
-    names = (*ORDER_FIELDS, *REQUEST_TIME_FIELDS)
-    columns: dict[str, Any] = {name: [] for name in names}
-    appenders = [(name, columns[name].append) for name in names]
-    for order in orders:
-        fields = order.__dict__  # cheaper than model_dump on the hot path
-        for name, append in appenders:
-            append(fields.get(name))
+    rows = [order.__dict__ for order in orders]  # cheaper than model_dump on the hot path
+    # Column by column, one comprehension each: a third of the cost of appending field by field
+    # order by order.
+    columns: dict[str, Any] = {
+        name: [row.get(name) for row in rows] for name in (*ORDER_FIELDS, *REQUEST_TIME_FIELDS)
+    }
     for name in TIME_FIELDS:
-        columns[name] = utc_times([getattr(o, name) for o in orders])
+        columns[name] = utc_times([row[name] for row in rows])
     columns["explain_value"] = np.array(columns["explain_value"], dtype=bool)
     if orders:  # the shop's declared extra order columns (serving.schemas.request_model)
         for name in type(orders[0]).model_fields.keys() - Order.model_fields.keys():
@@ -230,6 +230,7 @@ class Scorer:
             d for d in DIMENSION_NAMES if d not in self._value_models and d != ON_TIME_DIMENSION
         ]
         self._creation_view = _creation_view(self.delay_names)
+        self._value_columns = _shared_columns(models.delay.spec, models.value.spec)
         # The shop's extra order columns the set was trained with (settings at training time).
         self.order_extras = tuple(
             OrderExtra(**extra) for extra in models.manifest.get("order_extras", [])
@@ -258,7 +259,7 @@ class Scorer:
         features = self._feature_columns(columns, online, n)
         models = self.fast
         delay_x = models.delay_matrix(features)
-        value_x = models.value_matrix(features)
+        value_x = self._value_matrix(delay_x, features)
         delay = models.predict_delay(delay_x)
         at_creation = self._p_late_at_creation(columns, delay_x, delay["p_late"])
         names = [*self._value_models, ON_TIME_DIMENSION]
@@ -274,6 +275,17 @@ class Scorer:
             at_creation,
             value,
         )
+
+    def _value_matrix(self, delay_x: np.ndarray, features: Mapping[str, Any]) -> np.ndarray:
+        """The value model matrix: the columns it shares with the delay matrix (same feature,
+        same coding) taken from it, the others built from ``features``; equal to
+        ``models.value_matrix(features)`` at a fraction of its cost (the value features are
+        nearly all delay features)."""
+        source, own_spec, own_positions = self._value_columns
+        value_x = delay_x.take(source, axis=1)  # row-major in, row-major out
+        if own_positions:
+            value_x[:, own_positions] = to_matrix(features, own_spec)
+        return value_x
 
     def _p_late_at_creation(
         self, columns: Mapping[str, Any], delay_x: np.ndarray, p_late: np.ndarray
@@ -572,6 +584,26 @@ class Scorer:
                     for g, p in top
                 ]
         return out
+
+
+def _shared_columns(
+    delay: FeatureSpec, value: FeatureSpec
+) -> tuple[np.ndarray, FeatureSpec, list[int]]:
+    """How :meth:`Scorer._value_matrix` builds the value matrix: per value column, the delay
+    column it is taken from (a placeholder 0 where the delay matrix has no column coded alike:
+    absent, or a categorical with other levels), and the spec and value positions of those
+    columns of its own."""
+    delay_at = {name: j for j, name in enumerate(delay.names)}
+    source, own = [], []
+    for j, name in enumerate(value.names):
+        if name in delay_at and delay.categories.get(name) == value.categories.get(name):
+            source.append(delay_at[name])
+        else:
+            source.append(0)
+            own.append(j)
+    names = tuple(value.names[j] for j in own)
+    own_spec = FeatureSpec(names, {n: value.categories[n] for n in names if n in value.categories})
+    return np.array(source, dtype=np.int64), own_spec, own
 
 
 def _creation_view(

@@ -233,6 +233,12 @@ class OrderLens:
                 return False
             scorer = self._load_scorer(version)
             self.scorer = scorer  # one reference assignment: atomic for readers
+            # The new model set out of the collector's generations, as at start: unfrozen, every
+            # full collection a request's garbage triggers walks it (score CPU 48 -> 68 us per
+            # order on 1,000-order batches). The old set's memory is freed by reference count
+            # once its last request ends.
+            gc.collect()
+            gc.freeze()
             logger.info("serving model set %s", version)
             return True
 

@@ -177,6 +177,8 @@ def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.
         raise KeyError(f"feature columns missing from the frame: {', '.join(missing)}")
     first = frame[spec.names[0]]
     rows = len(first) if hasattr(first, "__len__") else 1
+    if rows <= SMALL_ROWS and hasattr(first, "__len__"):
+        return _small_matrix(frame, spec)
     # Filled column by column, so laid out by column (filling a row-major matrix by columns
     # touched a cache line per value: a third of batch scoring at 30k orders), then turned
     # row-major once: LightGBM and the compiled trees read a row's features together.
@@ -191,6 +193,38 @@ def to_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.
     return np.ascontiguousarray(matrix)
 
 
+SMALL_ROWS = 16
+"""Up to this many rows (the service's one-order and small requests) the matrix is built from
+Python values in one ``np.array`` call: a numpy conversion per column (170 columns of a delay
+and a value matrix) was a quarter of a one-order request's scoring."""
+
+
+def _small_matrix(frame: pd.DataFrame | Mapping[str, Any], spec: FeatureSpec) -> np.ndarray:
+    """:func:`to_matrix` of a few rows, value by value (the same numbers: numbers and numeric
+    text as floats, anything else missing; categoricals by the text of their level)."""
+    columns = []
+    for name in spec.names:
+        levels = spec.categories.get(name)
+        if levels is None:
+            columns.append([_number(v) for v in frame[name]])
+        else:
+            lookup = _level_codes(levels)
+            columns.append(
+                [
+                    lookup.get(v if isinstance(v, str) or v is None else str(v), np.nan)
+                    for v in frame[name]
+                ]
+            )
+    return np.ascontiguousarray(np.array(columns, dtype=np.float64).T)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # None, pd.NA, text that is not a number
+        return np.nan
+
+
 VECTORISED_ROWS = 256
 """From this many rows on, categoricals are coded by pandas in one pass (a per-value lookup took
 minutes on a million-row training set); below it the plain lookup, which wins for the service's
@@ -199,12 +233,13 @@ one-order requests."""
 
 def _category_codes(values: Any, levels: tuple[str, ...]) -> np.ndarray:
     """The code of each value's training level (by its text; unseen or missing → NaN)."""
-    if len(values) >= VECTORISED_ROWS:
-        if not isinstance(values, pd.Series):  # serving's batches come as arrays
-            values = pd.Series(values, dtype=object)
-        codes = pd.Categorical(values.astype("string"), categories=levels).codes
-        return np.where(codes < 0, np.nan, codes.astype(np.float64))
     lookup = _level_codes(levels)
+    if len(values) >= VECTORISED_ROWS:
+        # Each distinct value coded once: pandas' hash table (C) finds them, a dict maps them.
+        # 6x faster than a pandas Categorical of the text on 1,000-order batches, 2x on 50k.
+        codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+        level_of = np.array([lookup.get(v, np.nan) for v in _as_text(distinct)] + [np.nan])
+        return level_of[codes]  # code -1 (missing) reads the trailing NaN
     return np.array([lookup.get(v, np.nan) for v in _as_text(values)], dtype=np.float64)
 
 

@@ -106,3 +106,24 @@ def test_char_tokenizer_shortcuts_split_like_the_token_regex(zh_blank):
     for text in texts:
         text = text.replace(" ", "")
         assert [t.text for t in zh_blank(text)] == _TOKEN.findall(text), text
+
+
+@pytest.fixture(scope="module")
+def en_blank():
+    register_components()
+    return spacy.blank(
+        "en", config={"nlp": {"tokenizer": {"@tokenizers": "orderlens.WordTokenizer.v1"}}}
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["", " ", "  a", "Where's OL00012345?  Late by 3 days!! ", "\n\tx 😡", "a b", "a\n b"]
+)
+def test_word_tokenizer_keeps_the_text(en_blank, text):
+    assert en_blank(text).text == text
+
+
+def test_word_tokenizer_splits_words_and_single_characters(en_blank):
+    words = [t.text for t in en_blank("I don't want it, refund $19.99 now!!")]
+    assert words == ["I", "don't", "want", "it", ",", "refund", "$", "19", ".", "99", "now",
+                     "!", "!"]  # fmt: skip

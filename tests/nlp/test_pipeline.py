@@ -147,3 +147,32 @@ def test_memory_zone_keeps_the_vocabulary_from_growing(models):
     before = len(pipeline.vocab.strings)
     score_texts(texts(10_000), models, languages=pd.Series(["en"] * 3000))
     assert len(pipeline.vocab.strings) == before
+
+
+def test_top_label_is_read_against_the_pipelines_prior(smoke_settings, models, smoke_tickets):
+    """Training stores each pipeline's mean label probabilities; the label every text gets is
+    the one furthest above its prior, so raising one label's prior moves texts off it."""
+    from dataclasses import replace
+
+    from nlp.store import read_meta
+
+    meta = read_meta(smoke_settings)
+    for lang in ("en", "zh", "xx"):
+        priors = meta["languages"][lang]["label_priors"]
+        assert set(priors) == set(meta["labels"]) and all(0 < p < 1 for p in priors.values())
+    texts = smoke_tickets.loc[smoke_tickets["language"] == "en", "text"].head(200)
+    languages = pd.Series("en", index=texts.index)
+    neutral = replace(models, label_priors={})  # no priors: the most probable label
+    plain = score_texts(texts, neutral, languages=languages)
+    columns = [f"label_{name}" for name in models.labels]
+    most_probable = plain[columns].to_numpy().argmax(axis=1)
+    top = np.bincount(most_probable).argmax()  # the label most texts get
+    raised = np.full(len(models.labels), 0.5)
+    raised[top] = 0.999
+    moved = score_texts(texts, replace(neutral, label_priors={"en": raised}), languages=languages)
+    name = models.labels[top]
+    had = plain["labels"].str.split("|").map(lambda names: name in names)
+    has = moved["labels"].str.split("|").map(lambda names: name in names)
+    assert has.sum() < had.sum()
+    # A label at or above the threshold stays: the prior only chooses the one added below it.
+    assert (has | (plain[f"label_{name}"] < models.threshold)).all()

@@ -143,3 +143,49 @@ def test_predict_file_in_worker_processes_gives_the_same_scores(
     report = predict_file(serving_home.settings, source, there, workers=2)
     assert report.scored == 120 and report.load_seconds > 0
     pd.testing.assert_frame_equal(pd.read_parquet(here), pd.read_parquet(there))
+
+
+def test_predict_file_agrees_with_the_service_over_http(serving_home, server, scorer, tmp_path):
+    """The same orders at the same moments get the same answers from ``orderlens predict`` (a
+    file) and ``POST /predict`` (the running service): one scorer, one online read."""
+    from tests.serving.live import order_payloads
+
+    orders = order_payloads(serving_home.orders.iloc[1500:1560], suffix="-file")
+    with server.client() as http:
+        response = http.post("/predict", json={"orders": orders})
+    assert response.status_code == 200, response.text
+    served = {p["order_id"]: p for p in response.json()["predictions"]}
+    frame = pd.DataFrame(orders)
+    for name in ("created_at", "promised_at", "as_of"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    source, out = tmp_path / "orders.parquet", tmp_path / "scores.parquet"
+    frame.to_parquet(source)
+
+    predict_file(serving_home.settings, source, out, as_of_column="as_of", scorer=scorer)
+
+    scores = pd.read_parquet(out)
+    assert scores["order_id"].tolist() == [o["order_id"] for o in orders]
+    for row in scores.itertuples():
+        answer = served[row.order_id]
+        assert answer["delay"]["probability"] == pytest.approx(round(row.p_late, 4), abs=1e-9)
+        assert answer["delay"]["expected_hours"] == pytest.approx(
+            round(row.expected_hours, 2), abs=1e-9
+        )
+        assert answer["delay"]["risk_level"] == row.risk_level
+        assert answer["value"]["index"] == pytest.approx(round(row.value_index, 2), abs=1e-9)
+        assert answer["value"]["tier"] == row.tier
+        assert "|".join(answer["degraded"]) == row.degraded
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_value_matrix_taken_from_the_delay_matrix_is_the_models_own(serving_home, scorer, n):
+    from features.store import FeatureRepo
+    from serving.scoring import frame_columns
+
+    columns = frame_columns(_orders(serving_home, n).assign(as_of=lambda f: f["created_at"]))
+    online = FeatureRepo(serving_home.settings).online_feature_values(
+        "delay_v1", columns, skip_views=("order_attributes",)
+    )
+    scores = scorer.predict(columns, online.values)
+    np.testing.assert_array_equal(scores.value_x, scorer.models.value_matrix(scores.features))
+    np.testing.assert_array_equal(scores.delay_x, scorer.models.delay_matrix(scores.features))
