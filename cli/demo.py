@@ -3,12 +3,14 @@ prediction service left answering on localhost."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +49,14 @@ def run_main_job(settings: Settings, orders: int | None, port: int) -> None:
     except BaseException:
         starter.cancel()
         raise
+    waiting = send_todays_orders(settings, url)
     typer.echo(
         f"\nmain job done in {time.perf_counter() - began:.0f} s (daily flow "
         f"{flow_seconds:.0f} s); the service answers on {url} (ready "
         f"{starter.ready_after:.0f} s after the start)"
     )
     _print_where_things_are(settings, url)
+    typer.echo(f"suggested actions waiting for a person: {waiting} (GET {url}/suggestions)")
 
 
 class ServiceStarter(threading.Thread):
@@ -156,6 +160,38 @@ def _print_where_things_are(settings: Settings, url: str) -> None:
         f"  curl -s {url}/predict -H 'content-type: application/json' "
         f"-d '{json.dumps(sample_request(settings), default=str)}'"
     )
+
+
+def send_todays_orders(settings: Settings, url: str, orders: int = 500) -> int:
+    """The live service's first traffic: the world's newest orders, an hour after they were
+    placed (what an order system sends all day). The policy's suggest rules leave some actions
+    waiting for a person; the order-health page is rebuilt to show them. Returns how many wait.
+    """
+    from features.lake import has_table, read_lake
+    from reports import health_page
+    from reports.data import load_inputs
+    from reports.evidently_pages import NotBuilt
+    from serving.examples import order_payloads
+    from serving.ledger import open_ledger
+    from serving.suggestions import write_snapshot
+
+    if not has_table(settings, "orders"):
+        return 0
+    newest = read_lake(settings, "orders").nlargest(orders, "created_at")
+    keys = settings.serving.api_keys
+    key = next(iter(keys.values() if isinstance(keys, dict) else keys), None)
+    headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
+    body = {"orders": order_payloads(newest, hours_after_creation=1.0)}
+    httpx.post(f"{url}/predict", json=body, headers=headers, timeout=300).raise_for_status()
+    ledger = open_ledger(settings)  # the snapshot now, not at the service's next drain
+    try:
+        write_snapshot(ledger, settings.suggestions_path, datetime.now(UTC))
+    finally:
+        ledger.close()
+    inputs = load_inputs(settings)
+    with contextlib.suppress(NotBuilt):
+        health_page.build(inputs, settings.reports_dir / "order-health.html")
+    return int((inputs.suggestions["status"] == "pending").sum())
 
 
 def sample_request(settings: Settings) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """Shared record schemas: what one stage writes and another reads.
 
 The value tiers, order stages and contact channels every stage names; the prediction log's columns
-(written by :mod:`serving.prediction_log`, read by monitoring and reports) and its reader.
+(written by :mod:`serving.prediction_log`, read by monitoring and reports) and its reader; the
+suggested actions waiting for (or having had) a person's decision (a snapshot written by the
+service, read by the order-health page) and their reader.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 import pandas as pd
@@ -27,6 +29,9 @@ STAGES: tuple[str, ...] = ("not_shipped", "in_transit", "delivered")
 ContactChannel = Literal["push", "sms", "email", "phone", "qr_self_service"]
 CONTACT_CHANNELS: tuple[str, ...] = ("push", "sms", "email", "phone", "qr_self_service")
 """How a customer may be contacted."""
+SuggestionStatus = Literal["pending", "confirmed", "rejected", "expired"]
+SUGGESTION_STATUSES: tuple[str, ...] = ("pending", "confirmed", "rejected", "expired")
+"""A suggested action: waiting for a person, confirmed (it fired), rejected, or expired unanswered."""
 
 _TS = pa.timestamp("us", tz="UTC")
 _KIND_TYPES = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
@@ -64,6 +69,7 @@ def log_schema() -> pa.Schema:
             *[(f"dim_{name}", pa.float64()) for name in DIMENSION_NAMES],
             ("actions_fired", pa.string()),
             ("actions_suppressed", pa.string()),
+            ("actions_suggested", pa.string()),
             ("degraded", pa.string()),
             ("model_versions", pa.string()),
         ]
@@ -93,3 +99,47 @@ def read_prediction_log(
     table = pa.concat_tables(tables) if tables else log_schema().empty_table()
     frame = table.to_pandas()
     return frame.sort_values("logged_at", kind="stable").reset_index(drop=True)
+
+
+@functools.cache
+def suggestions_schema() -> pa.Schema:
+    """The columns of the suggestions snapshot (one row per suggested action)."""
+    return pa.schema(
+        [
+            ("suggestion_id", pa.string()),
+            ("order_id", pa.string()),
+            ("action", pa.string()),
+            ("rule", pa.string()),
+            ("params", pa.string()),  # JSON
+            ("reason", pa.string()),
+            ("tier", pa.string()),
+            ("status", pa.string()),  # SUGGESTION_STATUSES, as of snapshot_at
+            ("created_at", _TS),
+            ("expires_at", _TS),
+            ("decided_at", _TS),
+            ("decided_by", pa.string()),
+            ("decision_reason", pa.string()),
+            ("snapshot_at", _TS),
+        ]
+    )
+
+
+def read_suggestions(settings: Settings, *, now: datetime | None = None) -> pd.DataFrame:
+    """The latest snapshot of suggested actions (``settings.suggestions_path``), oldest first.
+
+    The service rewrites it every ``serving.log_flush_seconds`` while it runs. A suggestion still
+    ``pending`` in the snapshot whose ``expires_at`` has passed since is returned as ``expired``.
+
+    Returns:
+        A frame with the columns of :func:`suggestions_schema` (empty if there is none yet).
+    """
+    path = settings.suggestions_path
+    if path.is_file():
+        table = pq.read_table(path, schema=suggestions_schema())
+    else:
+        table = suggestions_schema().empty_table()
+    frame = table.to_pandas()
+    moment = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    lapsed = (frame["status"] == "pending") & (frame["expires_at"] <= moment)
+    frame.loc[lapsed, "status"] = "expired"
+    return frame.sort_values("created_at", kind="stable").reset_index(drop=True)

@@ -75,9 +75,54 @@ class ServingSettings(BaseModel):
     ledger: Literal["auto", "sqlite", "redis"] = Field(
         "auto", description="action ledger backend; auto: sqlite (local), redis (production)"
     )
-    api_keys: tuple[SecretStr, ...] = Field((), description="accepted API keys; none: open")
-    rate_limit_per_second: float = Field(50.0, ge=0, description="per client; 0 turns it off")
-    rate_limit_burst: int = Field(100, ge=1, description="requests a client may send at once")
+    ledger_sync: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="SQLite ledger: NORMAL survives a crash of the service; FULL also a power cut"
+        " (an fsync per request)",
+    )
+    api_keys: dict[str, SecretStr] | tuple[SecretStr, ...] = Field(
+        (),
+        description="accepted API keys, by name ({name: key}; the name is recorded as the decider"
+        " of suggestions) or as a list; none: open",
+    )
+    open_docs: bool = Field(
+        False, description="with API keys set, let /docs.json and the docs page be read without one"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="addresses or networks of reverse proxies whose X-Forwarded-For names the"
+        " client; none: the connecting address is the client",
+    )
+    limiter: Literal["auto", "sqlite", "redis"] = Field(
+        "auto", description="shared rate-limit buckets; auto: sqlite (local), redis (production)"
+    )
+    # Tokens are orders: one 1,000-order request costs what 1,000 one-order requests cost. The
+    # default is above what the service can serve (bench_serving), so one upstream system is
+    # never throttled by it; it caps a client's share when several share the service.
+    rate_limit_per_second: float = Field(
+        20_000.0, ge=0, description="orders per second per client (API key); 0 turns it off"
+    )
+    rate_limit_burst: int = Field(
+        40_000, ge=1, description="orders a client may send at once after a quiet spell"
+    )
+    explain_value_cost: float = Field(
+        20.0, ge=1, description="an order with explain_value counts as this many orders"
+    )
+    auth_failures_per_minute: float = Field(
+        30.0, gt=0, description="failed API-key checks per client address and minute, then 429"
+    )
+    auth_failures_burst: int = Field(
+        10, ge=1, description="failed API-key checks a client address may make at once"
+    )
+    timestamp_years: tuple[int, int] = Field(
+        (2000, 2099),
+        description="first and last year a request's timestamps may carry (as written, in their"
+        " own offset)",
+    )
+    max_promise_days: float = Field(
+        366.0, gt=0, description="promised_at at most this many days after created_at"
+    )
+
     # 80 ms tripped on CPU contention alone (16 clients on 2 cores: 84-94 % of answers degraded);
     # with admission control (max_concurrent_scoring) a read waits for no one, and 250 ms still
     # catches a store that is really slow or locked.
@@ -92,9 +137,11 @@ class ServingSettings(BaseModel):
     breaker_cooldown_seconds: float = Field(
         10.0, gt=0, description="open breaker: seconds before one probe tries the store again"
     )
-    log_flush_rows: int = Field(2_000, ge=1, description="prediction-log rows per part file")
     log_flush_seconds: float = Field(
-        5.0, gt=0, description="prediction-log rows wait at most this long for their part file"
+        5.0,
+        gt=0,
+        description="how often the prediction journal is drained into the parquet log (and the"
+        " suggestions snapshot rewritten); each prediction is durable before its answer anyway",
     )
     reload_seconds: float = Field(5.0, gt=0, description="how often the champion is checked")
     max_concurrent_scoring: int = Field(
@@ -116,6 +163,14 @@ class ServingSettings(BaseModel):
     debug_faults: bool = Field(
         False, description="debug only: POST /admin/fault may slow the online store (fault tests)"
     )
+
+    @field_validator("timestamp_years")
+    @classmethod
+    def _years_in_order(cls, years: tuple[int, int]) -> tuple[int, int]:
+        first, last = years
+        if not 1900 <= first <= last <= 2999:
+            raise ValueError("give (first, last) years with 1900 <= first <= last <= 2999")
+        return years
 
 
 class TrainingSettings(BaseModel):
@@ -629,8 +684,18 @@ class Settings(BaseSettings):
 
     @property
     def action_ledger_path(self) -> Path:
-        """The SQLite action ledger (local profile)."""
+        """The SQLite action ledger, suggestions and prediction journal (local profile)."""
         return self.home / "serving" / "action_ledger.sqlite3"
+
+    @property
+    def rate_limit_path(self) -> Path:
+        """The rate-limit buckets every worker process shares (local profile)."""
+        return self.home / "serving" / "rate_limits.sqlite3"
+
+    @property
+    def suggestions_path(self) -> Path:
+        """The snapshot of suggested actions the service writes for the reports."""
+        return self.home / "serving" / "suggestions.parquet"
 
 
 def _settings_file() -> Path | None:

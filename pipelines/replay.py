@@ -112,7 +112,7 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
     from features.store import FeatureRepo, load_sources
     from serving.ledger import open_ledger
     from serving.policy import load_policy
-    from serving.prediction_log import PredictionLog
+    from serving.prediction_log import PredictionLog, record_request
     from serving.scoring import Scorer
     from training.registry import load_champion
 
@@ -132,7 +132,9 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
     by_id = orders.set_index("order_id")
     fired = suppressed = requests = 0
     ledger = open_ledger(settings)
-    log = PredictionLog(settings.prediction_log_dir, flush_rows=50_000, flush_seconds=3600)
+    # The service's own step (serving-guard): the request's actions and its log entry in one
+    # ledger transaction; the log is drained into parquet when the replay ends.
+    log = PredictionLog.from_settings(settings, ledger)
     try:
         for rows in request_rounds(features):
             batch = features.iloc[rows].reset_index(drop=True)
@@ -140,19 +142,20 @@ def replay(settings: Settings, start: datetime, end: datetime) -> ReplaySummary:
             began_request = time.perf_counter()
             result = scorer.score(frame_columns(request), offline_features(batch))
             moment = batch["as_of"].max().to_pydatetime()
-            claimed = iter(ledger.claim([a for acts in result.actions for a in acts], moment))
-            for prediction, actions in zip(result.predictions, result.actions, strict=True):
-                prediction["actions"] = [_answer(a, next(claimed)) for a in actions]
-                fired += sum(a["fired"] for a in prediction["actions"])
-                suppressed += sum(not a["fired"] for a in prediction["actions"])
-            log.log(
+            record_request(
+                ledger,
+                result.predictions,
+                result.actions,
                 request_id=f"replay-{uuid.uuid4().hex}",
                 received_at=moment,
                 orders=request_records(request),
-                predictions=result.predictions,
                 model_versions=scorer.model_versions,
                 latency_ms=(time.perf_counter() - began_request) * 1000.0,
+                scores=result.log_scores,
             )
+            statuses = [a["status"] for p in result.predictions for a in p["actions"]]
+            fired += statuses.count("fired")
+            suppressed += statuses.count("suppressed")
             requests += 1
     finally:
         log.close()
@@ -224,14 +227,3 @@ def replay_task(settings: Settings, days: int) -> dict[str, Any]:
         summary.actions_suppressed,
     )
     return summary.as_dict()
-
-
-def _answer(action: Any, fired: bool) -> dict[str, Any]:
-    """An action as the service answers it (see ``serving.service``)."""
-    return {
-        "action": action.action,
-        "rule": action.rule,
-        "params": action.params,
-        "reason": action.reason,
-        "fired": fired,
-    }

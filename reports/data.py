@@ -97,6 +97,13 @@ class ReportInputs:
         return pd.concat([frame, realised_scores(frame)], axis=1)
 
     @cached_property
+    def suggestions(self) -> pd.DataFrame:
+        """The suggested actions and their decisions (the service's latest snapshot)."""
+        from orderlens.records import read_suggestions
+
+        return read_suggestions(self.settings)
+
+    @cached_property
     def predictions(self) -> pd.DataFrame:
         """The latest successful prediction of each logged order, with its region."""
         log = self.log

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports import html
+from reports import html, suggestions
 from reports.data import ReportInputs
 
 RISK_SEGMENTS = {
@@ -235,6 +235,7 @@ def build(inputs: ReportInputs, path: Path) -> str:
             note="Counted over every logged prediction (a re-scored order counts each time).",
         ),
         action_effects_section(inputs),
+        suggestions.section(inputs.suggestions),  # suggest, then confirm (serving-guard)
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

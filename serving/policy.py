@@ -17,6 +17,16 @@ window), a ``description`` (the reason text; may name :class:`ScoredOrder` field
         - action: notify
           params: {channel: preferred, fallback: push}
 
+A rule may say ``mode: suggest``: its actions are then not fired but suggested to a person, who
+confirms or rejects them (the ledger keeps them pending for ``suggestion_expires_hours``).
+``suggest_when`` (conditions like ``when``, plus ``amount``: the action's own amount) narrows that
+to the cases that matter; where it does not hold, the action fires as usual::
+
+    - name: late_risk_compensate
+      ...
+      mode: suggest
+      suggest_when: {amount: {gte: 50}}   # costly coupons need a person
+
 Conditions (all must hold) are ``field: {operator: operand}``; the shorthand ``field: value`` means
 ``eq`` and ``field: [values]`` means ``in`` (``contains_any`` for list fields). See :data:`FIELDS`
 for the fields and their operators. An unknown value (``None``, e.g. an order whose stage is not
@@ -73,11 +83,20 @@ class ScoredOrder:
     value_index: float | None = None
     push_dismissals: int = 0
     contact_preferences: tuple[str, ...] = ()
+    order_value: float | None = None
+
+
+Mode = Literal["fire", "suggest"]
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One action chosen for one order by one rule. ``params`` is the action's own dict."""
+    """One action chosen for one order by one rule. ``params`` is the action's own dict.
+
+    ``mode`` is ``"fire"`` (the caller acts now) or ``"suggest"`` (a person confirms first: the
+    ledger keeps it pending until ``expires_hours`` after it was suggested). ``tier`` is the
+    order's value tier, kept with a suggestion so reviewers can filter by it.
+    """
 
     order_id: str
     action: str
@@ -86,6 +105,9 @@ class Action:
     reason: str
     window_hours: float
     priority: int
+    mode: Mode = "fire"
+    expires_hours: float = 0.0
+    tier: str | None = None
 
 
 # ---- action parameters ------------------------------------------------------------------------
@@ -187,6 +209,7 @@ FIELDS: dict[str, FieldSpec] = {
     "p90_hours": FieldSpec("number", description="90th percentile of hours late"),
     "value_index": FieldSpec("number", description="value index 0–100"),
     "push_dismissals": FieldSpec("number", description="push notifications dismissed"),
+    "order_value": FieldSpec("number", description="the order's value (request field)"),
     "risk_level": FieldSpec("category", RISK_LEVELS, "from p_late and the policy's risk_levels"),
     "tier": FieldSpec("category", TIERS, "value tier"),
     "stage": FieldSpec("category", STAGES, "order state"),
@@ -194,6 +217,11 @@ FIELDS: dict[str, FieldSpec] = {
     "top_reasons": FieldSpec("set", REASON_GROUPS, "the top_reasons_k largest reason groups"),
     "contact_preferences": FieldSpec("set", CONTACT_CHANNELS, "channels the customer accepts"),
 }
+SUGGEST_FIELDS: dict[str, FieldSpec] = {
+    **FIELDS,
+    "amount": FieldSpec("number", description="the action's own amount (compensation coupons)"),
+}
+"""Fields ``suggest_when`` may test: the order's, and the amount of the action itself."""
 _OPS_BY_KIND: dict[Kind, dict[str, Callable[[Any, Any], bool]]] = {
     "number": _NUMERIC_OPS,
     "category": _CATEGORY_OPS,
@@ -220,6 +248,15 @@ class RuleSpec(BaseModel):
     description: str = ""
     when: dict[str, Any] = Field(default_factory=dict)
     then: list[ActionSpec] = Field(min_length=1)
+    mode: Mode = "fire"
+    suggest_when: dict[str, Any] = Field(default_factory=dict)
+    suggestion_expires_hours: float = Field(24.0, gt=0, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _suggest_conditions_need_suggest_mode(self) -> RuleSpec:
+        if self.suggest_when and self.mode != "suggest":
+            raise ValueError("suggest_when needs mode: suggest")
+        return self
 
 
 class PolicySpec(BaseModel):
@@ -236,6 +273,7 @@ class PolicySpec(BaseModel):
 # ---- compiled policy --------------------------------------------------------------------------
 
 Condition = Callable[[ScoredOrder], bool]
+SuggestCondition = Callable[[ScoredOrder, dict[str, Any]], bool]
 ParamsResolver = Callable[[ScoredOrder], dict[str, Any]]
 
 
@@ -250,6 +288,10 @@ class CompiledRule:
     reason_fields: tuple[str, ...]
     screens: tuple[tuple[str, str, Any], ...] = ()
     """The rule's conditions on :data:`SCREENED_FIELDS` as ``(field, operator, operand)``."""
+    mode: Mode = "fire"
+    suggest_conditions: tuple[SuggestCondition, ...] = ()
+    """With ``mode: suggest``: its actions are suggested when all hold (none: always)."""
+    expires_hours: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -332,15 +374,22 @@ def evaluate_policy(policy: Policy, scored: ScoredOrder) -> list[Action]:
                 if name in taken:
                     continue
                 taken.add(name)
+                params = resolve(scored)
+                suggested = rule.mode == "suggest" and all(
+                    c(scored, params) for c in rule.suggest_conditions
+                )
                 actions.append(
                     Action(
                         scored.order_id,
                         name,
                         rule.name,
-                        resolve(scored),
+                        params,
                         reason,
                         rule.window_hours,
                         rule.priority,
+                        "suggest" if suggested else "fire",
+                        rule.expires_hours,
+                        scored.tier,
                     )
                 )
     return actions
@@ -366,6 +415,10 @@ def _compile_rule(
                 raw = {shorthand if isinstance(raw, list) else "eq": raw}
             ((op_name, operand),) = raw.items()
             screens.append((name, op_name, _check_operand(name, spec, op_name, operand)))
+    suggest_conditions = tuple(
+        _compile_suggest_condition(name, spec, k, thresholds)
+        for name, spec in rule.suggest_when.items()
+    )
     return CompiledRule(
         rule.name,
         rule.priority,
@@ -375,6 +428,9 @@ def _compile_rule(
         actions,
         reason_fields,
         tuple(screens),
+        rule.mode,
+        suggest_conditions,
+        rule.suggestion_expires_hours,
     )
 
 
@@ -404,6 +460,8 @@ def may_act(policy: Policy, fields: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _getter(name: str, k: int, thresholds: tuple[tuple[float, str], ...]):
+    if name == "amount":  # read from the action's params (suggest_when only)
+        return lambda params: params.get("amount")
     if name == "top_reason":
         return lambda s: s.reason_groups[0] if s.reason_groups else None
     if name == "top_reasons":
@@ -413,12 +471,31 @@ def _getter(name: str, k: int, thresholds: tuple[tuple[float, str], ...]):
     return operator.attrgetter(name)
 
 
-def _compile_condition(
+def _compile_suggest_condition(
     name: str, raw: Any, k: int, thresholds: tuple[tuple[float, str], ...]
+) -> SuggestCondition:
+    """A ``suggest_when`` condition: on the order's fields, or (``amount``) the action's own."""
+    if name != "amount":
+        on_order = _compile_condition(name, raw, k, thresholds, where="suggest_when")
+        return lambda scored, params: on_order(scored)
+    on_amount = _compile_condition(
+        name, raw, k, thresholds, fields=SUGGEST_FIELDS, where="suggest_when"
+    )
+    return lambda scored, params: on_amount(params)
+
+
+def _compile_condition(
+    name: str,
+    raw: Any,
+    k: int,
+    thresholds: tuple[tuple[float, str], ...],
+    *,
+    fields: Mapping[str, FieldSpec] = FIELDS,
+    where: str = "when",
 ) -> Condition:
-    spec = FIELDS.get(name)
+    spec = fields.get(name)
     if spec is None:
-        raise PolicyError(f"unknown field {name!r}; known: {', '.join(FIELDS)}")
+        raise PolicyError(f"{where}: unknown field {name!r}; known: {', '.join(fields)}")
     if not isinstance(raw, dict):  # shorthand
         shorthand = "in" if spec.kind == "category" else "contains_any"
         raw = {shorthand if isinstance(raw, list) else "eq": raw}
@@ -520,6 +597,7 @@ __all__ = [
     "ACTION_PARAMS",
     "DEFAULT_POLICY_FILE",
     "FIELDS",
+    "SUGGEST_FIELDS",
     "Action",
     "Policy",
     "PolicyError",

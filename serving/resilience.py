@@ -6,10 +6,11 @@
   through (half-open) while every other caller still gets the fallback — no stampede on a store
   that is coming back; the probe's success closes the breaker, its failure opens it again.
   Thread-safe (one lock, held only to update state) and usable from asyncio (:meth:`acall`).
-- :class:`RateLimiter`: a token bucket per client (HTTP 429 when empty).
-- :class:`ApiKeys`: optional API keys (none configured: open).
+- :class:`SQLiteRateLimiter` / :class:`RedisRateLimiter`: token buckets per client shared by every
+  worker process (HTTP 429 when empty), costed by the caller (orders, for predictions).
+- :class:`ApiKeys`: optional, named API keys (none configured: open).
 
-All in-process and pure apart from the clock, which tests replace.
+Clocks are injectable for tests.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import sqlite3
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from orderlens.settings import Settings
 
@@ -209,85 +213,259 @@ class RateDecision:
     retry_after_s: float = 0.0
 
 
-class RateLimiter:
-    """A token bucket per client: ``rate_per_s`` tokens a second up to ``burst``.
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket's size: ``rate_per_s`` tokens a second up to ``burst``."""
 
-    ``rate_per_s == 0`` turns limiting off. At most ``max_clients`` buckets are kept (least
-    recently used dropped: a dropped client starts again with a full bucket).
+    rate_per_s: float
+    burst: float
+
+
+class SharedRateLimiter(Protocol):
+    """Token buckets every worker process shares (one per client key)."""
+
+    def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
+        """Take ``cost`` tokens from the client's bucket if it has them, else refuse with the
+        seconds until it will. A cost above the burst needs a full bucket and leaves it in debt
+        (below zero) for the rest, so large requests are held to the rate too: a client never
+        gets more than ``burst + rate x elapsed`` plus one request's excess over the burst. A
+        bucket with ``rate_per_s == 0`` never refuses."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_BUCKETS = """
+CREATE TABLE IF NOT EXISTS buckets (
+    client TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at     REAL NOT NULL       -- unix seconds of the last take
+) WITHOUT ROWID
+"""
+# One statement, so one atomic step across processes: refill by the time passed, take if enough
+# (:need, the cost up to the burst), paying the whole :cost (the bucket may go into debt).
+_TAKE = """
+INSERT INTO buckets (client, tokens, at) VALUES (:client, :burst - :cost, :now)
+ON CONFLICT (client) DO UPDATE SET
+    tokens = min(:burst, tokens + max(0.0, :now - at) * :rate) - :cost,
+    at = :now
+WHERE min(:burst, tokens + max(0.0, :now - at) * :rate) >= :need
+RETURNING tokens
+"""
+_TOKENS = (
+    "SELECT min(:burst, tokens + max(0.0, :now - at) * :rate) FROM buckets WHERE client = :client"
+)
+
+
+class SQLiteRateLimiter:
+    """Token buckets in a SQLite file every worker process opens (local profile).
+
+    Bucket state is not precious (a lost update after a power cut only refills a bucket), so the
+    file is written without fsync. Buckets idle for an hour are pruned now and then.
+
+    Args:
+        path: the database file (``settings.rate_limit_path``).
+        clock: wall-clock seconds, shared by every process (tests pass a fake).
     """
 
     def __init__(
         self,
-        rate_per_s: float,
-        burst: int,
+        path: Path | str,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_s: float = 5.0,
     ) -> None:
-        if rate_per_s < 0 or burst < 1:
-            raise ValueError("rate_per_s must be >= 0 and burst >= 1")
-        self.rate_per_s = rate_per_s
-        self.burst = float(burst)
+        self.path = Path(path)
         self._clock = clock
-        self._max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._takes = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection().execute(_BUCKETS)
 
-    def allow(self, client: str, cost: float = 1.0) -> RateDecision:
-        """Take ``cost`` tokens from the client's bucket if it has them. A cost above the burst
-        size counts as the burst size (such a request needs a full bucket)."""
-        if self.rate_per_s == 0:
-            return RateDecision(True)
-        cost = min(cost, self.burst)
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        self._local.conn, self._local.pid = conn, os.getpid()
         with self._lock:
-            now = self._clock()
-            tokens, at = self._buckets.pop(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate_per_s)
-            allowed = tokens >= cost
-            if allowed:
-                tokens -= cost
-            self._buckets[client] = (tokens, now)
-            if len(self._buckets) > self._max_clients:
-                self._buckets.popitem(last=False)
-        if allowed:
+            self._connections.append(conn)
+        return conn
+
+    def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
+        if bucket.rate_per_s == 0:
             return RateDecision(True)
-        return RateDecision(False, (cost - tokens) / self.rate_per_s)
+        need = min(cost, bucket.burst)
+        args = {
+            "client": client,
+            "cost": cost,
+            "need": need,
+            "burst": bucket.burst,
+            "rate": bucket.rate_per_s,
+            "now": self._clock(),
+        }
+        conn = self._connection()
+        if conn.execute(_TAKE, args).fetchone() is not None:
+            self._takes += 1
+            if self._takes % 10_000 == 0:
+                conn.execute("DELETE FROM buckets WHERE at < ?", (args["now"] - 3600,))
+            return RateDecision(True)
+        (tokens,) = conn.execute(_TOKENS, args).fetchone() or (0.0,)
+        return RateDecision(False, max(0.0, need - tokens) / bucket.rate_per_s)
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+
+# Redis's own clock (TIME) keeps hosts with skewed clocks fair.
+_REDIS_TAKE = """
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local need = math.min(cost, burst)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(h[1]) or burst
+local at = tonumber(h[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+if tokens >= need then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - cost), 'at', tostring(now))
+  redis.call('EXPIRE', KEYS[1], 3600)
+  return {1, tostring(tokens - cost)}
+end
+return {0, tostring(tokens)}
+"""
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis (production profile): one Lua script per take."""
+
+    def __init__(self, client: Any, *, prefix: str = "orderlens:rate") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._take = client.register_script(_REDIS_TAKE)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisRateLimiter:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=2.0), **kwargs)
+
+    def take(self, client: str, cost: float, bucket: Bucket) -> RateDecision:
+        if bucket.rate_per_s == 0:
+            return RateDecision(True)
+        ok, tokens = self._take(
+            keys=[f"{self.prefix}:{client}"], args=[bucket.rate_per_s, bucket.burst, cost]
+        )
+        if ok:
+            return RateDecision(True)
+        need = min(cost, bucket.burst)
+        return RateDecision(False, max(0.0, need - float(tokens)) / bucket.rate_per_s)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 # ---- API keys -----------------------------------------------------------------------------------
 
 
 class ApiKeys:
-    """Optional API keys. No keys configured: every request is allowed.
+    """Optional API keys, each with a name (recorded as who decided a suggestion). No keys
+    configured: every request is allowed.
 
     Keys are kept as SHA-256 digests and compared in constant time.
+
+    Args:
+        keys: ``{name: key}``, or keys alone (each then named ``key-<first 8 hex of its digest>``).
     """
 
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = tuple(_digest(k) for k in keys if k)
+    def __init__(self, keys: Mapping[str, str] | Iterable[str]) -> None:
+        named = keys.items() if isinstance(keys, Mapping) else ((None, k) for k in keys)
+        self._keys = tuple(
+            (_digest(key), name or f"key-{_digest(key).hex()[:8]}") for name, key in named if key
+        )
 
     @property
     def required(self) -> bool:
-        return bool(self._digests)
+        return bool(self._keys)
+
+    def name_of(self, presented: str | None) -> str | None:
+        """The name of the presented key, or None when it is missing or unknown (also with no
+        keys configured)."""
+        if not presented:
+            return None
+        digest = _digest(presented)
+        name = None
+        for known, key_name in self._keys:  # no early exit: the same time for every key
+            if hmac.compare_digest(digest, known):
+                name = key_name
+        return name
 
     def check(self, presented: str | None) -> bool:
-        """Whether a request presenting ``presented`` (e.g. the ``X-API-Key`` header) may pass."""
-        if not self._digests:
-            return True
-        if not presented:
-            return False
-        digest = _digest(presented)
-        return any(hmac.compare_digest(digest, d) for d in self._digests)
-
-    def client_id(self, presented: str | None, remote: str) -> str:
-        """A rate-limit identity: a short digest of the key when keys are on, else the address."""
-        if self._digests and presented:
-            return "key:" + _digest(presented).hex()[:16]
-        return "addr:" + remote
+        """Whether a request presenting ``presented`` (the ``X-API-Key`` header) may pass."""
+        return not self._keys or self.name_of(presented) is not None
 
 
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+# ---- readiness ----------------------------------------------------------------------------------
+
+
+def online_store_problem(online_store: Any, *, redis_url: str | None = None) -> str | None:
+    """Why the configured online store cannot be read right now, or None when it can.
+
+    The service's own reader keeps its connection open, and an open SQLite file keeps answering
+    after the file was moved or deleted; readiness must look at the store as it is *now*. SQLite:
+    the file at the configured path exists and opens read-only as a database. Redis: it answers
+    ``PING``.
+
+    Args:
+        online_store: the Feast ``online_store`` config (``type``, ``path`` / ``connection_string``);
+            SQLite: Feast's own or a plug-in whose config extends it.
+        redis_url: the production profile's Redis URL, for a Redis online store.
+    """
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+    kind = getattr(online_store, "type", None)
+    # Feast's own SQLite store or a plug-in built on it (features.online_sqlite).
+    if kind == "sqlite" or isinstance(online_store, SqliteOnlineStoreConfig):
+        path = Path(online_store.path)
+        if not path.is_file():
+            return f"the online store file is missing ({path.name})"
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+            try:
+                conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return f"the online store does not open: {exc}"
+        return None
+    if kind == "redis" and redis_url is not None:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(redis_url, socket_timeout=1.0)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            return f"the online store (Redis) does not answer: {type(exc).__name__}"
+        return None
+    return None  # another store: the breaker's read is the test
 
 
 # ---- from settings ------------------------------------------------------------------------------
@@ -305,12 +483,20 @@ def feature_store_breaker(settings: Settings, name: str = "online_store") -> Cir
     )
 
 
-def rate_limiter(settings: Settings) -> RateLimiter:
-    """The per-client request limiter configured from ``settings.serving``."""
-    cfg = settings.serving
-    return RateLimiter(cfg.rate_limit_per_second, cfg.rate_limit_burst)
+def rate_limiter(settings: Settings) -> SharedRateLimiter:
+    """The shared buckets the settings ask for: ``serving.limiter`` or, on ``auto``, SQLite for
+    the local profile and Redis (``production.redis_url``) for the production profile."""
+    backend = settings.serving.limiter
+    if backend == "auto":
+        backend = "redis" if settings.profile == "production" else "sqlite"
+    if backend == "redis":
+        return RedisRateLimiter.from_url(settings.production.redis_url)
+    return SQLiteRateLimiter(settings.rate_limit_path)
 
 
 def api_keys(settings: Settings) -> ApiKeys:
     """The API keys from ``settings.serving.api_keys`` (none: open)."""
-    return ApiKeys(k.get_secret_value() for k in settings.serving.api_keys)
+    keys = settings.serving.api_keys
+    if isinstance(keys, Mapping):
+        return ApiKeys({name: k.get_secret_value() for name, k in keys.items()})
+    return ApiKeys(k.get_secret_value() for k in keys)

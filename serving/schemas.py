@@ -14,176 +14,442 @@ raises :class:`RequestError` carrying that body; :func:`validation_error_body` t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import functools
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
+    WithJsonSchema,
     create_model,
-    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from orderlens.contracts import ORDERS
+from orderlens.contracts import ORDERS, Column
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.reasons import ReasonGroup
-from orderlens.records import CONTACT_CHANNELS, ContactChannel, Stage, Tier
+from orderlens.records import CONTACT_CHANNELS, STAGES, Tier
 
 if TYPE_CHECKING:
-    from orderlens.settings import OrderExtra
+    from orderlens.settings import ContractSettings, OrderExtra, ServingSettings
 
 HARD_MAX_ORDERS = 10_000
 """Ceiling on orders per request whatever the settings say (settings may only lower it)."""
-
-# Vocabularies are data (orderlens.vocab): a categorical field takes any trimmed string; a value
-# the models never saw is scored as an unseen category, not refused.
-CategoryValue = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-]
-Channel = ServiceLevel = Category = PaymentMethod = CategoryValue
+MAX_AMOUNT = 1e9
+"""Money fields without a maximum in the contract are bounded here (1e308 is not an order)."""
 RiskLevel = Literal["low", "medium", "high", "critical"]
 
+# ---- field types ---------------------------------------------------------------------------------
+#
+# Every rule below is stated in the JSON schema the service publishes (pattern, bounds, enums) and
+# checked by the same constraint, so what the document allows the service accepts and what it
+# refuses the service refuses. The regular expressions use only syntax that Python's re, the Rust
+# regex crate (pydantic) and ECMA-262 read alike.
 
-def _bounds(name: str) -> dict[str, float]:
-    """``ge``/``le`` for a field from the ORDERS contract: one source for the ranges."""
-    column = ORDERS.column(name)
-    bounds: dict[str, float] = {}
+_CONTROL = (
+    r"\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
+    r"\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+"""Control, format (zero-width, bidi) and line-separator characters: never in a name."""
+_SPACE = r"\x20\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+TEXT_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+"""A name: at least one visible character, no control or zero-width characters."""
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
+"""Order and customer ids: letters, digits and ``_ . : -``."""
+
+Text = Annotated[
+    str,
+    Strict(),
+    StringConstraints(min_length=1, max_length=64, pattern=TEXT_PATTERN),
+    AfterValidator(str.strip),  # as ingest trims categories: one set of rules
+]
+"""A category or place name (any text; ``contract.allowed_values`` may restrict a column)."""
+Id = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ServiceLevel = Text
+"""A service level name (the policy's carrier upgrades name one)."""
+
+
+def _years(first: int, last: int) -> str:
+    """A regular expression for the four-digit years ``first`` to ``last`` (whole centuries and
+    decades as ranges: 2000-2099 is ``20[0-9]{2}``)."""
+    parts, year = [], first
+    while year <= last:
+        for step, tail in ((100, "[0-9]{2}"), (10, "[0-9]"), (1, "")):
+            if year % step == 0 and year + step - 1 <= last:
+                parts.append(str(year)[: 4 - len(str(step)) + 1] + tail)
+                year += step
+                break
+    return "|".join(parts)
+
+
+def _rfc3339(first_year: int, last_year: int) -> str:
+    years = _years(first_year, last_year)
+    return (
+        rf"^(?:{years})-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}"
+        r"(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})$"
+    )
+
+
+_PARTS = re.compile(
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))$"
+)
+r"""The same form as :func:`_rfc3339` (any year), with its parts as groups. ``[0-9]``, not ``\d``:
+Python's ``\d`` would also take other scripts' digits, which the published pattern refuses."""
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(sign: str | None, hours: str, minutes: str) -> timezone:
+    if sign is None:
+        return UTC
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(offset if sign == "+" else -offset)
+
+
+def timestamp_type(first_year: int, last_year: int) -> Any:
+    """An RFC 3339 timestamp with an offset, written in a year from ``first_year`` to
+    ``last_year``: a string of exactly that form (no numbers, no naive times), parsed to an aware
+    datetime. The year is the one written, so every accepted time converts to UTC safely."""
+    pattern = _rfc3339(first_year, last_year)
+
+    def parse(value: Any) -> datetime:
+        parts = _PARTS.match(value) if isinstance(value, str) else None
+        if parts is None or not first_year <= int(parts.group(1)) <= last_year:
+            raise PydanticCustomError(
+                "timestamp",
+                "must be an RFC 3339 timestamp with an offset (e.g. 2025-06-16T09:30:00+08:00)"
+                " in the years {first}-{last}",
+                {"first": first_year, "last": last_year},
+            )
+        y, mo, d, h, mi, sec, frac, sign, oh, om = parts.groups()
+        try:
+            return datetime(
+                int(y),
+                int(mo),
+                int(d),
+                int(h),
+                int(mi),
+                int(sec),
+                int(frac[:6].ljust(6, "0")) if frac else 0,
+                tzinfo=_zone(sign, oh, om),
+            )
+        except ValueError as exc:  # 2025-02-30, hour 24, offset 24:00
+            raise PydanticCustomError(
+                "timestamp", "not a valid time: {why}", {"why": str(exc)}
+            ) from None
+
+    return Annotated[
+        datetime,
+        BeforeValidator(parse),
+        WithJsonSchema({"type": "string", "format": "date-time", "pattern": pattern}),
+    ]
+
+
+def _number(column: Column, *, integer: bool = False) -> Any:
+    """A strict number with the contract's bounds (money without one: at most MAX_AMOUNT)."""
+    upper = column.max if column.max is not None else (10_000_000 if integer else MAX_AMOUNT)
+    bounds: dict[str, float] = {"le": upper}
     if column.min is not None:
         bounds["ge"] = column.min
-    if column.max is not None:
-        bounds["le"] = column.max
-    return bounds
+    if integer:
+        return Annotated[int, Strict(), Field(**bounds), BeforeValidator(_whole)]
+    return Annotated[float, Strict(), Field(allow_inf_nan=False, **bounds)]
 
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
-_Id = Field(min_length=1, max_length=64, pattern=_ID_PATTERN)
-# Warehouse and carrier ids are categories of the shop's own naming: any text.
-_OptionalId = Field(None, min_length=1, max_length=64)
+def _whole(value: Any) -> Any:
+    """JSON has one number type: 2.0 is the integer 2 (as JSON Schema says); 2.5 is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
-class Order(BaseModel):
-    """One order as the caller knows it, plus optional request-time context.
+def _column_type(column: Column, allowed: tuple[str, ...] | None, years: tuple[int, int]) -> Any:
+    if column.kind == "timestamp":
+        return timestamp_type(*years)
+    if column.kind == "bool":
+        return Annotated[bool, Strict()]
+    if column.kind in ("float", "int"):
+        return _number(column, integer=column.kind == "int")
+    if allowed:
+        return Literal[tuple(allowed)]  # type: ignore[valid-type]
+    return Id if column.name in _ID_COLUMNS else Text
 
-    Timestamps must carry a timezone. The core of the orders contract is required (ids, the two
-    times, the value and a destination: ``dest_region`` and/or ``dest_lat`` + ``dest_lon``);
-    every other order field is optional (``None``: unknown, as in the shop's own export).
-    ``stage``, ``push_dismissals`` and ``contact_preferences`` default to ``None``: unknown here,
-    so the service takes them from the online store, and a policy condition on an unknown value
-    does not fire.
-    """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_ID_COLUMNS = ("order_id", "customer_id")
 
-    order_id: str = _Id
-    customer_id: str = _Id
-    created_at: AwareDatetime
-    channel: Channel | None = None
-    warehouse_id: str | None = _OptionalId
-    dest_region: str | None = Field(None, min_length=1, max_length=64)
-    dest_lat: float | None = Field(None, **_bounds("dest_lat"))
-    dest_lon: float | None = Field(None, **_bounds("dest_lon"))
-    origin_region: str | None = Field(None, min_length=1, max_length=64)
-    origin_lat: float | None = Field(None, **_bounds("origin_lat"))
-    origin_lon: float | None = Field(None, **_bounds("origin_lon"))
-    carrier_id: str | None = _OptionalId
-    service_level: ServiceLevel | None = None
-    promised_at: AwareDatetime
-    n_items: int | None = Field(None, **_bounds("n_items"))
-    category: Category | None = None
-    order_value: float = Field(**_bounds("order_value"))
-    discount: float | None = Field(None, **_bounds("discount"))
-    freight_cost: float | None = Field(None, **_bounds("freight_cost"))
-    cogs: float | None = Field(None, **_bounds("cogs"))
-    payment_method: PaymentMethod | None = None
-    is_presale: bool | None = None
-    needs_customization: bool | None = None
-    cold_chain: bool | None = None
-    has_gift: bool | None = None
-    is_b2b: bool | None = None
-    # Request-time fields.
-    as_of: AwareDatetime = Field(
-        default_factory=lambda: datetime.now(UTC),
-        description="prediction time; default: when the request arrives",
+
+def _extra_type(kind: str, years: tuple[int, int]) -> Any:
+    """A shop's extra order column, strictly typed by its kind: a bounded finite number; a
+    timestamp as the contract's; a category as a name, a whole number or a yes/no (an export's
+    codes), each as written (``"3"`` stays the name "3", ``3`` the number)."""
+    if kind == "numeric":
+        return Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    if kind == "moment":
+        return timestamp_type(*years)
+    return Category
+
+
+_CODE_LIMIT = 10**12
+_TEXT = re.compile(TEXT_PATTERN[1:-1])  # fullmatch: Python's $ would also match before a "\n"
+
+
+def _category(value: Any) -> Any:
+    """A category as an export writes it: a name (trimmed), a whole number or a yes/no. One
+    check, so a bad value is one problem named by its field (a union would name each member)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and -_CODE_LIMIT <= value <= _CODE_LIMIT:
+        return value
+    if isinstance(value, str) and len(value) <= 64 and _TEXT.fullmatch(value):
+        return value.strip()
+    raise PydanticCustomError(
+        "category",
+        "must be a name (1-64 characters, no control or zero-width characters), a whole number"
+        " or true/false",
     )
-    stage: Stage | None = None
-    push_dismissals: int | None = Field(None, ge=0, le=10_000)
-    contact_preferences: tuple[ContactChannel, ...] | None = Field(
-        None,
-        max_length=len(CONTACT_CHANNELS),
-        description="channels the customer accepts, best first",
-    )
-    explain_value: bool = Field(False, description="also explain the value dimension scores")
-
-    # Cross-field checks are field validators on the later field, so the error names that field
-    # (fields validate in declaration order; a failed earlier field is absent from info.data).
-    @field_validator("promised_at")
-    @classmethod
-    def _promise_after_creation(cls, value: datetime, info: ValidationInfo) -> datetime:
-        created_at = info.data.get("created_at")
-        if created_at is not None and value <= created_at:
-            raise ValueError("must be after created_at")
-        return value
-
-    @field_validator("discount")
-    @classmethod
-    def _discount_within_value(cls, value: float | None, info: ValidationInfo) -> float | None:
-        order_value = info.data.get("order_value")
-        if value is not None and order_value is not None and value > order_value:
-            raise ValueError(f"must not exceed order_value ({order_value})")
-        return value
-
-    @field_validator("as_of")
-    @classmethod
-    def _as_of_after_creation(cls, value: datetime, info: ValidationInfo) -> datetime:
-        # Only an explicit as_of is checked: the default (now) is not validated by pydantic.
-        created_at = info.data.get("created_at")
-        if created_at is not None and value < created_at:
-            raise ValueError("must not be before created_at")
-        return value
-
-    @field_validator("contact_preferences")
-    @classmethod
-    def _no_repeated_channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("lists a channel twice")
-        return value
-
-    @model_validator(mode="after")
-    def _destination_given(self) -> Order:
-        # The contract's rule (orders.destination_given): a region, or both coordinates.
-        if self.dest_region is None and (self.dest_lat is None or self.dest_lon is None):
-            raise ValueError("a destination is needed: dest_region, or dest_lat and dest_lon")
-        if (self.dest_lat is None) != (self.dest_lon is None):
-            raise ValueError("dest_lat and dest_lon are given together")
-        return self
 
 
-class PredictRequest(BaseModel):
-    """``{"orders": [...]}``: one to ``max_orders_per_request`` orders with distinct ids."""
+Category = Annotated[
+    Any,
+    AfterValidator(_category),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": TEXT_PATTERN},
+                {"type": "integer", "minimum": -_CODE_LIMIT, "maximum": _CODE_LIMIT},
+                {"type": "boolean"},
+            ]
+        }
+    ),
+]
+"""A shop's categorical extra column (:func:`_extra_type`)."""
+
+
+# ---- row rules ----------------------------------------------------------------------------------
+
+RowCheck = Callable[[Any], bool]
+ROW_CHECKS: dict[str, tuple[str, RowCheck]] = {
+    "promise_after_creation": ("promised_at", lambda o: o.promised_at <= o.created_at),
+    "discount_within_value": (
+        "discount",
+        lambda o: o.discount is not None and o.discount > o.order_value,
+    ),
+    "destination_given": (
+        "dest_region",
+        lambda o: o.dest_region is None and (o.dest_lat is None or o.dest_lon is None),
+    ),
+    "origin_coordinates_paired": (
+        "origin_lon",
+        lambda o: (o.origin_lat is None) != (o.origin_lon is None),
+    ),
+    "destination_coordinates_paired": (
+        "dest_lon",
+        lambda o: (o.dest_lat is None) != (o.dest_lon is None),
+    ),
+}
+"""One order's check of each row rule of the orders contract, by the contract's rule name: the
+field an error names, and whether the order *breaks* the rule. The same rules as ingest
+(:data:`features.validation.ROW_RULES`, on frames); a test holds the two to the same verdicts."""
+
+
+class _OrderRules(BaseModel):
+    """The checks between fields of one order: the contract's row rules and the service's own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    orders: list[Order] = Field(min_length=1, max_length=HARD_MAX_ORDERS)
+    row_rules: ClassVar[tuple[tuple[str, str, str, RowCheck], ...]] = ()
+    max_promise: ClassVar[timedelta] = timedelta(days=366)
 
-    @field_validator("orders")
-    @classmethod
-    def _distinct_and_within_limit(cls, orders: list[Order], info: ValidationInfo) -> list[Order]:
-        limit = (info.context or {}).get("max_orders", HARD_MAX_ORDERS)
-        if len(orders) > limit:
-            raise ValueError(f"at most {limit} orders per request, got {len(orders)}")
+    @model_validator(mode="after")
+    def _rules(self) -> Any:
+        for rule, field, description, broken in self.row_rules:
+            if broken(self):
+                raise PydanticCustomError(
+                    "row_rule", "{problem}", {"field": field, "problem": description, "rule": rule}
+                )
+        if self.promised_at - self.created_at > self.max_promise:
+            raise PydanticCustomError(
+                "row_rule",
+                "{problem}",
+                {
+                    "field": "promised_at",
+                    "problem": f"at most {self.max_promise.days} days after created_at",
+                    "rule": "promise_horizon",
+                },
+            )
+        if "as_of" in self.model_fields_set and self.as_of < self.created_at:  # type: ignore[attr-defined]
+            raise PydanticCustomError(
+                "row_rule",
+                "{problem}",
+                {"field": "as_of", "problem": "must not be before created_at", "rule": "as_of"},
+            )
+        return self
+
+
+def _no_repeats(value: list[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("unique", "lists a channel twice")
+    return tuple(value)
+
+
+def order_model(
+    serving: ServingSettings | None = None,
+    contract: ContractSettings | None = None,
+    extras: Sequence[OrderExtra] = (),
+) -> type[BaseModel]:
+    """The request's order model, derived from the orders contract and the settings.
+
+    Each contract column is a field — required if the contract requires it, else optional and
+    nullable — with the contract's type and bounds, strictly typed (``"yes"`` is no boolean, ``0``
+    no timestamp); categorical columns are any name unless ``contract.allowed_values`` restricts
+    them. Timestamps are RFC 3339 with an offset within ``serving.timestamp_years``. Then the
+    request-time fields (``as_of``, ``stage``, ``push_dismissals``, ``contact_preferences``,
+    ``explain_value``), and the shop's declared extra order columns (``features.order_extras``:
+    optional, by their kind — :func:`_extra_type`). The contract's row rules and the service's own (``as_of`` not before
+    ``created_at``; ``promised_at`` at most ``serving.max_promise_days`` after ``created_at``)
+    are checked per order and stated in the schema (``x-row-rules``).
+    """
+    from orderlens.settings import ContractSettings, ServingSettings
+
+    serving = serving or ServingSettings()
+    contract = contract or ContractSettings()
+    years = serving.timestamp_years
+    allowed = {
+        key.split(".", 1)[1]: values
+        for key, values in contract.allowed_values.items()
+        if key.startswith("orders.")
+    }
+    fields: dict[str, Any] = {}
+    for column in ORDERS.columns:
+        kind = _column_type(column, allowed.get(column.name), years)
+        if column.required:
+            fields[column.name] = (kind, ...)
+        else:
+            fields[column.name] = (kind | None, None)
+    timestamp = timestamp_type(*years)
+    fields |= {
+        "as_of": (
+            timestamp,
+            Field(
+                default_factory=lambda: datetime.now(UTC),
+                description="prediction time, not before created_at; default: when the request"
+                " arrives",
+            ),
+        ),
+        "stage": (Literal[STAGES] | None, None),  # type: ignore[valid-type]
+        "push_dismissals": (
+            Annotated[int, Strict(), Field(ge=0, le=10_000), BeforeValidator(_whole)] | None,
+            None,
+        ),
+        "contact_preferences": (
+            Annotated[
+                list[Literal[CONTACT_CHANNELS]],  # type: ignore[valid-type]
+                Field(max_length=len(CONTACT_CHANNELS), json_schema_extra={"uniqueItems": True}),
+                AfterValidator(_no_repeats),
+            ]
+            | None,
+            Field(None, description="channels the customer accepts, best first, each once"),
+        ),
+        "explain_value": (
+            Annotated[bool, Strict()],
+            Field(False, description="also explain the value dimension scores (costs more)"),
+        ),
+    }
+    for extra in extras:  # the settings refuse extras named like a contract or request field
+        fields[extra.name] = (
+            _extra_type(extra.kind, years) | None,
+            Field(None, description=extra.display),
+        )
+    unknown = [r.name for r in ORDERS.rules if r.name not in ROW_CHECKS]
+    if unknown:
+        raise RuntimeError(f"the orders contract has row rules the service cannot check: {unknown}")
+    rules = tuple(
+        (f"orders.{r.name}", ROW_CHECKS[r.name][0], r.description, ROW_CHECKS[r.name][1])
+        for r in ORDERS.rules
+    )
+    stated = [{"rule": rule, "field": field, "description": text} for rule, field, text, _ in rules]
+    stated += [
+        {
+            "rule": "promise_horizon",
+            "field": "promised_at",
+            "description": f"promised_at at most {serving.max_promise_days:g} days after created_at",
+        },
+        {"rule": "as_of", "field": "as_of", "description": "as_of must not be before created_at"},
+    ]
+    model = create_model(  # type: ignore[call-overload]
+        "Order",
+        __base__=_OrderRules,
+        __doc__=_ORDER_DOC,
+        __config__=None,
+        **fields,
+    )
+    model.row_rules = rules
+    model.max_promise = timedelta(days=serving.max_promise_days)
+    model.model_config["json_schema_extra"] = {"x-row-rules": stated}
+    model.model_rebuild(force=True)
+    return model
+
+
+_ORDER_DOC = """One order as the caller knows it, plus optional request-time context.
+
+The orders contract's core is required (ids, the two times, the value and a destination:
+``dest_region`` and/or ``dest_lat`` + ``dest_lon``); every other order field is optional (null:
+unknown). ``stage``, ``push_dismissals`` and ``contact_preferences`` are taken from the online
+store when not given, and a policy condition on an unknown value does not fire. Rules between
+fields are listed in ``x-row-rules``."""
+
+
+def request_model(order: type[BaseModel], max_orders: int = HARD_MAX_ORDERS) -> type[BaseModel]:
+    """``{"orders": [...]}``: 1 to ``max_orders`` orders with distinct ids."""
+
+    def distinct_ids(orders: list[Any]) -> list[Any]:
         first_seen: dict[str, int] = {}
-        for i, order in enumerate(orders):
-            j = first_seen.setdefault(order.order_id, i)
+        for i, o in enumerate(orders):
+            j = first_seen.setdefault(o.order_id, i)
             if j != i:
-                raise ValueError(f"orders[{i}].order_id {order.order_id!r} repeats orders[{j}]")
+                raise PydanticCustomError(
+                    "row_rule",
+                    "{problem}",
+                    {
+                        "field": f"{i}.order_id",
+                        "problem": f"repeats orders[{j}].order_id",
+                        "rule": "distinct_order_ids",
+                    },
+                )
         return orders
+
+    return create_model(  # type: ignore[call-overload]
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        __doc__='``{"orders": [...]}``: one to the order limit, with distinct order ids.',
+        orders=(
+            Annotated[
+                list[order],  # type: ignore[valid-type]
+                Field(min_length=1, max_length=max_orders, description="distinct order_id each"),
+                AfterValidator(distinct_ids),
+            ],
+            ...,
+        ),
+    )
+
+
+Order = order_model()
+"""The order model under the default settings (the service builds its own from its settings)."""
+PredictRequest = request_model(Order)
 
 
 # ---- response ---------------------------------------------------------------------------------
@@ -261,14 +527,23 @@ class ValuePrediction(BaseModel):
     contribution: Contribution
 
 
+ActionStatus = Literal["fired", "suppressed", "suggested", "pending"]
+
+
 class ActionOut(BaseModel):
-    """An action the policy chose; ``fired`` is false when the ledger already had it."""
+    """An action the policy chose, and what the action ledger made of it."""
 
     action: str
     rule: str
     params: dict[str, str | float | int | bool] = Field(default_factory=dict)
     reason: str
-    fired: bool
+    status: ActionStatus = Field(
+        description="fired: act now; suppressed: the same action already fired for this order"
+        " within the rule's window (or a person rejected it); suggested: a person must confirm"
+        " it first (POST /suggestions/confirm); pending: already suggested, still waiting"
+    )
+    fired: bool = Field(description="status == fired")
+    suggestion_id: str | None = Field(None, description="for suggested and pending actions")
 
 
 class Prediction(BaseModel):
@@ -325,11 +600,15 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def validation_error_body(exc: ValidationError, code: str = "invalid_request") -> ErrorBody:
-    """The error body for a pydantic ``ValidationError``: one entry per problem, named by path."""
-    fields = [
-        FieldProblem(field=field_path(tuple(err["loc"])), problem=_problem(err))
-        for err in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
+    """The error body for a pydantic ``ValidationError``: one entry per problem, named by path
+    (a rule between fields names the field it blames)."""
+    fields = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = tuple(err["loc"])
+        blamed = (err.get("ctx") or {}).get("field") if err["type"] == "row_rule" else None
+        if blamed:
+            loc += tuple(int(p) if p.isdigit() else p for p in str(blamed).split("."))
+        fields.append(FieldProblem(field=field_path(loc), problem=_problem(err)))
     message = f"{len(fields)} problem(s) in the request: " + "; ".join(
         f"{f.field}: {f.problem}" for f in fields[:5]
     )
@@ -342,54 +621,28 @@ def error_body(code: str, message: str) -> ErrorBody:
 
 
 def parse_request(
-    payload: Any,
-    *,
-    max_orders: int = HARD_MAX_ORDERS,
-    model: type[PredictRequest] = PredictRequest,
-) -> PredictRequest:
-    """Validate a decoded JSON payload into a :class:`PredictRequest` (or ``model``: the
-    deployment's :func:`request_model`).
+    payload: Any, *, max_orders: int = HARD_MAX_ORDERS, model: type[BaseModel] | None = None
+) -> Any:
+    """Validate a decoded JSON payload into a request (``model``: the service's
+    :func:`request_model`; default :data:`PredictRequest`).
 
     Raises:
-        RequestError: 400 with the error body naming every bad field; ``too_many_orders`` (413)
-            when the request holds more than ``max_orders`` orders.
+        RequestError: 400 with the error body naming every bad field; ``too_many_orders`` when
+            the request holds more than ``max_orders`` orders (checked before anything else).
     """
     if isinstance(payload, dict) and isinstance(payload.get("orders"), list):
         n = len(payload["orders"])
         if n > max_orders:
-            raise RequestError(
-                error_body("too_many_orders", f"at most {max_orders} orders per request, got {n}"),
-                status=413,
+            body = error_body(
+                "too_many_orders", f"at most {max_orders} orders per request, got {n}"
             )
+            problem = FieldProblem(field="orders", problem=f"at most {max_orders} orders, got {n}")
+            body.error.fields.append(problem)
+            raise RequestError(body, status=400)
     try:
-        return model.model_validate(payload, context={"max_orders": max_orders})
+        return (model or PredictRequest).model_validate(payload)
     except ValidationError as exc:
         raise RequestError(validation_error_body(exc)) from exc
-
-
-def request_model(extras: Sequence[OrderExtra] = ()) -> type[PredictRequest]:
-    """The request model of a shop that declared extra order columns
-    (``settings.features.order_extras``): each is an optional order field (a number, a category
-    — a name, a whole number or a yes/no — or a timezone-aware moment); any other unknown field
-    is still refused."""
-    if not extras:
-        return PredictRequest
-    # A category may be written as text, a whole number or a yes/no (an export's codes).
-    kinds = {
-        "numeric": float,
-        "categorical": CategoryValue | bool | int,
-        "moment": AwareDatetime,
-    }
-    order = create_model(  # type: ignore[call-overload]
-        "Order",
-        __base__=Order,
-        **{e.name: (kinds[e.kind] | None, Field(None, description=e.display)) for e in extras},
-    )
-    return create_model(  # type: ignore[call-overload]
-        "PredictRequest",
-        __base__=PredictRequest,
-        orders=(list[order], Field(min_length=1, max_length=HARD_MAX_ORDERS)),
-    )
 
 
 def _problem(err: Any) -> str:

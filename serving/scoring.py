@@ -144,6 +144,9 @@ class BatchResult:
     predictions: list[dict[str, Any]]
     actions: list[list[Action]]
     explained: int
+    log_scores: dict[str, Any] | None = None
+    """The prediction log's score columns (:data:`serving.prediction_log.SCORE_COLUMNS`), one
+    value per order: the log is written from columns, not read back out of the answer."""
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,7 @@ class Scorer:
         order_ids = columns["order_id"]
         dismissals = columns["push_dismissals"]
         preferences = columns["contact_preferences"]
+        order_values = columns["order_value"]
 
         def scored(i: int, groups: tuple[str, ...] = ()) -> ScoredOrder:
             return ScoredOrder(
@@ -354,6 +358,7 @@ class Scorer:
                 value_index=float(index[i]),
                 push_dismissals=dismissals[i] or 0,
                 contact_preferences=tuple(preferences[i] or ()),
+                order_value=order_values[i],  # the policy's suggest_when may test it
             )
 
         # Pass 1 without reasons decides who needs them; pass 2 re-evaluates those with them.
@@ -433,7 +438,30 @@ class Scorer:
                     "degraded": per_order[i],
                 }
             )
-        return BatchResult(predictions, actions, len(explain))
+        log_scores = {
+            "p_late": p_list,
+            "expected_hours": hours_list,
+            "p90_hours": p90_list,
+            "risk_level": levels,
+            "top_reason_group": [r[0]["group"] if r else None for r in reasons],
+            "value_index": index_list,
+            "tier": tier_list,
+            "degraded": ["|".join(d) for d in per_order],
+            **{
+                f"quadrant_{q}": column
+                for q, column in zip(
+                    QUADRANTS, np.round(value["quadrants"], 2).T.tolist(), strict=True
+                )
+            },
+            **{
+                f"dim_{d}": column
+                for d, column in zip(
+                    score_names, np.round(value["scores"], 2).T.tolist(), strict=True
+                )
+            },
+            **{f"dim_{d}": [score] * n for d, score in neutral},
+        }
+        return BatchResult(predictions, actions, len(explain), log_scores)
 
     # ---- pieces -------------------------------------------------------------------------------
 

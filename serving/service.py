@@ -1,16 +1,25 @@
 """The orderlens prediction service (BentoML): ``bentoml serve serving.service:OrderLens``.
 
-Routes (all JSON; every error has the one shape of :mod:`serving.http`):
+Routes (all JSON; every error has the one shape of :mod:`serving.http`; ``docs/api.md``):
 
 - ``POST /predict`` ``{"orders": [...]}`` → ``{"predictions": [...]}``: delay probability, hours,
-  P90, risk level and reasons; value index, tier, quadrant and dimension scores; actions (after
-  the action ledger: ``fired`` is false when the same action already fired in its window); model
-  versions; feature freshness; ``degraded`` reasons.
+  P90, risk level and reasons; value index, tier, quadrant and dimension scores; actions with the
+  action ledger's ``status`` (fired, suppressed, suggested, pending); model versions; feature
+  freshness; ``degraded`` reasons. The request model is built at start from the orders contract
+  and the settings (:func:`serving.schemas.order_model`); the actions and the prediction-log
+  entry are recorded in one ledger step before the answer leaves
+  (:func:`serving.prediction_log.record_request`).
+- ``GET /suggestions``, ``POST /suggestions/confirm``, ``POST /suggestions/reject``: suggested
+  actions and people's decisions on them (:mod:`serving.suggestions`).
 - ``GET /metadata``: model versions, training metrics, feature lists, limits.
 - ``POST /admin/reload``: check the champion now (the service also checks every
-  ``serving.reload_seconds``); behind the API key when keys are configured.
-- ``GET /healthz`` (alive), ``GET /readyz`` (models loaded and online store reachable),
-  ``GET /docs.json`` (OpenAPI with examples), ``GET /metrics`` (Prometheus) from BentoML.
+  ``serving.reload_seconds``).
+- ``GET /metrics``: Prometheus metrics by route template (:class:`serving.http.RouteMetricsMiddleware`).
+- ``GET /healthz``, ``GET /livez`` (alive), ``GET /readyz`` (models loaded, online store present
+  and answering), ``GET /docs.json`` (the generated OpenAPI document).
+
+Every route but the health probes passes :class:`serving.guard.GuardMiddleware` (API keys, rate
+limits in orders shared by all workers, JSON bodies only).
 
 The routes live on a FastAPI app mounted into the BentoML service (``@bentoml.asgi_app``):
 ``/predict`` reads the raw body and validates it once with :func:`serving.schemas.parse_request`
@@ -32,24 +41,60 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import bentoml
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from nlp.store import describe_version
+from orderlens.records import SuggestionStatus
 from serving.capacity import CapacityGate, Overloaded
-from serving.http import JSON, ErrorShapeMiddleware, error_response_body, openapi_document
+from serving.guard import NO_PROXY, GuardMiddleware, Refusal
+from serving.http import (
+    DECISION_RESPONSES,
+    GUARDED_RESPONSES,
+    JSON,
+    NAME_PATTERN,
+    PREDICT_RESPONSES,
+    TEXT_ROUTE_RESPONSES,
+    ErrorShapeMiddleware,
+    RouteMetricsMiddleware,
+    error_response_body,
+    install_request_schema,
+    install_security,
+    known_query_parameters,
+    max_order_bytes,
+    metrics_text,
+    openapi_document,
+    refusal_response,
+    request_validation_body,
+    route_templates,
+)
+from serving.ledger import Decision
+from serving.prediction_log import record_request
+from serving.resilience import online_store_problem
 from serving.schemas import (
     EXAMPLE_INPUT,
+    PredictResponse,
     RequestError,
     error_body,
+    order_model,
     parse_request,
     request_model,
 )
+from serving.suggestions import (
+    DecisionRequest,
+    DecisionResponse,
+    SuggestionList,
+    list_suggestions,
+    write_snapshot,
+)
+from serving.suggestions import decide as decide_suggestions
 
 if TYPE_CHECKING:
     from features.online import OnlineFeatures
@@ -59,14 +104,29 @@ logger = logging.getLogger("orderlens.serving")
 app = FastAPI(title="orderlens", openapi_url=None, docs_url=None, redoc_url=None)
 """The routes; BentoML mounts them and merges them into its OpenAPI document."""
 
-BYTES_PER_ORDER = 4_096
-"""Bodies larger than this × the order limit are refused (413) before they are parsed."""
+
+SUGGESTION_FILTERS = ("status", "action", "tier", "min_age_minutes", "max_age_minutes", "limit")
+
+
+@app.exception_handler(RequestError)
+async def _request_error(request: Request, exc: RequestError) -> Response:
+    """Bad input found by a route's dependencies, in the service's error shape."""
+    return _json_response(exc.body.model_dump(), exc.status)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's validation of query parameters and bodies, in the service's error shape (400)."""
+    return _json_response(request_validation_body(exc.errors()).model_dump(), 400)
 
 
 @app.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """FastAPI's own errors (405 on a known route, ...) in the service's error shape."""
-    return Response(error_response_body(exc.status_code), exc.status_code, media_type=JSON)
+    """FastAPI's own errors (405 on a known route, ...) in the service's error shape, with their
+    headers (a 405 says which methods the route has: ``Allow``)."""
+    return Response(
+        error_response_body(exc.status_code), exc.status_code, exc.headers, media_type=JSON
+    )
 
 
 def _json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -77,7 +137,16 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return _json_response(error_body(code, message).model_dump(), status, headers)
 
 
-@bentoml.service(name="orderlens", traffic={"timeout": 60})
+@bentoml.service(
+    name="orderlens",
+    traffic={"timeout": 60},
+    # HTTP metrics are the service's own (RouteMetricsMiddleware, GET /metrics): BentoML's label
+    # series by raw path, which any caller can grow without bound.
+    metrics={"enabled": False},
+    # uvicorn trusts X-Forwarded-For from loopback unless told otherwise: trust no proxy unless
+    # settings name some (serving.launch sets this from serving.trusted_proxies).
+    envs=[{"name": "FORWARDED_ALLOW_IPS", "value": NO_PROXY}],
+)
 @bentoml.asgi_app(app, path="/")
 class OrderLens:
     """Delay risk, value scores and proactive actions for orders, over HTTP."""
@@ -89,22 +158,32 @@ class OrderLens:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         from features.store import FeatureRepo
         from orderlens.settings import load_settings
+        from serving.guard import check_trusted_proxies, guard_from_settings
         from serving.ledger import open_ledger
         from serving.policy import load_policy
         from serving.prediction_log import PredictionLog
-        from serving.resilience import api_keys, feature_store_breaker, rate_limiter
+        from serving.resilience import feature_store_breaker
 
         self.settings = load_settings()
         cfg = self.settings.serving
         self.policy = load_policy(cfg.policy_file)
-        # The shop's declared extra order columns are optional order fields of /predict.
-        self.request_model = request_model(self.settings.features.order_extras)
         self.repo = FeatureRepo(self.settings)
         self.breaker = feature_store_breaker(self.settings)
         self.ledger = open_ledger(self.settings)
-        self.log = PredictionLog.from_settings(self.settings)
-        self.limiter = rate_limiter(self.settings)
-        self.keys = api_keys(self.settings)
+        self.log = PredictionLog.from_settings(self.settings, self.ledger)
+        self.log.after_drain = self._write_suggestions_snapshot
+        self.log.start()  # drains first what an earlier run left in the journal
+        check_trusted_proxies(self.settings)
+        self.online_store_config = self.repo.repo_config().online_store  # for /readyz
+        self.guard = guard_from_settings(self.settings)  # applied by GuardMiddleware
+        # The request model from the orders contract and the settings: it validates every
+        # request and is the request schema /docs.json states.
+        # The shop's declared extra order columns are optional order fields of /predict.
+        order = order_model(cfg, self.settings.contract, self.settings.features.order_extras)
+        self.request_model = request_model(order, cfg.max_orders_per_request)
+        self.max_body_bytes = cfg.max_orders_per_request * max_order_bytes(order)
+        install_request_schema(app, "/predict", self.request_model, EXAMPLE_INPUT)
+        install_security(app, keys_required=self.guard.keys.required)
         self.gate = CapacityGate(
             cfg.max_concurrent_scoring, cfg.max_queued_orders, cfg.max_queue_wait_ms / 1000.0
         )
@@ -178,6 +257,7 @@ class OrderLens:
         self.log.close()
         self.ledger.close()
         self.breaker.close()
+        self.guard.close()
 
     def _warm_online_store(self) -> None:
         """One online read before serving, outside the breaker: the first read loads the Feast
@@ -198,6 +278,12 @@ class OrderLens:
         from serving.scoring import request_columns
 
         if getattr(self, "scorer", None) is None:
+            return False
+        problem = online_store_problem(
+            self.online_store_config, redis_url=self.settings.production.redis_url
+        )
+        if problem is not None:
+            logger.warning("not ready: %s", problem)
             return False
         orders = parse_request(EXAMPLE_INPUT).orders
         guarded = self.breaker.call(
@@ -233,46 +319,21 @@ class OrderLens:
         )
         degraded = [] if guarded.degraded is None else [guarded.degraded]
         result = scorer.score(columns, guarded.value, degraded)
-        flat = [a for actions in result.actions for a in actions]
-        fired = iter(self.ledger.claim(flat, received_at) if record else [True] * len(flat))
-        for prediction, actions in zip(result.predictions, result.actions, strict=True):
-            prediction["actions"] = [
-                {
-                    "action": a.action,
-                    "rule": a.rule,
-                    "params": a.params,
-                    "reason": a.reason,
-                    "fired": next(fired),
-                }
-                for a in actions
-            ]
-        if record:
-            self.log.log(
-                request_id=uuid.uuid4().hex,
-                received_at=received_at,
-                orders=orders,
-                predictions=result.predictions,
-                model_versions=scorer.model_versions,
-                latency_ms=(time.perf_counter() - began) * 1000.0,
-            )
+        # The actions and the prediction-log entry: one atomic step in the ledger (durable
+        # before the answer leaves).
+        record_request(
+            self.ledger,
+            result.predictions,
+            result.actions,
+            journal=record,
+            request_id=uuid.uuid4().hex,
+            received_at=received_at,
+            orders=orders,
+            model_versions=scorer.model_versions,
+            latency_ms=(time.perf_counter() - began) * 1000.0,
+            scores=result.log_scores,
+        )
         return {"predictions": result.predictions}
-
-    def _admit(self, request: Request) -> Response | None:
-        """API key and rate limit: an error response, or None to go on."""
-        presented = request.headers.get("x-api-key")
-        if not self.keys.check(presented):
-            return _error(401, "unauthorized", "missing or unknown X-API-Key header")
-        remote = request.client.host if request.client else "unknown"
-        decision = self.limiter.allow(self.keys.client_id(presented, remote))
-        if not decision.allowed:
-            retry = max(1, round(decision.retry_after_s + 0.5))
-            return _error(
-                429,
-                "rate_limited",
-                f"rate limit exceeded; retry after {decision.retry_after_s:.1f} s",
-                {"Retry-After": str(retry)},
-            )
-        return None
 
     def _predict_decoded(self, payload: Any) -> Response:
         try:
@@ -282,15 +343,17 @@ class OrderLens:
 
     # ---- routes -------------------------------------------------------------------------------
 
-    @app.post("/predict", summary="Predict delay risk, value and actions for 1..N orders")
+    @app.post(
+        "/predict",
+        summary="Predict delay risk, value and actions for 1..N orders",
+        response_model=PredictResponse,
+        responses=PREDICT_RESPONSES,
+    )
     async def predict(self, request: Request) -> Response:
         """Score orders: ``{"orders": [Order, ...]}`` → ``{"predictions": [...]}``."""
         import anyio
 
-        refused = self._admit(request)
-        if refused is not None:
-            return refused
-        limit = self.settings.serving.max_orders_per_request * BYTES_PER_ORDER
+        limit = self.max_body_bytes
         if int(request.headers.get("content-length") or 0) > limit:
             return _error(413, "too_large", f"request body over {limit} bytes")
         body = await request.body()
@@ -300,6 +363,10 @@ class OrderLens:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return _error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+        # The caller's bucket pays for the orders before anything is validated or scored.
+        charged = self.guard.charge(request.state.caller, self.guard.order_cost(payload))
+        if isinstance(charged, Refusal):
+            return refusal_response(charged)
         orders = payload.get("orders") if isinstance(payload, dict) else None
         try:
             # At most a few requests score at once; beyond a bounded queue the request is shed
@@ -319,7 +386,12 @@ class OrderLens:
             logger.exception("predict failed")
             return Response(error_response_body(500), 500, media_type=JSON)
 
-    @app.get("/metadata", summary="Model versions, training metrics, feature lists")
+    @app.get(
+        "/metadata",
+        summary="Model versions, training metrics, feature lists, limits",
+        responses={200: {"description": "the serving model set", "content": {JSON: {}}}}
+        | GUARDED_RESPONSES,
+    )
     def metadata(self) -> Response:
         return _json_response(self.metadata_dict())
 
@@ -351,24 +423,30 @@ class OrderLens:
                 "skipped_views": list(models.delay.spec.skipped_views),
             },
             "policy": {
-                "source": str(self.policy.source),
+                "source": Path(self.policy.source).name,  # no server paths in answers
                 "rules": [r.name for r in self.policy.rules],
             },
             "limits": {
                 "max_orders_per_request": cfg.max_orders_per_request,
-                "rate_limit_per_second": cfg.rate_limit_per_second,
-                "api_key_required": self.keys.required,
+                "rate_limit_orders_per_second": cfg.rate_limit_per_second,
+                "rate_limit_burst_orders": cfg.rate_limit_burst,
+                "explain_value_cost": cfg.explain_value_cost,
+                "api_key_required": self.guard.keys.required,
                 "feature_timeout_ms": cfg.feature_timeout_ms,
             },
         }
 
-    @app.post("/admin/reload", summary="Load the champion model set now if it changed")
+    @app.post(
+        "/admin/reload",
+        summary="Load the champion model set now if it changed",
+        responses={
+            200: {"description": "checked (and loaded if it changed)", "content": {JSON: {}}}
+        }
+        | GUARDED_RESPONSES,
+    )
     async def admin_reload(self, request: Request) -> Response:
         import anyio
 
-        refused = self._admit(request)
-        if refused is not None:
-            return refused
         reloaded = await anyio.to_thread.run_sync(self.reload)
         return _json_response({"reloaded": reloaded, "model_set": self.scorer.version})
 
@@ -377,9 +455,6 @@ class OrderLens:
         """Debug only (``serving.debug_faults``): slow every online read by ``feature_delay_ms``."""
         if not self.settings.serving.debug_faults:
             return Response(error_response_body(404), 404, media_type=JSON)
-        refused = self._admit(request)
-        if refused is not None:
-            return refused
         try:
             delay_ms = float(orjson.loads(await request.body())["feature_delay_ms"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -387,17 +462,90 @@ class OrderLens:
         self.fault_delay_s = max(0.0, delay_ms) / 1000.0
         return _json_response({"feature_delay_ms": delay_ms})
 
+    # ---- suggest, then confirm ----------------------------------------------------------------
+
+    def _write_suggestions_snapshot(self) -> None:
+        """The suggestions as they stand, for the order-health page (after each log drain)."""
+        write_snapshot(self.ledger, self.settings.suggestions_path, datetime.now(UTC))
+
+    @app.get(
+        "/suggestions",
+        summary="Suggested actions waiting for a person (or decided), oldest first",
+        response_model=SuggestionList,
+        responses=GUARDED_RESPONSES,
+        dependencies=[Depends(known_query_parameters(*SUGGESTION_FILTERS))],
+    )
+    def suggestions(
+        self,
+        status: Annotated[SuggestionStatus | Literal["any"], Query()] = "pending",
+        action: Annotated[str | None, Query(max_length=64, pattern=NAME_PATTERN)] = None,
+        tier: Annotated[str | None, Query(max_length=64, pattern=NAME_PATTERN)] = None,
+        min_age_minutes: Annotated[float | None, Query(ge=0, le=525_600)] = None,
+        max_age_minutes: Annotated[float | None, Query(ge=0, le=525_600)] = None,
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    ) -> Response:
+        found = list_suggestions(
+            self.ledger,
+            datetime.now(UTC),
+            status=status,
+            action=action,
+            tier=tier,
+            min_age_minutes=min_age_minutes,
+            max_age_minutes=max_age_minutes,
+            limit=limit,
+        )
+        return _json_response(found.model_dump(mode="json"))
+
+    @app.post(
+        "/suggestions/confirm",
+        summary="Confirm suggested actions (all or none): each fires exactly once",
+        response_model=DecisionResponse,
+        responses=DECISION_RESPONSES,
+    )
+    def confirm_suggestions(self, request: Request, body: DecisionRequest) -> Response:
+        return self._decide(request, body, "confirm")
+
+    @app.post(
+        "/suggestions/reject",
+        summary="Reject suggested actions (all or none)",
+        response_model=DecisionResponse,
+        responses=DECISION_RESPONSES,
+    )
+    def reject_suggestions(self, request: Request, body: DecisionRequest) -> Response:
+        return self._decide(request, body, "reject")
+
+    def _decide(self, request: Request, body: DecisionRequest, decision: Decision) -> Response:
+        try:
+            decided = decide_suggestions(
+                self.ledger,
+                body,
+                decision,
+                decider=request.state.caller.decider,
+                now=datetime.now(UTC),
+            )
+        except RequestError as exc:
+            return _json_response(exc.body.model_dump(), exc.status)
+        return _json_response(decided.model_dump(mode="json"))
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics of every worker (by route template)",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text format"}} | TEXT_ROUTE_RESPONSES,
+    )
+    def metrics(self) -> Response:
+        body, media_type = metrics_text()
+        return Response(body, 200, media_type=media_type)
+
     @app.get("/docs.json", include_in_schema=False)
     def docs_json(self) -> Response:
         """BentoML's OpenAPI document with the models and an example for every operation."""
-        return _json_response(
-            openapi_document(
-                OrderLens.openapi_spec.asdict(),
-                example_response=self._example_response,
-                example_metadata=self.metadata_dict(),
-                request=self.request_model,
-            )
-        )
+        spec = OrderLens.openapi_spec.asdict()
+        return _json_response(openapi_document(spec, keys_required=self.guard.keys.required))
 
 
+# Outermost first: metrics count every answer (refusals too), the error shape applies to
+# everything inside, the guard runs before any route.
+OrderLens.add_asgi_middleware(RouteMetricsMiddleware, routes=route_templates(app))
 OrderLens.add_asgi_middleware(ErrorShapeMiddleware)
+OrderLens.add_asgi_middleware(GuardMiddleware)

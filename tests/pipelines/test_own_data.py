@@ -131,14 +131,14 @@ def test_predict_requests_carry_the_declared_extra_columns(scms_home):
     from features.lake import read_lake
     from orderlens.settings import load_settings
     from serving.policy import load_policy
-    from serving.schemas import RequestError, parse_request, request_model
+    from serving.schemas import RequestError, order_model, parse_request, request_model
     from serving.scoring import Scorer, request_columns
     from training import registry
 
     home, _ = scms_home
     settings = load_settings(home=home)
     extras = settings.features.order_extras
-    model = request_model(extras)
+    model = request_model(order_model(settings.serving, settings.contract, extras))
     scorer = Scorer(registry.load_champion(settings), load_policy(settings.serving.policy_file))
     orders = read_lake(settings, "orders").tail(10)
     payload = {"orders": _payloads(orders, extras)}
@@ -194,5 +194,6 @@ def test_the_service_serves_the_shop_with_its_extras(scms_home, tmp_path):
     dimensions = metadata["value_dimensions"]
     assert len(dimensions["available"]) + len(dimensions["not_available"]) == 19
     assert {e["name"] for e in metadata["order_extras"]} >= {"vendor", "pack_price"}
-    order_schema = document["components"]["schemas"]["Order"]["properties"]
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    order_schema = body["schema"]["properties"]["orders"]["items"]["properties"]
     assert {"vendor", "pack_price"} <= set(order_schema)

@@ -143,8 +143,10 @@ def write_prediction_log(
     fields = list(Order.model_fields)
     for k, lo in enumerate(range(0, len(served), batch)):
         chunk = served.iloc[lo : lo + batch]
+        # The log takes the orders as the service read them (fields by name); the service's
+        # strict model reads only JSON (RFC 3339 strings), these are the lake's Timestamps.
         orders = [
-            Order.model_validate({f: r[f] for f in fields if f in r} | {"as_of": r["created_at"]})
+            {f: r[f] for f in fields if f in r} | {"as_of": r["created_at"]}
             for r in chunk.to_dict("records")
         ]
         failed = k % ERROR_EVERY == ERROR_EVERY - 1

@@ -48,6 +48,7 @@ def make_prediction(order_id: str, *, p_late: float = 0.85, fired: bool = True) 
                 "rule": "late_risk_notify",
                 "params": {"channel": "push"},
                 "reason": "Late risk 85%",
+                "status": "fired" if fired else "suppressed",
                 "fired": fired,
             }
         ],

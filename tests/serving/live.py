@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from orderlens.settings import PROJECT_ROOT
 from serving.examples import order_payloads
 from serving.launch import serve_command
 from tests.servers import free_port
@@ -57,6 +60,19 @@ def build_home(home: Path) -> ServingHome:
     return ServingHome(home, settings, champion, candidate, world["orders"])
 
 
+SERVED_PARTS = ("feature_repo", "registry", "models", "bentoml", "nlp")
+
+
+def copy_serving_home(source: Path, target: Path) -> Path:
+    """A fresh home serving ``source``'s models and features with an empty ledger and log."""
+    import shutil
+
+    for name in SERVED_PARTS:
+        if (source / name).exists():
+            shutil.copytree(source / name, target / name, symlinks=True)
+    return target
+
+
 @dataclass
 class Server:
     url: str
@@ -68,11 +84,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, log: Path, **env: str) -> Iterator[Server]:
+def running_server(home: Path, log: Path, *, workers: int = 1, **env: str) -> Iterator[Server]:
     """``bentoml serve serving.service:OrderLens`` on a free port with ``ORDERLENS_*`` ``env``;
     yields once ``/readyz`` answers 200, stops the server afterwards."""
     port = free_port()
-    command, base_env = serve_command(port, "127.0.0.1", workers=1)
+    from orderlens.settings import load_settings
+
+    command, base_env = serve_command(
+        port, "127.0.0.1", workers=workers, settings=load_settings(home=home)
+    )
     full_env = {**base_env, "ORDERLENS_HOME": str(home), **env}
     full_env.pop("ORDERLENS_SETTINGS", None)
     with log.open("wb") as out:
@@ -93,6 +113,19 @@ def running_server(home: Path, log: Path, **env: str) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+def kill_hard(server: Server) -> None:
+    """SIGKILL the server and every worker at once, as a crash would. (The workers run in sessions
+    of their own: killing the server's process group alone would leave them serving.)"""
+    import psutil
+
+    parent = psutil.Process(server.process.pid)
+    processes = [parent, *parent.children(recursive=True)]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=30)
+
+
 def _wait_ready(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,4 +138,52 @@ def _wait_ready(server: Server, timeout: float) -> None:
     raise TimeoutError(f"not ready after {timeout} s: {server.log.read_text()[-3000:]}")
 
 
-__all__ = ["ServingHome", "Server", "build_home", "order_payloads", "running_server"]
+SCHEMATHESIS_SUMMARY = re.compile(r"(\d+) generated, (\d+) passed")
+
+
+def schemathesis(
+    url: str, workdir: Path, *args: str, timeout: float = 1_200
+) -> tuple[int, int, str]:
+    """Run ``schemathesis run <url>/docs.json --checks all --mode all ...`` in ``workdir`` (where
+    it keeps its caches) with :mod:`tests.serving.fuzz_hooks`; asserts it exits 0 and returns the
+    cases generated, the cases passed and the output."""
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{url}/docs.json",
+        "--checks",
+        "all",
+        "--mode",
+        "all",
+        "--no-color",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "120",
+        *args,
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "SCHEMATHESIS_HOOKS": "tests.serving.fuzz_hooks",
+    }
+    done = subprocess.run(
+        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    found = SCHEMATHESIS_SUMMARY.search(output)
+    assert found, output[-3000:]
+    return int(found.group(1)), int(found.group(2)), output
+
+
+__all__ = [
+    "ServingHome",
+    "Server",
+    "build_home",
+    "copy_serving_home",
+    "kill_hard",
+    "order_payloads",
+    "running_server",
+    "schemathesis",
+]

@@ -1,4 +1,6 @@
-"""The action ledger fires each (order, action, rule) once per window, also under races."""
+"""The action ledger fires each (order, action, rule) once per window, also under races; keeps
+suggested actions pending until a person decides (confirmations fire exactly once); and journals
+each request in the same atomic step. The suggestion and journal tests run on both backends."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from orderlens.settings import load_settings
-from serving.ledger import ActionLedger, RedisLedger, SQLiteLedger, open_ledger
+from serving.ledger import ActionLedger, SQLiteLedger, SuggestionError, open_ledger
+from serving.ledger_redis import RedisLedger
 from serving.policy import Action
 from tests.servers import missing_service
 
@@ -227,7 +230,7 @@ def test_redis_window_expiry_allows_a_refire(redis_ledger: RedisLedger):
     short = Action("OL1", "notify", "r", {}, "", 0.3 / 3600, 1)  # a 0.3 s window
     assert redis_ledger.claim([short], NOW) == [True]
     assert redis_ledger.claim([short], NOW) == [False]
-    key = redis_ledger.key(short)
+    key = redis_ledger.fired_key(short)
     assert 0 < redis_ledger.client.pttl(key) <= 300  # Redis forgets the claim after the window
     redis_ledger.client.pexpireat(key, 1)  # the window passes (a deadline in the past), no sleep
     assert redis_ledger.claim([short], NOW) == [True]
@@ -257,3 +260,160 @@ def test_redis_threads_racing_fire_each_action_once(redis_url: str):
     for t in threads:
         t.join(timeout=60)
     _assert_each_fired_once(results, actions)
+
+
+# ---- suggestions and the journal (both backends) ------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def ledger(request, tmp_path: Path):
+    if request.param == "sqlite":
+        store: ActionLedger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    else:
+        url = request.getfixturevalue("redis_url")
+        store = RedisLedger.from_url(url, prefix=f"t:{time.time_ns()}")
+    yield store
+    store.close()
+
+
+def _suggest(order_id: str = "OL1", *, expires_hours: float = 24.0, tier: str = "platinum"):
+    return Action(
+        order_id,
+        "compensation_coupon",
+        "late_risk_compensate",
+        {"amount": 80.0, "currency": "CNY"},
+        "Likely 9 h late: compensation coupon",
+        72.0,
+        90,
+        "suggest",
+        expires_hours,
+        tier,
+    )
+
+
+def test_a_suggest_action_is_pending_until_decided(ledger: ActionLedger):
+    (first,) = ledger.record([_suggest()], NOW)
+    assert first.status == "suggested" and first.suggestion_id
+    # Re-scoring while it waits: the same pending suggestion, no second one.
+    (again,) = ledger.record([_suggest()], NOW + timedelta(hours=1))
+    assert again.status == "pending" and again.suggestion_id == first.suggestion_id
+    (listed,) = ledger.suggestions(NOW + timedelta(hours=1))
+    assert listed.suggestion_id == first.suggestion_id
+    assert listed.params == {"amount": 80.0, "currency": "CNY"} and listed.tier == "platinum"
+    assert listed.status == "pending"
+    assert listed.expires_at == pytest.approx((NOW + timedelta(hours=24)).timestamp())
+
+
+def test_confirming_fires_once_records_the_decider_and_suppresses_rescoring(ledger):
+    (o,) = ledger.record([_suggest()], NOW)
+    at = NOW + timedelta(hours=2)
+    (decided,) = ledger.decide([o.suggestion_id], "confirm", decider="cs-lead", reason="ok", now=at)
+    assert decided.fired
+    assert decided.suggestion.status == "confirmed"
+    assert decided.suggestion.decided_by == "cs-lead"
+    assert decided.suggestion.decision_reason == "ok"
+    assert decided.suggestion.decided_at == pytest.approx(at.timestamp())
+    with pytest.raises(SuggestionError) as twice:
+        ledger.decide([o.suggestion_id], "confirm", decider="other", reason="", now=at)
+    assert twice.value.problems == {o.suggestion_id: "already_decided"}
+    # The confirmation fired it: re-scoring within the rule's window does not ask again.
+    assert ledger.record([_suggest()], at + timedelta(hours=1))[0].status == "suppressed"
+    assert ledger.suggestions(at) == []
+    (history,) = ledger.suggestions(at, status="confirmed")
+    assert history.decided_by == "cs-lead"
+
+
+def test_rejected_is_not_suggested_again_within_the_window(ledger):
+    (o,) = ledger.record([_suggest()], NOW)
+    (d,) = ledger.decide([o.suggestion_id], "reject", decider="cs-lead", reason="no", now=NOW)
+    assert not d.fired and d.suggestion.status == "rejected"
+    assert ledger.record([_suggest()], NOW + timedelta(hours=71))[0].status == "suppressed"
+    assert ledger.record([_suggest()], NOW + timedelta(hours=73))[0].status == "suggested"
+
+
+def test_expired_cannot_be_confirmed_and_a_new_one_is_suggested(ledger):
+    (o,) = ledger.record([_suggest(expires_hours=1)], NOW)
+    late = NOW + timedelta(hours=1, seconds=1)
+    with pytest.raises(SuggestionError) as expired:
+        ledger.decide([o.suggestion_id], "confirm", decider="cs-lead", reason="", now=late)
+    assert expired.value.problems == {o.suggestion_id: "expired"}
+    (gone,) = ledger.suggestions(late, status="expired")
+    assert gone.suggestion_id == o.suggestion_id
+    (renewed,) = ledger.record([_suggest(expires_hours=1)], late)
+    assert renewed.status == "suggested" and renewed.suggestion_id != o.suggestion_id
+
+
+def test_a_decision_is_all_or_nothing(ledger):
+    a, b = ledger.record([_suggest("OL1"), _suggest("OL2")], NOW)
+    with pytest.raises(SuggestionError) as unknown:
+        ledger.decide([a.suggestion_id, "sg_nope"], "confirm", decider="x", reason="", now=NOW)
+    assert unknown.value.problems == {"sg_nope": "unknown"}
+    assert {s.suggestion_id for s in ledger.suggestions(NOW)} == {a.suggestion_id, b.suggestion_id}
+    both = ledger.decide(
+        [a.suggestion_id, b.suggestion_id], "confirm", decider="x", reason="", now=NOW
+    )
+    assert [d.fired for d in both] == [True, True]
+
+
+def test_suggestions_filter_by_action_tier_and_age(ledger):
+    ledger.record([_suggest("OL1", tier="platinum")], NOW)
+    ledger.record([_suggest("OL2", tier="gold")], NOW + timedelta(hours=3))
+    later = NOW + timedelta(hours=4)
+    assert [s.order_id for s in ledger.suggestions(later, tier="gold")] == ["OL2"]
+    assert [s.order_id for s in ledger.suggestions(later, min_age_s=2 * 3600)] == ["OL1"]
+    assert [s.order_id for s in ledger.suggestions(later, max_age_s=2 * 3600)] == ["OL2"]
+    assert ledger.suggestions(later, action="notify") == []
+    assert len(ledger.suggestions(later, status=None)) == 2
+
+
+def test_concurrent_confirmations_fire_once(ledger, request):
+    (o,) = ledger.record([_suggest()], NOW)
+    n = 8
+    barrier = threading.Barrier(n)
+    results: list[str] = []
+    lock = threading.Lock()
+    # Each thread its own client/connection, as concurrent requests have.
+    if isinstance(ledger, RedisLedger):
+        url = request.getfixturevalue("redis_url")
+        clients = [RedisLedger.from_url(url, prefix=ledger.prefix) for _ in range(n)]
+    else:
+        clients = [ledger] * n  # one connection per thread inside
+
+    def confirm(i: int) -> None:
+        barrier.wait()
+        try:
+            (d,) = clients[i].decide(
+                [o.suggestion_id], "confirm", decider=f"lead{i}", reason="", now=NOW
+            )
+            outcome = "fired" if d.fired else "confirmed-not-fired"
+        except SuggestionError as exc:
+            outcome = exc.problems[o.suggestion_id]
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=confirm, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == ["already_decided"] * (n - 1) + ["fired"]
+
+
+def test_journal_is_written_with_the_actions_and_read_in_order(ledger):
+    fire = Action("OL1", "notify", "late_risk_notify", {}, "", 24, 100)
+    ledger.record([fire, _suggest()], NOW, b"entry-1")
+    ledger.record([], NOW, b"entry-2")
+    ledger.record([fire], NOW, b"entry-3")
+    journal = ledger.read_journal(10)
+    assert [(e.entry, e.statuses) for e in journal] == [
+        (b"entry-1", "FG"),
+        (b"entry-2", ""),
+        (b"entry-3", "S"),
+    ]
+    keys = [e.key for e in journal]
+    assert keys == sorted(keys) and len(set(keys)) == 3
+    assert [e.entry for e in ledger.read_journal(10, first=keys[1])] == [b"entry-2", b"entry-3"]
+    ledger.delete_journal(keys[1])
+    assert [e.entry for e in ledger.read_journal(10)] == [b"entry-3"]
+    with ledger.drain_lock() as held, ledger.drain_lock() as second:
+        assert held and not second

@@ -195,6 +195,35 @@ def test_higher_priority_rule_wins_the_same_action():
     assert (action.rule, action.params) == ("high", {"channel": "sms"})
 
 
+def test_costly_coupons_are_suggested_cheap_ones_fire(policy):
+    """The shipped policy: a coupon of 50 or more (gold and platinum orders) waits for a person."""
+    for tier, mode in (("platinum", "suggest"), ("gold", "suggest"), ("silver", "fire")):
+        (coupon,) = [
+            a
+            for a in evaluate_policy(policy, _scored(tier=tier))
+            if a.action == "compensation_coupon"
+        ]
+        assert (coupon.mode, coupon.tier) == (mode, tier)
+        assert coupon.expires_hours == 24
+    others = [
+        a
+        for a in evaluate_policy(policy, _scored(tier="platinum"))
+        if a.rule != "late_risk_compensate"
+    ]
+    assert others and all(a.mode == "fire" for a in others)
+
+
+def test_suggest_mode_without_conditions_always_suggests():
+    rule = {**_rule("r", 1, {"tier": "gold"}, [{"action": "expedite"}]), "mode": "suggest"}
+    (action,) = evaluate_policy(compile_policy(_doc(rule)), _scored(tier="gold"))
+    assert action.mode == "suggest"
+    rule["suggest_when"] = {"order_value": {"gte": 1000}}
+    compiled = compile_policy(_doc(rule))
+    assert evaluate_policy(compiled, _scored(tier="gold", order_value=5000))[0].mode == "suggest"
+    assert evaluate_policy(compiled, _scored(tier="gold", order_value=50))[0].mode == "fire"
+    assert evaluate_policy(compiled, _scored(tier="gold"))[0].mode == "fire"  # unknown value
+
+
 def test_shorthand_conditions():
     policy = compile_policy(
         _doc(
@@ -228,6 +257,12 @@ def test_shorthand_conditions():
         ("then: []", "then"),
         ("then: [{action: notify}]\n  window: 3", "window"),
         ("description: 'risk {p_lte}'\n  then: [{action: notify}]", "unknown field(s) ['p_lte']"),
+        ("suggest_when: {tier: platinum}\n  then: [{action: notify}]", "needs mode: suggest"),
+        (
+            "mode: suggest\n  suggest_when: {amout: {gte: 5}}\n  then: [{action: notify}]",
+            "suggest_when: unknown field 'amout'",
+        ),
+        ("mode: ask\n  then: [{action: notify}]", "mode"),
     ],
 )
 def test_invalid_rule_is_named(tmp_path: Path, rule_yaml: str, problem: str):

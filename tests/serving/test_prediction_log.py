@@ -1,19 +1,23 @@
-"""The prediction log: buffered writes, parquet parts by day, read back one row per order."""
+"""The prediction log: journaled with the request's actions, drained into parquet parts by day
+exactly once (also when a drain dies half-way), read back one row per order."""
 
 from __future__ import annotations
 
 import copy
 import json
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from orderlens.dimensions import DIMENSION_NAMES
 from orderlens.records import log_schema, read_prediction_log
 from orderlens.settings import load_settings
-from serving.prediction_log import PredictionLog
+from serving.ledger import SQLiteLedger, open_ledger
+from serving.policy import Action
+from serving.prediction_log import PredictionLog, drain_prediction_journal, record_request
 from serving.schemas import EXAMPLE_INPUT, parse_request
 
 from .conftest import make_prediction
@@ -30,25 +34,38 @@ def _orders(*ids: str):
 
 @pytest.fixture
 def settings(tmp_path: Path):
-    return load_settings(home=tmp_path, serving={"log_flush_rows": 1000, "log_flush_seconds": 60})
+    return load_settings(home=tmp_path, serving={"log_flush_seconds": 60})
 
 
-def _log(plog: PredictionLog, request_id: str, at: datetime, ids: tuple[str, ...], **kw):
-    plog.log(
+@pytest.fixture
+def ledger(settings):
+    store = open_ledger(settings)
+    yield store
+    store.close()
+
+
+def _answer(ledger, request_id: str, at: datetime, ids: tuple[str, ...]) -> list[dict]:
+    """Record a request the way the service does: every order gets a notify action."""
+    predictions = [make_prediction(i).model_dump() for i in ids]
+    actions = [[Action(i, "notify", "late_risk_notify", {}, "Late risk", 24, 100)] for i in ids]
+    record_request(
+        ledger,
+        predictions,
+        actions,
         request_id=request_id,
         received_at=at,
         orders=_orders(*ids),
-        predictions=[make_prediction(i, fired=(i != "OL2")) for i in ids],
         model_versions={"delay": "v3", "value": "v2"},
         latency_ms=12.5,
-        **kw,
     )
+    return predictions
 
 
-def test_round_trip(settings):
-    with PredictionLog.from_settings(settings) as plog:
-        _log(plog, "r1", DAY1, ("OL1", "OL2"))
-        _log(plog, "r2", DAY2, ("OL3",))
+def test_round_trip(settings, ledger):
+    _answer(ledger, "r1", DAY1, ("OL1", "OL2"))
+    answered = _answer(ledger, "r2", DAY2, ("OL3", "OL1"))  # OL1's notify already fired
+    assert [a["status"] for p in answered for a in p["actions"]] == ["fired", "suppressed"]
+    with PredictionLog.from_settings(settings, ledger) as plog:
         plog.log(
             request_id="r3",
             received_at=DAY2,
@@ -61,15 +78,16 @@ def test_round_trip(settings):
     frame = read_prediction_log(settings)
 
     assert list(frame.columns) == log_schema().names
-    assert list(frame["request_id"]) == ["r1", "r1", "r2", "r3"]
-    assert list(frame["order_id"][:3]) == ["OL1", "OL2", "OL3"]
-    assert frame["order_id"].isna().iloc[3]
-    assert list(frame["status"]) == ["ok", "ok", "ok", "invalid_request"]
+    assert list(frame["request_id"]) == ["r1", "r1", "r2", "r2", "r3"]
+    assert list(frame["order_id"][:4]) == ["OL1", "OL2", "OL3", "OL1"]
+    assert frame["order_id"].isna().iloc[4]
+    assert list(frame["status"]) == ["ok"] * 4 + ["invalid_request"]
 
     first = frame.iloc[0]
     assert first["logged_at"] == DAY1
     assert first["dest_region"] == "Zhengzhou"
     assert first["promised_at"] == datetime.fromisoformat(EXAMPLE_INPUT["orders"][0]["promised_at"])
+    assert first["as_of"] == datetime.fromisoformat(EXAMPLE_INPUT["orders"][0]["as_of"])
     assert first["contact_preferences"] == "push|sms"
     assert first["p_late"] == pytest.approx(0.85)
     assert (first["risk_level"], first["top_reason_group"], first["tier"]) == (
@@ -83,15 +101,49 @@ def test_round_trip(settings):
     expected = [None if n == "referral_leads" else i for i, n in enumerate(DIMENSION_NAMES)]
     assert [None if v != v else v for v in logged] == expected
     assert first["actions_fired"] == "late_risk_notify:notify"
-    assert frame.iloc[1]["actions_fired"] == ""
-    assert frame.iloc[1]["actions_suppressed"] == "late_risk_notify:notify"
+    assert frame.iloc[3]["actions_fired"] == ""
+    assert frame.iloc[3]["actions_suppressed"] == "late_risk_notify:notify"
     assert json.loads(first["model_versions"]) == {"delay": "v3", "value": "v2"}
     assert first["latency_ms"] == 12.5
 
     days = sorted(p.name for p in settings.prediction_log_dir.iterdir())
     assert days == ["date=2025-06-18", "date=2025-06-19"]
     only_day2 = read_prediction_log(settings, start=date(2025, 6, 19))
-    assert list(only_day2["request_id"]) == ["r2", "r3"]
+    assert list(only_day2["request_id"]) == ["r2", "r2", "r3"]
+    assert ledger.read_journal(10) == []  # drained
+
+
+def test_suggested_actions_have_their_own_column(settings, ledger):
+    predictions = [make_prediction("OL9").model_dump()]
+    coupon = Action(
+        "OL9",
+        "compensation_coupon",
+        "late_risk_compensate",
+        {"amount": 80},
+        "",
+        72,
+        90,
+        "suggest",
+        24,
+    )
+    record_request(
+        ledger,
+        predictions,
+        [[coupon]],
+        request_id="r",
+        received_at=DAY1,
+        orders=_orders("OL9"),
+        model_versions={},
+        latency_ms=1.0,
+    )
+    (action,) = predictions[0]["actions"]
+    assert action["status"] == "suggested" and not action["fired"] and action["suggestion_id"]
+    drain_prediction_journal(settings)
+    row = read_prediction_log(settings).iloc[0]
+    assert (row["actions_fired"], row["actions_suggested"]) == (
+        "",
+        "late_risk_compensate:compensation_coupon",
+    )
 
 
 def test_empty_log_has_the_columns(settings):
@@ -100,68 +152,66 @@ def test_empty_log_has_the_columns(settings):
     assert list(frame.columns) == log_schema().names
 
 
-def test_log_is_only_buffered_until_a_flush(settings):
-    plog = PredictionLog.from_settings(settings)
-    _log(plog, "r1", DAY1, ("OL1",))
+def test_journaled_before_drained(settings, ledger):
+    _answer(ledger, "r1", DAY1, ("OL1",))
     assert read_prediction_log(settings).empty
-    plog.close()
+    assert len(ledger.read_journal(10)) == 1  # durable already, in the ledger's database
+    PredictionLog.from_settings(settings, ledger).close()
     assert len(read_prediction_log(settings)) == 1
 
 
-def test_background_writer_flushes_by_size(tmp_path: Path):
+def test_a_drain_that_died_after_writing_is_finished_exactly_once(settings, ledger):
+    """A drain that renamed its part but died before deleting the entries from the journal:
+    the next drain must not write those rows again, and must still write the rest."""
+    _answer(ledger, "r1", DAY1, ("OL1", "OL2"))
+    _answer(ledger, "r2", DAY2, ("OL3",))
+    plog = PredictionLog.from_settings(settings, ledger)
+    entries = ledger.read_journal(10)
+    deleted: list[int] = []
+    ledger_delete = ledger.delete_journal
+    ledger.delete_journal = deleted.append  # the crash: nothing is deleted
+    plog._write(entries[:1])  # the first request's part is renamed into place ...
+    ledger.delete_journal = ledger_delete
+    assert deleted == [entries[0].key]
+    _answer(ledger, "r3", DAY2, ("OL4",))
+    plog.drain()  # ... and the next drain finds it
+    frame = read_prediction_log(settings)
+    assert list(frame["request_id"]) == ["r1", "r1", "r2", "r3"]
+    assert ledger.read_journal(10) == []
+
+
+def test_one_drainer_at_a_time(settings, ledger):
+    _answer(ledger, "r1", DAY1, ("OL1",))
+    plog = PredictionLog.from_settings(settings, ledger)
+    with ledger.drain_lock() as held:
+        assert held
+        assert plog.drain() == []  # another process holds the lock: nothing written
+    assert len(plog.drain()) == 1
+
+
+def test_failed_write_keeps_the_entries(tmp_path: Path):
     settings = load_settings(home=tmp_path)
-    plog = PredictionLog(settings.prediction_log_dir, flush_rows=3, flush_seconds=60)
-    try:
-        _log(plog, "r1", DAY1, ("OL1", "OL2", "OL3"))
-        deadline = time.monotonic() + 10
-        while read_prediction_log(settings).empty and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(read_prediction_log(settings)) == 3
-    finally:
-        plog.close()
-
-
-def test_background_writer_flushes_by_time(tmp_path: Path):
-    settings = load_settings(home=tmp_path)
-    plog = PredictionLog(settings.prediction_log_dir, flush_rows=1000, flush_seconds=0.05)
-    try:
-        _log(plog, "r1", DAY1, ("OL1",))
-        deadline = time.monotonic() + 10
-        while read_prediction_log(settings).empty and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert len(read_prediction_log(settings)) == 1
-    finally:
-        plog.close()
-
-
-def test_failed_write_keeps_the_rows(tmp_path: Path):
+    ledger = SQLiteLedger(settings.action_ledger_path)
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the log directory should be")
-    plog = PredictionLog(blocker, flush_rows=1000, flush_seconds=60)
-    _log(plog, "r1", DAY1, ("OL1",))
+    plog = PredictionLog(blocker, ledger)
+    _answer(ledger, "r1", DAY1, ("OL1",))
     with pytest.raises(OSError):
-        plog.flush()
+        plog.drain()
+    assert len(ledger.read_journal(10)) == 1
     blocker.unlink()
-    assert len(plog.flush()) == 1  # the row was kept and written on the next flush
-    plog.close()
+    assert len(plog.drain()) == 1  # written on the next drain
+    ledger.close()
 
 
-def test_requests_are_buffered_and_written_in_batches(settings):
-    """The hot path only buffers: 200 requests of 100 orders reach disk in a few part files, not
-    one write per request. (Its cost per request is a figure: bench/bench_prediction_log.py.)"""
-    orders = _orders(*(f"OL{i}" for i in range(100)))
-    predictions = [make_prediction(o.order_id) for o in orders]
-    plog = PredictionLog.from_settings(settings)
-    for i in range(200):
-        plog.log(
-            request_id=f"r{i}",
-            received_at=DAY1,
-            orders=orders,
-            predictions=predictions,
-            model_versions={},
-            latency_ms=1.0,
-        )
-    plog.close()
-    assert len(read_prediction_log(settings)) == 20_000
-    parts = list(settings.prediction_log_dir.rglob("*.parquet"))
-    assert 1 <= len(parts) < 200
+def test_parts_written_before_a_column_was_added_still_read(settings):
+    """Part files of an older schema (no ``actions_suggested``) read with the column empty."""
+    old = log_schema().remove(log_schema().get_field_index("actions_suggested"))
+    day = settings.prediction_log_dir / "date=2025-06-18"
+    day.mkdir(parents=True)
+    row = {name: [None] for name in old.names}
+    row["logged_at"], row["request_id"], row["status"] = [DAY1], ["old"], ["ok"]
+    pq.write_table(pa.table(row, schema=old), day / "part-old.parquet")
+    frame = read_prediction_log(settings)
+    assert list(frame["request_id"]) == ["old"]
+    assert frame["actions_suggested"].isna().all()

@@ -10,10 +10,13 @@ import pytest
 from orderlens.settings import load_settings
 from serving.resilience import (
     ApiKeys,
+    Bucket,
     CircuitBreaker,
-    RateLimiter,
+    RedisRateLimiter,
+    SQLiteRateLimiter,
     api_keys,
     feature_store_breaker,
+    online_store_problem,
     rate_limiter,
 )
 
@@ -198,40 +201,79 @@ def test_breaker_from_settings():
 # ---- rate limiter -------------------------------------------------------------------------------
 
 
-def test_token_bucket_allows_burst_then_429s_then_refills(clock: FakeClock):
-    limiter = RateLimiter(rate_per_s=2, burst=3, clock=clock)
-    assert [limiter.allow("a").allowed for _ in range(3)] == [True] * 3
-    denied = limiter.allow("a")
+@pytest.fixture
+def limiter(tmp_path, clock: FakeClock):
+    store = SQLiteRateLimiter(tmp_path / "rates.sqlite3", clock=clock)
+    yield store
+    store.close()
+
+
+def test_token_bucket_allows_burst_then_429s_then_refills(limiter, clock: FakeClock):
+    bucket = Bucket(rate_per_s=2, burst=3)
+    assert [limiter.take("a", 1, bucket).allowed for _ in range(3)] == [True] * 3
+    denied = limiter.take("a", 1, bucket)
     assert not denied.allowed
     assert denied.retry_after_s == pytest.approx(0.5)
-    assert limiter.allow("b").allowed  # clients are independent
+    assert limiter.take("b", 1, bucket).allowed  # clients are independent
     clock.advance(0.5)
-    assert limiter.allow("a").allowed
-    assert not limiter.allow("a").allowed
+    assert limiter.take("a", 1, bucket).allowed
+    assert not limiter.take("a", 1, bucket).allowed
     clock.advance(100)
-    assert [limiter.allow("a").allowed for _ in range(4)] == [True, True, True, False]
+    assert [limiter.take("a", 1, bucket).allowed for _ in range(4)] == [True, True, True, False]
 
 
-def test_cost_and_disabled_limiter(clock: FakeClock):
-    limiter = RateLimiter(rate_per_s=1, burst=10, clock=clock)
-    assert limiter.allow("a", cost=8).allowed
-    assert not limiter.allow("a", cost=8).allowed
-    assert limiter.allow("b", cost=1_000).allowed  # above the burst: needs a full bucket
-    off = RateLimiter(rate_per_s=0, burst=1, clock=clock)
-    assert all(off.allow("a").allowed for _ in range(100))
+def test_costs_in_orders_and_a_disabled_bucket(limiter, clock: FakeClock):
+    bucket = Bucket(rate_per_s=1, burst=10)
+    assert limiter.take("a", 8, bucket).allowed
+    refused = limiter.take("a", 8, bucket)
+    assert not refused.allowed and refused.retry_after_s == pytest.approx(6)
+    assert limiter.take("b", 1_000, bucket).allowed  # above the burst: needs a full bucket ...
+    in_debt = limiter.take("b", 1, bucket)
+    assert not in_debt.allowed  # ... and pays all of it: 990 orders of debt, 991 s to wait
+    assert in_debt.retry_after_s == pytest.approx(991)
+    clock.advance(990)
+    assert not limiter.take("b", 1, bucket).allowed
+    clock.advance(1)
+    assert limiter.take("b", 1, bucket).allowed
+    off = Bucket(rate_per_s=0, burst=1)
+    assert all(limiter.take("a", 5, off).allowed for _ in range(100))
 
 
-def test_limiter_forgets_least_recent_clients(clock: FakeClock):
-    limiter = RateLimiter(rate_per_s=1, burst=1, clock=clock, max_clients=2)
-    for client in ("a", "b", "c"):
-        assert limiter.allow(client).allowed
-    assert limiter.allow("a").allowed  # "a" was dropped: starts with a full bucket
-    assert not limiter.allow("c").allowed
+def test_every_process_shares_the_buckets(tmp_path, clock: FakeClock):
+    """Two limiters on one file (as two worker processes have) draw from the same bucket."""
+    bucket = Bucket(rate_per_s=1, burst=4)
+    first = SQLiteRateLimiter(tmp_path / "rates.sqlite3", clock=clock)
+    second = SQLiteRateLimiter(tmp_path / "rates.sqlite3", clock=clock)
+    taken = [lim.take("a", 1, bucket).allowed for lim in (first, second) * 3]
+    assert taken == [True] * 4 + [False] * 2
+    first.close()
+    second.close()
 
 
-def test_rate_limiter_from_settings():
-    limiter = rate_limiter(load_settings(serving={"rate_limit_per_second": 0}))
-    assert limiter.allow("anyone").allowed
+def test_limiters_follow_settings(tmp_path):
+    local = rate_limiter(load_settings(home=tmp_path))
+    assert isinstance(local, SQLiteRateLimiter)
+    assert local.path == tmp_path / "serving" / "rate_limits.sqlite3"
+    local.close()
+    production = rate_limiter(load_settings(home=tmp_path, profile="production"))
+    assert isinstance(production, RedisRateLimiter)  # connects lazily
+    production.close()
+
+
+def test_redis_buckets(tmp_path):
+    from tests.servers import redis_server
+
+    with redis_server() as url:
+        limiter = RedisRateLimiter.from_url(url, prefix="t")
+        bucket = Bucket(rate_per_s=0.001, burst=3)
+        assert [limiter.take("a", 1, bucket).allowed for _ in range(4)] == [True] * 3 + [False]
+        refused = limiter.take("a", 2, bucket)
+        assert not refused.allowed and refused.retry_after_s > 1000
+        assert limiter.take("b", 3, bucket).allowed
+        assert limiter.take("c", 30, bucket).allowed  # above the burst: a full bucket, in debt
+        in_debt = limiter.take("c", 1, bucket)
+        assert not in_debt.allowed and in_debt.retry_after_s == pytest.approx(28_000, rel=0.01)
+        limiter.close()
 
 
 # ---- API keys -----------------------------------------------------------------------------------
@@ -241,19 +283,44 @@ def test_no_keys_means_open():
     keys = ApiKeys([])
     assert not keys.required
     assert keys.check(None) and keys.check("whatever")
-    assert keys.client_id(None, "10.0.0.1") == "addr:10.0.0.1"
+    assert keys.name_of("whatever") is None
 
 
-def test_keys_are_checked():
-    keys = ApiKeys(["s3cret", "other"])
+def test_keys_are_checked_and_named():
+    keys = ApiKeys({"oms": "s3cret", "cs-lead": "other"})
     assert keys.required
     assert keys.check("s3cret") and keys.check("other")
     assert not keys.check("S3CRET") and not keys.check("") and not keys.check(None)
-    assert keys.client_id("s3cret", "10.0.0.1").startswith("key:")
-    assert "s3cret" not in keys.client_id("s3cret", "10.0.0.1")
+    assert (keys.name_of("s3cret"), keys.name_of("other"), keys.name_of("x")) == (
+        "oms",
+        "cs-lead",
+        None,
+    )
+    unnamed = ApiKeys(["s3cret"])
+    assert unnamed.name_of("s3cret").startswith("key-")
+    assert "s3cret" not in unnamed.name_of("s3cret")
 
 
 def test_keys_from_settings_are_secret():
     settings = load_settings(serving={"api_keys": ["k-123"]})
     assert "k-123" not in repr(settings.serving)
     assert api_keys(settings).check("k-123")
+    named = load_settings(serving={"api_keys": {"oms": "k-456"}})
+    assert "k-456" not in repr(named.serving)
+    assert api_keys(named).name_of("k-456") == "oms"
+
+
+def test_online_store_problem_looks_at_the_sqlite_file_as_it_is_now(tmp_path):
+    """The service's store is a plug-in on Feast's SQLite store (its config extends Feast's):
+    readiness must see the file missing or broken, whatever the open reader still answers."""
+    import sqlite3
+
+    from features.online_sqlite import FastSqliteOnlineStoreConfig
+
+    path = tmp_path / "online_store.db"
+    config = FastSqliteOnlineStoreConfig(path=str(path))
+    assert "missing" in online_store_problem(config)
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    assert online_store_problem(config) is None
+    path.write_bytes(b"not a database at all" * 100)
+    assert "does not open" in online_store_problem(config)

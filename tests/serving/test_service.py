@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 
 from orderlens.dimensions import DIMENSION_NAMES
@@ -24,6 +25,7 @@ VALUE_TIER_RULES = {
 """Shipped rules with no condition on the delay risk (they act on the value tier alone)."""
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+JSON_BODY = {"content-type": "application/json"}
 
 
 def _predict(client, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,7 +96,10 @@ def test_batch_answers_every_order_in_order_with_reasons_where_actions_fire(batc
             assert p["delay"]["reasons"], f"{p['order_id']} acts on its risk without reasons"
         else:
             assert {a["rule"] for a in p["actions"]} <= VALUE_TIER_RULES, p["actions"]
-        assert all(a["fired"] for a in p["actions"])  # first time these orders are scored
+        # First time these orders are scored: nothing is suppressed or already pending; the
+        # actions of suggest rules wait for a person, the others fire.
+        assert {a["status"] for a in p["actions"]} <= {"fired", "suggested"}, p["actions"]
+        assert all(a["fired"] == (a["status"] == "fired") for a in p["actions"])
     # Online features were read: the views' freshness is reported for real orders.
     assert any(v is not None for p in predictions for v in p["feature_freshness"].values())
 
@@ -110,20 +115,25 @@ def test_value_reasons_only_when_asked(client, serving_home):
 
 def test_rescoring_does_not_fire_the_same_action_twice(client, batch):
     orders, predictions = batch
-    fired_before = {p["order_id"]: p["actions"] for p in predictions if p["actions"]}
-    again = _predict(client, [o for o in orders if o["order_id"] in fired_before])
+    acted_before = {p["order_id"]: p["actions"] for p in predictions if p["actions"]}
+    again = _predict(client, [o for o in orders if o["order_id"] in acted_before])
     for p in again:
-        before = {(a["action"], a["rule"]) for a in fired_before[p["order_id"]]}
-        now = {(a["action"], a["rule"]): a["fired"] for a in p["actions"]}
-        for key in before & set(now):
-            assert now[key] is False, f"{p['order_id']} {key} fired twice"
+        before = {(a["action"], a["rule"]): a for a in acted_before[p["order_id"]]}
+        for a in p["actions"]:
+            first = before.get((a["action"], a["rule"]))
+            if first is None:
+                continue
+            if first["status"] == "fired":
+                assert a["status"] == "suppressed", f"{p['order_id']} {a} fired twice"
+            else:  # still waiting for a person: the same suggestion, not a second one
+                assert (a["status"], a["suggestion_id"]) == ("pending", first["suggestion_id"])
 
 
 def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
     orders, predictions = batch
     acting = [o for o, p in zip(orders, predictions, strict=True) if p["actions"]][:3]
     fresh = [{**o, "order_id": o["order_id"] + "-concurrent"} for o in acting]
-    fired: Counter[tuple[str, str, str]] = Counter()
+    seen: dict[tuple[str, str, str], list[tuple[str, str | None]]] = {}
     errors: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
@@ -138,7 +148,8 @@ def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
         with lock:
             for p in response.json()["predictions"]:
                 for a in p["actions"]:
-                    fired[(p["order_id"], a["action"], a["rule"])] += a["fired"]
+                    key = (p["order_id"], a["action"], a["rule"])
+                    seen.setdefault(key, []).append((a["status"], a.get("suggestion_id")))
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
     for t in threads:
@@ -146,7 +157,16 @@ def test_concurrent_requests_fire_each_action_once(server, serving_home, batch):
     for t in threads:
         t.join()
     assert not errors
-    assert fired and all(count == 1 for count in fired.values()), fired
+    assert seen
+    for key, answers in seen.items():
+        statuses = Counter(status for status, _ in answers)
+        # Fired exactly once (then suppressed), or suggested exactly once (then pending, the
+        # same suggestion).
+        assert statuses in (
+            Counter({"fired": 1, "suppressed": 7}),
+            Counter({"suggested": 1, "pending": 7}),
+        ), (key, statuses)
+        assert len({sid for _, sid in answers}) == 1, (key, answers)
 
 
 # ---- one error shape --------------------------------------------------------------------------
@@ -174,7 +194,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         ({"orders": "many"}, "orders"),
         ({"order": []}, "orders"),
         ([1, 2], "(request)"),
-        ({"orders": [EXAMPLE_INPUT["orders"][0]] * 2}, "orders"),  # repeated order id
+        ({"orders": [EXAMPLE_INPUT["orders"][0]] * 2}, "orders[1].order_id"),  # repeated id
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(client, payload, field):
@@ -183,16 +203,44 @@ def test_bad_input_is_a_400_naming_the_field(client, payload, field):
     assert field in {f.field for f in body.error.fields}, body
 
 
-def test_too_many_orders_is_a_413(client):
+def test_too_many_orders_is_a_400_naming_the_orders(client):
     order = EXAMPLE_INPUT["orders"][0]
     orders = [{**order, "order_id": f"X{i}"} for i in range(501)]  # the test server allows 500
-    body = _error(client.post("/predict", json={"orders": orders}), 413)
+    body = _error(client.post("/predict", json={"orders": orders}), 400)
     assert body.error.code == "too_many_orders"
+    assert [f.field for f in body.error.fields] == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"promised_at": "9999-12-31T23:00:00-10:00"}, "orders[0].promised_at"),  # was a 500
+        ({"created_at": "0001-01-01T00:00:00+08:00"}, "orders[0].created_at"),
+        ({"order_value": 1e308}, "orders[0].order_value"),
+        ({"is_presale": "yes"}, "orders[0].is_presale"),
+        ({"created_at": 0}, "orders[0].created_at"),
+        ({"as_of": "2025-06-16T09:00:00+08:00"}, "orders[0].as_of"),
+        ({"promised_at": "2035-06-18T21:00:00+08:00"}, "orders[0].promised_at"),
+        ({"dest_region": "Zheng\u0000zhou"}, "orders[0].dest_region"),
+        ({"dest_region": "Zheng\u200bzhou"}, "orders[0].dest_region"),
+    ],
+)
+def test_what_the_probes_found_is_refused(client, changes, field):
+    """The issue's probes: each once answered 200 (or 500); now a 400 naming the field."""
+    body = _error(client.post("/predict", json=_with(**changes)), 400)
+    assert field in {f.field for f in body.error.fields}, body
+
+
+def test_a_body_that_is_not_json_is_a_415(client):
+    response = client.post(
+        "/predict", content=orjson.dumps(EXAMPLE_INPUT), headers={"content-type": "text/plain"}
+    )
+    assert _error(response, 415).error.code == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("raw", [b"{bad", b"", b"\xff\xfe", b'{"orders": [}'])
 def test_bad_json_is_a_400(client, raw):
-    body = _error(client.post("/predict", content=raw), 400)
+    body = _error(client.post("/predict", content=raw, headers=JSON_BODY), 400)
     assert body.error.code == "invalid_json"
 
 
@@ -201,7 +249,10 @@ def test_unknown_route_and_wrong_method_have_the_error_shape(client):
     assert _error(client.post("/nope", json={}), 404).error.code == "not_found"
     assert _error(client.get("/predict"), 405).error.code == "method_not_allowed"
     # Debug endpoints are hidden unless enabled; here they are (fault tests), and still shaped.
-    assert _error(client.post("/admin/fault", content=b"[]"), 400).error.code == "invalid_request"
+    assert (
+        _error(client.post("/admin/fault", content=b"[]", headers=JSON_BODY), 400).error.code
+        == "invalid_request"
+    )
 
 
 # ---- health, metadata, documentation ----------------------------------------------------------
@@ -227,22 +278,22 @@ def test_health_metadata_and_log(client, serving_home):
     assert len(logged) and logged["p_late"].notna().all()
 
 
-def test_openapi_has_models_and_an_example_for_every_operation(client):
+def test_openapi_states_the_limits_and_rules_the_service_enforces(client):
     doc = client.get("/docs.json").json()
-    for route in ("/predict", "/metadata", "/healthz", "/readyz", "/admin/reload"):
+    assert doc["openapi"].startswith("3.1")
+    for route in ("/predict", "/metadata", "/healthz", "/readyz", "/admin/reload", "/suggestions"):
         assert route in doc["paths"], route
-    for route, item in doc["paths"].items():
-        for method, op in item.items():
-            examples = [
-                c.get("example")
-                for r in op.get("responses", {}).values()
-                for c in r.get("content", {}).values()
-            ]
-            assert any(e is not None for e in examples), f"{method.upper()} {route}: no example"
     predict = doc["paths"]["/predict"]["post"]
-    assert predict["requestBody"]["content"]["application/json"]["example"] == EXAMPLE_INPUT
-    example = predict["responses"]["200"]["content"]["application/json"]["example"]
-    PredictResponse.model_validate(example)
-    assert {"PredictRequest", "PredictResponse", "ErrorBody", "Order"} <= set(
-        doc["components"]["schemas"]
-    )
+    body = predict["requestBody"]["content"]["application/json"]
+    assert body["example"] == EXAMPLE_INPUT
+    orders = body["schema"]["properties"]["orders"]
+    assert orders["maxItems"] == 500  # the test server's limit, as enforced
+    rules = {r["rule"] for r in orders["items"]["x-row-rules"]}
+    assert "orders.promise_after_creation" in rules and "as_of" in rules
+    assert {"200", "400", "401", "413", "415", "429"} <= set(predict["responses"])
+    assert "422" not in predict["responses"]  # FastAPI's own validation answer is not ours
+    for route, item in doc["paths"].items():
+        if route not in ("/healthz", "/livez", "/readyz"):
+            for op in item.values():
+                assert {"401", "429"} <= set(op["responses"]), route
+    assert {"PredictResponse", "ErrorBody", "SuggestionOut"} <= set(doc["components"]["schemas"])
