@@ -27,7 +27,7 @@ from features.transforms.orders import (
     promotion_peaks,
     request_time_features,
 )
-from orderlens.dimensions import BY_NAME
+from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
 from orderlens.settings import OrderExtra
 from serving.compiled import ValueForest
@@ -444,26 +444,34 @@ class Scorer:
             "p90_hours": p90_list,
             "risk_level": levels,
             "top_reason_group": [r[0]["group"] if r else None for r in reasons],
-            "value_index": index_list,
-            "tier": tier_list,
             "degraded": ["|".join(d) for d in per_order],
-            **{
-                f"quadrant_{q}": column
-                for q, column in zip(
-                    QUADRANTS, np.round(value["quadrants"], 2).T.tolist(), strict=True
-                )
-            },
-            **{
-                f"dim_{d}": column
-                for d, column in zip(
-                    score_names, np.round(value["scores"], 2).T.tolist(), strict=True
-                )
-            },
-            **{f"dim_{d}": [score] * n for d, score in neutral},
+            **self._value_log_columns(value),
         }
         return BatchResult(predictions, actions, len(explain), log_scores)
 
     # ---- pieces -------------------------------------------------------------------------------
+
+    def _value_log_columns(self, value: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """The prediction log's value columns, read from the value arrays as the payloads are
+        (:func:`training.value.value_payloads`): a dimension without signal or never trained
+        logs no score, a quadrant without a dimension with signal logs none."""
+        n = len(value["index"])
+        quadrants = np.round(value["quadrants"], 2)
+        scores = np.round(value["scores"], 2).T.tolist()
+        logged = {
+            name: column
+            for name, column in zip(value["names"], scores, strict=True)
+            if self.models.value.has_signal(name)
+        }
+        return {
+            "value_index": np.round(value["index"], 2).tolist(),
+            "tier": [str(t) for t in value["tier"]],
+            **{
+                f"quadrant_{q}": [None if v != v else v for v in column]
+                for q, column in zip(QUADRANTS, quadrants.T.tolist(), strict=True)
+            },
+            **{f"dim_{name}": logged.get(name, [None] * n) for name in DIMENSION_NAMES},
+        }
 
     def _feature_columns(
         self, columns: Mapping[str, Any], online: Mapping[str, Any], n: int

@@ -59,3 +59,20 @@ def test_every_prediction_has_its_contribution_in_money(served):
     ranked = sorted(predictions, key=lambda p: p["value"]["contribution"]["amount"])
     tiers = [order[p["value"]["tier"]] for p in ranked]
     assert tiers == sorted(tiers)
+
+
+def test_the_logged_value_columns_are_the_answered_ones(serving_home):
+    """The prediction log's value columns, built from the scorer's arrays, say what the answer
+    says: the same index, tier and quadrants, a score only for dimensions with signal."""
+    from serving.policy import load_policy
+    from serving.prediction_log import score_columns
+    from serving.schemas import parse_request
+    from serving.scoring import Scorer, request_columns
+    from training import registry
+
+    settings = serving_home.settings
+    scorer = Scorer(registry.load_champion(settings), load_policy(settings.serving.policy_file))
+    payload = {"orders": order_payloads(serving_home.orders.iloc[340:360], suffix="-value-log")}
+    result = scorer.score(request_columns(parse_request(payload).orders), None)
+    answered = score_columns(result.predictions)
+    assert {k: result.log_scores[k] for k in answered} == answered
