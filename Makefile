@@ -23,9 +23,11 @@ export ANSI_COLORS_DISABLED := 1
 
 .PHONY: setup demo test test-unit test-integration lint format system-deps docs requirements bento clean
 
+# pip -qq: errors only (a machine's pip configuration may name local indexes that are absent;
+# pip would warn about each on every bootstrap).
 $(UV):
 	python3 -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(TOOLS)/bin/pip install -qq uv==$(UV_VERSION)
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --quiet
