@@ -66,7 +66,7 @@ def prefect_server(tmp_path):
     try:
         if not wait_healthy(url, server, SERVER_STARTUP_SECONDS):
             tail = (tmp_path / "server.log").read_text()[-2000:]
-            pytest.skip(f"the Prefect server did not start in {SERVER_STARTUP_SECONDS} s:\n{tail}")
+            pytest.fail(f"the Prefect server did not start in {SERVER_STARTUP_SECONDS} s:\n{tail}")
         yield url
     finally:
         server.terminate()

@@ -141,10 +141,11 @@ def test_the_drift_page_shows_estimated_and_realised_performance(control, tmp_pa
     from reports import drift_page
     from reports.monitoring.monitor import pass_records, run_pass
     from tests.reports.browser import Chromium, chromium_path
+    from tests.servers import missing_service
 
     binary = chromium_path()
     if binary is None:
-        pytest.skip("Chromium is not installed (scripts/install-system-deps.sh)")
+        missing_service("chromium is not installed (make system-deps installs Debian's chromium)")
     world, records = control
     settings = load_settings(home=world.home)
     path = tmp_path / "drift.html"

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.reports.browser import Chromium, chromium_path, distinct_pixel_bytes
+from tests.servers import missing_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,7 +32,7 @@ def value_page(trained, tmp_path_factory):
 def test_the_value_page_shows_money_intervals_and_no_signal_marks(value_page, tmp_path):
     binary = chromium_path()
     if binary is None:
-        pytest.skip("chromium is not installed (make system-deps installs Debian's chromium)")
+        missing_service("chromium is not installed (make system-deps installs Debian's chromium)")
     path, champion = value_page
     with Chromium(binary) as browser:
         visit = browser.visit(path.as_uri())
