@@ -21,12 +21,7 @@ def serve(
     """Serve predictions over HTTP: POST /predict (delay risk with reasons, value scores, actions),
     GET /healthz, /readyz, /metadata, /docs.json. Runs `bentoml serve serving.service:OrderLens`
     on the champion model set (`orderlens train --promote` first) and reloads it on promotion."""
-    from orderlens import registry
-    from orderlens.settings import load_settings
-
-    # The server's workers read the home's model store only if BENTOML_HOME says so: BentoML's
-    # CLI fixes its store before our code runs (without it: /root/bentoml, no champion there).
-    registry.model_store(load_settings())
+    # serve_command puts the home's model store (BENTOML_HOME) into the server's environment.
     command, env = serve_command(port, host, workers)
     typer.echo(f"serving on http://{host}:{port} ({workers} worker(s)); Ctrl-C stops")
     raise typer.Exit(subprocess.call(command, env=env))
