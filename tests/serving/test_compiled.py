@@ -54,6 +54,24 @@ def test_compiled_trees_agree_with_lightgbm_on_every_split_kind():
             )
 
 
+def test_compiled_trees_agree_on_categorical_splits_beyond_64_categories():
+    """Categories from 64 on are kept as a bitset (below 64: one 64-bit mask in place)."""
+    rng = np.random.default_rng(5)
+    n = 4_000
+    x = np.column_stack([rng.integers(0, 150, size=n).astype(float), rng.normal(size=n)])
+    x[rng.random(n) < 0.05, 0] = np.nan
+    y = ((x[:, 0] % 7 < 3) ^ (x[:, 0] > 100)).astype(float)
+    params = {"objective": "binary", "verbosity": -1, "num_leaves": 15, "max_cat_to_onehot": 1}
+    params |= {"min_data_per_group": 5, "cat_smooth": 1.0, "max_cat_threshold": 64}
+    booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=[0]), num_boost_round=20)
+    compiled = CompiledBooster(booster)
+    assert compiled.forest.bits_len.max() > 2, "no split lists a category of 64 or more"
+    probe = np.vstack(
+        [x[:1_000], [[np.nan, 0.0], [-1.0, 0.0], [63.0, 1.0], [64.0, 1.0], [999.0, 0]]]
+    )
+    np.testing.assert_allclose(compiled.predict(probe), booster.predict(probe), rtol=0, atol=1e-9)
+
+
 @pytest.mark.integration
 def test_compiled_model_set_agrees_with_the_boosters(serving_home):
     """Every model of the champion, on its own test window: to 1e-6."""
