@@ -213,12 +213,14 @@ def live_orders(home: Path, n: int, now: datetime, seed: int = 7) -> list[dict[s
 
 @contextlib.contextmanager
 def server(home: Path, workers: int, log: Path):
+    from orderlens.settings import load_settings
     from serving.launch import serve_command
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command, env = serve_command(port, "127.0.0.1", workers)
+    # The home's settings: its model store (BENTOML_HOME) is chosen from them.
+    command, env = serve_command(port, "127.0.0.1", workers, load_settings(home=home))
     env.update(
         ORDERLENS_HOME=str(home),
         ORDERLENS_SERVING__RATE_LIMIT_PER_SECOND="0",  # the bench is one client

@@ -34,6 +34,10 @@ import numpy as np
 from training.registry import ModelSet
 from training.value import ScaledBooster, row_scale
 
+BLOCK_BYTES = 1 << 20
+"""Matrix rows walked together, tree by tree: a block of this many bytes stays in the second-level
+cache (2 MB per core here) while every tree passes over it. 1,000 demo rows in one block instead
+of four blocks of 256: 18.7 -> 16.9 us per row (delay), 35.1 -> 31.0 (value), load ~17."""
 PARALLEL_ROWS = 5_000
 """Rows per thread below which a prediction is not split between threads."""
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
@@ -117,6 +121,7 @@ class Forest:
             self.bits,
             self.leaf_value,
             out,
+            max(256, BLOCK_BYTES // (8 * max(x.shape[1], 1))),
         )
 
     def predict(self, matrix: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -249,14 +254,26 @@ def _bitset(categories: Sequence[int] | Any) -> list[int]:
 
 @numba.njit(cache=True, nogil=True)
 def _walk(
-    x, roots, tree_model, nodes, threshold, category_mask, bits_start, bits_len, bits, leaf, out
+    x,
+    roots,
+    tree_model,
+    nodes,
+    threshold,
+    category_mask,
+    bits_start,
+    bits_len,
+    bits,
+    leaf,
+    out,
+    block,
 ):  # pragma: no cover - compiled
     # Blocks of rows, tree by tree within a block: one tree's nodes stay in the first-level
-    # cache while the block's rows stream past, and the block (256 rows) stays in the second
-    # level for every tree. Row by row over every tree missed the node cache (1.5-3x slower);
-    # tree by tree over all rows streamed the whole matrix once per tree (2x slower at 30k).
-    for start in range(0, x.shape[0], 256):
-        stop = min(start + 256, x.shape[0])
+    # cache while the block's rows stream past, and the block (BLOCK_BYTES of matrix) stays in
+    # the second level for every tree. Row by row over every tree missed the node cache
+    # (1.5-3x slower); tree by tree over all rows streamed the whole matrix once per tree (2x
+    # slower at 30k).
+    for start in range(0, x.shape[0], block):
+        stop = min(start + block, x.shape[0])
         for t in range(roots.shape[0]):
             model = tree_model[t]
             root = roots[t]
@@ -311,6 +328,7 @@ def ready_kernel() -> None:
         np.zeros(1, dtype=np.uint32),
         np.zeros(1),
         np.zeros((1, 1)),
+        256,
     )
 
 
