@@ -14,6 +14,7 @@ explains itself. Value-dimension reasons are computed only for orders with ``exp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from features.transforms.orders import (
 from orderlens.dimensions import BY_NAME, DIMENSION_NAMES, QUADRANTS
 from orderlens.reasons import render_reason
 from orderlens.settings import OrderExtra
-from serving.compiled import ValueForest
+from serving.compiled import SharedTrees, ValueForest
 from serving.policy import Action, Policy, ScoredOrder, evaluate_policy, may_act
 from serving.schemas import Order
 from training.explain import (
@@ -203,6 +204,7 @@ class Scorer:
         # The business's promotion calendar (settings.business.promotions), as features use it.
         self._peaks = promotion_peaks(promotions)
         self.fast = fast or models
+        self._threads = threads
         self.policy = policy
         self.explain_all_up_to = explain_all_up_to
         self.version = models.version
@@ -234,6 +236,7 @@ class Scorer:
         )
         self._value_base = self._value_base_scores()
         self._creation_view = _creation_view(self.delay_names)
+        self._creation_trees = self._shared_creation_trees()
         self._value_columns = _shared_columns(models.delay.spec, models.value.spec)
         # The shop's extra order columns the set was trained with (settings at training time).
         self.order_extras = tuple(
@@ -264,8 +267,14 @@ class Scorer:
         models = self.fast
         delay_x = models.delay_matrix(features)
         value_x = self._value_matrix(delay_x, features)
-        delay = models.predict_delay(delay_x)
-        at_creation = self._p_late_at_creation(columns, delay_x, delay["p_late"])
+        shared = None
+        if self._creation_trees is None:
+            delay = models.predict_delay(delay_x)
+        else:  # the creation classifier's trees both views share, walked once
+            shared = self._creation_trees.shared.raw(delay_x, self._threads)[:, 0]
+            created = models.delay.creation_rows(delay_x)
+            delay = self._delay_given(shared[created]).predict(delay_x)
+        at_creation = self._p_late_at_creation(columns, delay_x, delay["p_late"], shared)
         names = [*self._value_models, ON_TIME_DIMENSION]
         raw = np.full((n, len(names)), np.nan)  # NaN: a dimension without signal
         raw[:, self._value_positions] = self._value_forest.predict(value_x)
@@ -293,11 +302,40 @@ class Scorer:
             value_x[:, own_positions] = to_matrix(features, own_spec)
         return value_x
 
+    def _shared_creation_trees(self) -> SharedTrees | None:
+        """The creation classifier split into the trees that never read a column the creation
+        view changes and the rest (:class:`~serving.compiled.SharedTrees`), or None when there is
+        no classifier of its own or most of its trees read such a column.
+
+        Demo champion: 331 of the creation classifier's 364 trees are shared, so an order's
+        second pass through it (P(late) at creation) walks 33 trees instead of 364."""
+        delay = self.models.delay
+        if delay.creation_classifier is None or delay.blend <= 0:
+            return None
+        blank, promised, since, hour, _ = self._creation_view
+        changed = [*blank, *(j for j in (promised, since, hour) if j is not None)]
+        trees = SharedTrees(delay.creation_classifier, changed, self._threads)
+        return trees if trees.share >= 0.5 else None
+
+    def _delay_given(self, shared: np.ndarray) -> Any:
+        """The compiled delay models with the creation classifier's shared trees already
+        walked for the rows it will score (``shared``, in their order)."""
+        assert self._creation_trees is not None
+        return dataclasses.replace(
+            self.fast.delay, creation_classifier=self._creation_trees.given(shared)
+        )
+
     def _p_late_at_creation(
-        self, columns: Mapping[str, Any], delay_x: np.ndarray, p_late: np.ndarray
+        self,
+        columns: Mapping[str, Any],
+        delay_x: np.ndarray,
+        p_late: np.ndarray,
+        shared: np.ndarray | None = None,
     ) -> np.ndarray:
         """P(late) of each order as the delay model saw it when the order was placed: no scans,
-        no tickets on the order, the request-time features at ``created_at``."""
+        no tickets on the order, the request-time features at ``created_at`` (``shared``: the
+        creation classifier's shared trees' raw score of every order, see
+        :meth:`_shared_creation_trees`)."""
         later = np.flatnonzero(columns["as_of"] > columns["created_at"])
         out = p_late.copy()
         if len(later):
@@ -310,7 +348,7 @@ class Scorer:
                 x[:, promised] = x[:, self.delay_names.index("promised_hours")]
             if hour is not None and created_hour is not None:
                 x[:, hour] = x[:, created_hour]
-            delay = self.fast.delay
+            delay = self.fast.delay if shared is None else self._delay_given(shared[later])
             out[later] = delay.calibrator.predict(delay.raw_probability(x), x)
         return out
 

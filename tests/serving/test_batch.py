@@ -189,3 +189,58 @@ def test_value_matrix_taken_from_the_delay_matrix_is_the_models_own(serving_home
     scores = scorer.predict(columns, online.values)
     np.testing.assert_array_equal(scores.value_x, scorer.models.value_matrix(scores.features))
     np.testing.assert_array_equal(scores.delay_x, scorer.models.delay_matrix(scores.features))
+
+
+def test_scorer_predicts_what_the_lightgbm_boosters_predict(serving_home):
+    """The served numbers (compiled trees; the creation classifier's trees shared between P(late)
+    now and at creation; no trees walked for dimensions without signal) equal the boosters'
+    own: delay now and at creation, hours, P90 and every dimension with signal, to 1e-6."""
+    import copy
+    import dataclasses
+
+    from features.store import FeatureRepo
+    from serving.compiled import SharedTrees, compiled_model_set
+    from serving.policy import load_policy
+    from serving.scoring import Scorer, frame_columns
+    from training.registry import load_champion
+
+    settings = serving_home.settings
+    models = load_champion(settings)
+    # The creation trees scored (the smoke champion may serve the logistic regression alone).
+    models = dataclasses.replace(models, delay=dataclasses.replace(models.delay, blend=1.0))
+    served = Scorer(
+        models, load_policy(settings.serving.policy_file), fast=compiled_model_set(models)
+    )
+    if served._creation_trees is None:  # fewer than half its trees shared: share them anyway
+        blank, promised, since, hour, _ = served._creation_view
+        changed = [*blank, *(j for j in (promised, since, hour) if j is not None)]
+        served._creation_trees = SharedTrees(models.delay.creation_classifier, changed)
+    assert len(served._creation_trees.shared.roots) > 0
+    reference = copy.copy(served)  # LightGBM's own predict for every delay model, nothing shared
+    reference.fast, reference._creation_trees = models, None
+
+    orders = _orders(serving_home, 300)
+    frame = orders.assign(as_of=orders["created_at"] + pd.Timedelta(hours=30))
+    columns = frame_columns(frame)
+    online = FeatureRepo(settings).online_feature_values(
+        "delay_v1", columns, skip_views=("order_attributes",)
+    )
+    scores, expected = (
+        served.predict(columns, online.values),
+        reference.predict(columns, online.values),
+    )
+    for name in ("p_late", "expected_hours", "p90_hours", "p_late_at_creation"):
+        np.testing.assert_allclose(
+            getattr(scores, name), getattr(expected, name), atol=1e-6, rtol=0, err_msg=name
+        )
+    assert np.abs(scores.p_late_at_creation - scores.p_late).max() > 1e-3  # two views indeed
+    for j, name in enumerate(scores.value["names"]):
+        if name == "on_time_delivery":
+            continue
+        if models.value.has_signal(name):
+            booster = models.value.models[name]
+            np.testing.assert_allclose(
+                scores.value["raw"][:, j], booster.predict(scores.value_x), atol=1e-6, rtol=1e-9
+            )
+        else:
+            assert np.isnan(scores.value["raw"][:, j]).all(), name
