@@ -55,6 +55,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the service does; before lightgbm loads
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
@@ -62,6 +63,29 @@ import psutil  # noqa: E402
 BATCH = 1_000
 JSON_HEADERS = {"content-type": "application/json"}
 COPIED = ("feature_repo", "models", "bentoml", "nlp", "registry")
+
+
+class _Delay(msgspec.Struct):
+    risk_level: str
+    reasons: list[msgspec.Raw]
+
+
+class _Prediction(msgspec.Struct):
+    delay: _Delay
+    actions: list[msgspec.Raw]
+    degraded: list[str]
+
+
+class _Answer(msgspec.Struct):
+    predictions: list[_Prediction]
+
+
+ANSWER = msgspec.json.Decoder(_Answer)
+"""What the batch clients read of an answer (risk level, whether there are reasons and actions,
+degraded reasons), decoded by a typed msgspec decoder that skips the rest without building it:
+the client shares the two cores with the server, and decoding the whole ~2 kB per order with
+orjson and walking it cost 22.8 us of CPU per order against 11.1 (1,000-order answers, load
+~24)."""
 
 
 class LeanClient:
@@ -327,7 +351,7 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
                 client.close()
                 return
             status, content = client.post("/predict", chunks[i % len(chunks)], reconnect=True)
-            predictions = orjson.loads(content)["predictions"] if status == 200 else []
+            predictions = ANSWER.decode(content).predictions if status == 200 else []
             with lock:
                 if status != 200:
                     stats["errors"] += 1
@@ -335,15 +359,16 @@ def batch_throughput(url: str, orders: list[dict], clients: int, batches: int) -
                     continue
                 for p in predictions:
                     stats["orders"] += 1
-                    stats["degraded"] += bool(p["degraded"])
-                    reasons.update(p["degraded"])
-                    if p["actions"]:
+                    if p.degraded:
+                        stats["degraded"] += 1
+                        reasons.update(p.degraded)
+                    if p.actions:
                         stats["acting"] += 1
-                    # Risk-driven actions need reasons; a low-risk order may act on its
-                    # value tier alone, with nothing raising its risk to explain.
-                    if p["actions"] and p["delay"]["risk_level"] in ("high", "critical"):
-                        stats["risky_acting"] += 1
-                        stats["acting_without_reasons"] += not p["delay"]["reasons"]
+                        # Risk-driven actions need reasons; a low-risk order may act on its
+                        # value tier alone, with nothing raising its risk to explain.
+                        if p.delay.risk_level in ("high", "critical"):
+                            stats["risky_acting"] += 1
+                            stats["acting_without_reasons"] += not p.delay.reasons
 
     began = time.perf_counter()
     client_cpu = time.process_time()  # the bench process is the client (its threads only)

@@ -695,14 +695,17 @@ def _freshness(ages: Mapping[str, np.ndarray], n: int) -> list[dict[str, float |
     if not ages:
         return [{} for _ in range(n)]
     views = list(ages)
-    rounded = [
-        np.round(np.asarray(values, dtype=np.float64), 1).tolist() for values in ages.values()
-    ]
-    # NaN (nothing served) → None; NaN is the one float unequal to itself.
-    return [
-        {view: (age if age == age else None) for view, age in zip(views, row, strict=True)}
-        for row in zip(*rounded, strict=True)
-    ]
+    # NaN (nothing served) → None, view by view (NaN is the one float unequal to itself); then
+    # each order's dict from plain values: half the cost of a test per order and view.
+    rounded = []
+    for values in ages.values():
+        column = np.round(np.asarray(values, dtype=np.float64), 1)
+        missing = np.isnan(column)
+        listed = column.tolist()
+        for i in np.flatnonzero(missing).tolist():
+            listed[i] = None
+        rounded.append(listed)
+    return [dict(zip(views, row, strict=True)) for row in zip(*rounded, strict=True)]
 
 
 def risk_levels(policy: Policy, p_late: np.ndarray) -> list[str]:
