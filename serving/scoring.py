@@ -434,7 +434,8 @@ class Scorer:
         reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         if len(explain):
             contributions = self.models.delay.contributions(delay_x[explain])
-            points = self.models.delay.explain(delay_x[explain], contributions)
+            # P(late) of the explained rows from the compiled trees: the boosters only explain.
+            points = self.fast.delay.explain(delay_x[explain], contributions)
             tops = top_reasons(points, top=TOP_REASONS)
             for k, (i, top) in enumerate(zip(explain.tolist(), tops, strict=True)):
                 context = reason_context(_Row(features, i), self.display_names)
