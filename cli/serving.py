@@ -46,6 +46,15 @@ def predict(
             "(default: one per core)",
         ),
     ] = None,
+    point_in_time: Annotated[
+        bool,
+        typer.Option(
+            "--point-in-time",
+            help="orders whose online feature values are all newer than their --as-of moment "
+            "(a back-dated file) get their features from a point-in-time join of the offline "
+            "store instead of being scored without those views (slower)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Score a file of orders with the champion, offline, through the service's own code: each
@@ -66,6 +75,7 @@ def predict(
             as_of_column=as_of,
             workers=workers,
             progress=None if as_json else typer.echo,
+            point_in_time=point_in_time,
         )
     except SourceContractError as error:
         typer.echo(f"error: {error}", err=True)

@@ -132,6 +132,14 @@ class OnlineReader:
         self._plan(service)
         _ = self.online_store
 
+    def views(self, service: str) -> list[tuple[str, list[str], frozenset[str], bool]]:
+        """The stored views ``service`` reads: per view its name, its features, which of them
+        are text, and whether it is day-keyed (no row for the day means the store is behind)."""
+        return [
+            (spec.name, names, text, spec.entity.join_key != spec.natural_key)
+            for _, spec, names, text in self._plan(service).views
+        ]
+
     def read(
         self,
         service: str,

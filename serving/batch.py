@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.online import OnlineFeatures
 from features.store import FeatureRepo
 from features.validation import SourceContractError, check_row_rules, coerce_table
 from orderlens.contracts import ORDERS
@@ -167,11 +168,30 @@ def valid_orders(
     return typed.loc[~bad].reset_index(drop=True), rejected
 
 
-def score_orders(scorer: Scorer, repo: FeatureRepo, orders: pd.DataFrame) -> pd.DataFrame:
+SERVICE = "delay_v1"
+SKIPPED_VIEWS = ("order_attributes",)
+"""The order's own fields come from the file (request fields win, as in the service)."""
+
+
+def score_orders(
+    scorer: Scorer, repo: FeatureRepo, orders: pd.DataFrame, *, point_in_time: bool = False
+) -> pd.DataFrame:
     """Score typed, valid orders (with ``as_of``) as the service does; one output row each, in
-    :data:`OUTPUT_COLUMNS`."""
+    :data:`OUTPUT_COLUMNS`.
+
+    ``point_in_time``: orders for which the online store holds only values from after their
+    ``as_of`` or no row for their day (a back-dated file: the online store keeps each key's
+    latest value) get their features from a point-in-time join of the offline store instead
+    (:func:`point_in_time_features`).
+    """
     columns = frame_columns(orders)
-    online = repo.online_feature_values("delay_v1", columns, skip_views=("order_attributes",))
+    online = repo.online_feature_values(SERVICE, columns, skip_views=SKIPPED_VIEWS)
+    if point_in_time:
+        back_dated = np.zeros(len(orders), dtype=bool)
+        for why in online.unused.values():  # the store holds newer values, or not that day's
+            back_dated |= (why == "after_as_of") | (why == "missing")
+        if back_dated.any():
+            online = point_in_time_features(repo, orders, online, np.flatnonzero(back_dated))
     scores = scorer.predict(columns, online.values)
     degraded = online.degraded_text(len(orders))
     return pd.DataFrame(
@@ -190,6 +210,54 @@ def score_orders(scorer: Scorer, repo: FeatureRepo, orders: pd.DataFrame) -> pd.
     )
 
 
+def point_in_time_features(
+    repo: FeatureRepo, orders: pd.DataFrame, online: OnlineFeatures, rows: np.ndarray
+) -> OnlineFeatures:
+    """``online`` with the stored views' features of ``rows`` replaced by a point-in-time join
+    of the offline store as of each order's ``as_of`` (:meth:`FeatureRepo.training_set`, the
+    join training sets are built with: each key's latest row at or before ``as_of`` within the
+    view's TTL, so nothing newer than ``as_of`` by construction).
+
+    The join gives no event times: those rows' ages are unknown (NaN), and a day-keyed view
+    none of whose features the join found is reported ``missing`` for them, as the online
+    read does.
+    """
+    from features.snapshots import entity_rows, with_day_keys
+
+    picked = orders.iloc[rows]
+    entity = entity_rows(picked).assign(as_of=picked["as_of"].to_numpy())
+    entity["as_of"] = pd.to_datetime(entity["as_of"], utc=True).astype("datetime64[us, UTC]")
+    entity["event_timestamp"] = entity["as_of"]
+    entity = with_day_keys(entity).assign(_row=np.arange(len(rows))).reset_index(drop=True)
+    joined = repo.training_set(SERVICE, entity)
+    joined = joined.sort_values("_row", kind="stable").reset_index(drop=True)
+    values = dict(online.values)
+    ages = {view: np.asarray(age, dtype=np.float64).copy() for view, age in online.ages.items()}
+    unused = {view: why.copy() for view, why in online.unused.items()}
+    for view, names, text, day_keyed in repo.online_reader.views(SERVICE):
+        if view in SKIPPED_VIEWS:
+            continue
+        found = np.zeros(len(rows), dtype=bool)
+        for name in names:
+            column = joined[name]
+            present = column.notna().to_numpy()
+            found |= present
+            updated = values[name].copy()
+            if name in text:
+                updated[rows] = np.where(present, column.astype(object).to_numpy(), None)
+            else:
+                updated[rows] = pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
+            values[name] = updated
+        if view in ages:
+            ages[view][rows] = np.nan
+        if view in unused:
+            why = np.full(len(rows), None, dtype=object)
+            if day_keyed:
+                why[~found] = "missing"
+            unused[view][rows] = why
+    return OnlineFeatures(values, ages, unused)
+
+
 def predict_file(
     settings: Settings,
     orders_path: Path,
@@ -200,6 +268,7 @@ def predict_file(
     scorer: Scorer | None = None,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    point_in_time: bool = False,
 ) -> BatchReport:
     """Score a file of orders with the champion and write one row per good order to
     ``out_path`` (``.parquet`` or ``.csv``); rejected rows go to ``<out_path>.rejected.csv``.
@@ -216,6 +285,9 @@ def predict_file(
             fewer than :data:`PARALLEL_FROM` orders, and every file where processes cannot be
             forked (not Linux), are scored in this process alone.
         progress: where progress lines go (None: nowhere).
+        point_in_time: orders whose online values are all from after their ``as_of`` (a
+            back-dated file) get their features from a point-in-time join of the offline store
+            (:func:`point_in_time_features`) instead of being scored without those views.
 
     Raises:
         SourceContractError: the file cannot be read or lacks a required column.
@@ -237,9 +309,12 @@ def predict_file(
     load_seconds = time.perf_counter() - loading
     load_cpu = time.process_time() - load_cpu_began
     if processes:
-        scored, worker_cpu = _score_in_processes(scorer, repo, good, workers, chunk_rows)
+        scored, worker_cpu = _score_in_processes(
+            scorer, repo, good, workers, chunk_rows, point_in_time
+        )
     else:
-        scored, worker_cpu = _score_chunks(scorer, repo, good, chunk_rows, progress), 0.0
+        scored = _score_chunks(scorer, repo, good, chunk_rows, progress, point_in_time)
+        worker_cpu = 0.0
     write_frame(scored, out_path)
     rejected_file = None
     if len(rejected):
@@ -272,6 +347,7 @@ def _score_chunks(
     good: pd.DataFrame,
     chunk_rows: int,
     progress: Callable[[str], None] | None = None,
+    point_in_time: bool = False,
 ) -> pd.DataFrame:
     parts = []
     # Scoring makes millions of short-lived objects and no reference cycles: without this the
@@ -281,7 +357,8 @@ def _score_chunks(
     gc.disable()
     try:
         for start in range(0, len(good), chunk_rows):
-            parts.append(score_orders(scorer, repo, good.iloc[start : start + chunk_rows]))
+            chunk = good.iloc[start : start + chunk_rows]
+            parts.append(score_orders(scorer, repo, chunk, point_in_time=point_in_time))
             if progress is not None:
                 progress(f"scored {min(start + chunk_rows, len(good)):,} / {len(good):,} orders")
     finally:
@@ -292,12 +369,17 @@ def _score_chunks(
     return pd.concat(parts, ignore_index=True)
 
 
-_FORKED: tuple[Scorer, FeatureRepo, pd.DataFrame, int] | None = None
+_FORKED: tuple[Scorer, FeatureRepo, pd.DataFrame, int, bool] | None = None
 """What forked workers score with: set by :func:`_score_in_processes` just before it forks."""
 
 
 def _score_in_processes(
-    scorer: Scorer, repo: FeatureRepo, good: pd.DataFrame, workers: int, chunk_rows: int
+    scorer: Scorer,
+    repo: FeatureRepo,
+    good: pd.DataFrame,
+    workers: int,
+    chunk_rows: int,
+    point_in_time: bool = False,
 ) -> tuple[pd.DataFrame, float]:
     """Score ``good`` in ``workers`` processes forked from this one, each a contiguous share;
     returns the scores in file order and the workers' CPU seconds.
@@ -317,7 +399,7 @@ def _score_in_processes(
 
     global _FORKED
     bounds = np.linspace(0, len(good), workers + 1).astype(int)
-    _FORKED = (scorer, repo, good, chunk_rows)
+    _FORKED = (scorer, repo, good, chunk_rows, point_in_time)
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -333,9 +415,11 @@ def _score_share(start: int, stop: int) -> tuple[pd.DataFrame, float]:
     and the CPU seconds spent."""
     if _FORKED is None:
         raise RuntimeError("_score_share runs in a worker forked by _score_in_processes")
-    scorer, repo, good, chunk_rows = _FORKED
+    scorer, repo, good, chunk_rows, point_in_time = _FORKED
     cpu_began = time.process_time()
-    scored = _score_chunks(scorer, repo, good.iloc[start:stop], chunk_rows)
+    scored = _score_chunks(
+        scorer, repo, good.iloc[start:stop], chunk_rows, point_in_time=point_in_time
+    )
     return scored, time.process_time() - cpu_began
 
 

@@ -244,3 +244,44 @@ def test_scorer_predicts_what_the_lightgbm_boosters_predict(serving_home):
             )
         else:
             assert np.isnan(scores.value["raw"][:, j]).all(), name
+
+
+def test_point_in_time_scores_a_back_dated_file_from_the_offline_store(serving_home, scorer):
+    """A back-dated file: the online store holds only the latest values, so scored from it the
+    orders lose views (after_as_of, missing); with --point-in-time those orders get the offline
+    store's values as of their as_of, exactly the point-in-time join training sets use."""
+    from features.snapshots import entity_rows, with_day_keys
+    from features.store import FeatureRepo
+    from serving.batch import SERVICE, score_orders
+    from serving.scoring import frame_columns
+
+    orders = serving_home.orders.sort_values("created_at").reset_index(drop=True)
+    picked = orders.iloc[len(orders) // 2 : len(orders) // 2 + 60].reset_index(drop=True)
+    picked = picked.assign(as_of=picked["created_at"] + pd.Timedelta(hours=20))
+    repo = FeatureRepo(serving_home.settings)
+
+    plain = score_orders(scorer, repo, picked)
+    joined = score_orders(scorer, repo, picked, point_in_time=True)
+
+    assert plain["degraded"].str.contains("after_as_of|missing").mean() > 0.5
+    assert not joined["degraded"].str.contains("after_as_of").any()
+    # The features used are the point-in-time join's (nothing newer than as_of by construction).
+    entity = entity_rows(picked).assign(as_of=picked["as_of"].astype("datetime64[us, UTC]"))
+    entity = with_day_keys(entity.assign(event_timestamp=entity["as_of"], _row=range(60)))
+    features = repo.training_set(SERVICE, entity).sort_values("_row").reset_index(drop=True)
+    columns = frame_columns(picked)
+    online = repo.online_feature_values(SERVICE, columns, skip_views=("order_attributes",))
+    values = dict(online.values)
+    for view, names, text, _ in repo.online_reader.views(SERVICE):
+        if view == "order_attributes":
+            continue
+        for name in names:
+            column = features[name]
+            values[name] = (
+                column.astype(object).where(column.notna(), None).to_numpy()
+                if name in text
+                else pd.to_numeric(column, errors="coerce").to_numpy(np.float64)
+            )
+    expected = scorer.predict(columns, values)
+    np.testing.assert_allclose(joined["p_late"], expected.p_late, atol=1e-12)
+    np.testing.assert_allclose(joined["value_index"], expected.value["index"], atol=1e-9)
