@@ -130,6 +130,7 @@ def measure_flow(
     history: timedelta,
     in_flight_days: float,
     alarm_ratio: float,
+    min_expected: float = 0.0,
 ) -> Flow:
     """The in-flight orders' deliveries at ``as_of``, per carrier.
 
@@ -148,6 +149,7 @@ def measure_flow(
             judged (older ones still open are either due already or held back for long).
         alarm_ratio: a carrier whose flow ratio is below this even at the top of its interval
             is short beyond doubt: its fitted level shift is applied to the estimate.
+        min_expected: ... provided at least this many deliveries were expected of it.
     """
     observed_at = as_of - grace
     column = "carrier_id" if "carrier_id" in orders and orders["carrier_id"].notna().any() else None
@@ -169,7 +171,9 @@ def measure_flow(
         mask = in_flight & (values == value)
         g = flow.share_delivered_on_time(value, u[mask], length[mask])
         figures = _figures(q[mask], g, arrived[mask])
-        figures["short"] = bool(figures["ratio_high"] < alarm_ratio)
+        figures["short"] = bool(
+            figures["expected"] >= min_expected and figures["ratio_high"] < alarm_ratio
+        )
         if figures["short"]:
             flow.shift[value] = figures["shift"]
         else:  # the estimate keeps the model's level

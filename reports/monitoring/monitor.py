@@ -281,6 +281,7 @@ def in_flight(
         history=timedelta(days=config.calibration_days),
         in_flight_days=config.in_flight_days,
         alarm_ratio=config.flow_ratio_alarm,
+        min_expected=config.flow_min_expected,
     )
 
 

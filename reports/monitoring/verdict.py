@@ -222,9 +222,10 @@ def _flow(
     """Carriers delivering their in-flight orders confidently slower than expected."""
     reasons: list[str] = []
     for name, seg in (flow or {}).items():
-        if seg["expected"] < config.flow_min_expected:
-            continue
-        if seg["ratio_high"] < config.flow_ratio_alarm:
+        if (
+            seg["expected"] >= config.flow_min_expected
+            and seg["ratio_high"] < config.flow_ratio_alarm
+        ):
             evidence.setdefault("flow_flagged", {})[name] = seg
             where = "" if name == "all" else f" in {name}"
             reasons.append(
