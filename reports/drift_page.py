@@ -89,6 +89,7 @@ def _headline(record: dict[str, Any]) -> str:
         ),
         "champion on held-out orders": _num(baseline.get("realised_auc")),
         "predicted late rate (window)": html.pct(_float(window["predicted_late_rate"])),
+        "estimated late rate (window)": html.pct(_float(window["estimated_late_rate"])),
         "realised late rate (complete days)": html.pct(_float(recent["realised_late_rate"])),
         "drift score": _num(record["drift_score"], 2),
         "predicted-risk shift": _num(record["prediction_shift"], 2),
