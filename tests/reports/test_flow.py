@@ -135,3 +135,15 @@ def test_the_verdict_alarms_on_a_short_carrier_only_with_enough_expected():
     assert not few.alarm
     unsure = verdict.decide(config, flow={"carrier=B": seg | {"ratio_high": 0.7}}, **common)
     assert not unsure.alarm
+
+
+def test_a_shop_without_carriers_is_judged_as_one_flow():
+    orders, late, delivered = shop(failing="B")
+    rows, result = measured(orders.drop(columns="carrier_id"), late, delivered)
+    assert set(result.segments) == {"all"} and result.column is None
+    # one carrier of three stopped: the whole flow is short, though not beyond doubt at 0.5
+    whole = result.segments["all"]
+    assert whole["ratio_high"] < 1 and whole["ratio"] > 0.5 and not whole["short"]
+    estimate = result.estimate(rows, rows["p_late"].to_numpy())
+    unknown = rows["late"].isna().to_numpy()
+    np.testing.assert_allclose(estimate[unknown], rows["p_late"].to_numpy()[unknown], rtol=1e-9)
