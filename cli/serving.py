@@ -50,9 +50,10 @@ def predict(
         bool,
         typer.Option(
             "--point-in-time",
-            help="orders whose online feature values are all newer than their --as-of moment "
-            "(a back-dated file) get their features from a point-in-time join of the offline "
-            "store instead of being scored without those views (slower)",
+            help="orders the online store cannot answer as of their --as-of moment (a view's "
+            "values only from after it, or no row for the order's day: a back-dated file) get "
+            "their features from a point-in-time join of the offline store instead of being "
+            "scored without those views (slower)",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,

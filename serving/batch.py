@@ -285,8 +285,9 @@ def predict_file(
             fewer than :data:`PARALLEL_FROM` orders, and every file where processes cannot be
             forked (not Linux), are scored in this process alone.
         progress: where progress lines go (None: nowhere).
-        point_in_time: orders whose online values are all from after their ``as_of`` (a
-            back-dated file) get their features from a point-in-time join of the offline store
+        point_in_time: orders the online store cannot answer as of their ``as_of`` (a view's
+            values only from after it, or no row for their day: a back-dated file) get their
+            features from a point-in-time join of the offline store
             (:func:`point_in_time_features`) instead of being scored without those views.
 
     Raises:
