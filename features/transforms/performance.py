@@ -42,7 +42,7 @@ last 90 and 365 days say how active and how well served a customer is *now*."""
 
 def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
     """The customer's history after each of their events (an order placed, a delivery made),
-    over the last 90 and 365 days (:data:`CUSTOMER_WINDOWS_DAYS`) and, for rates, overall.
+    over the last 90 and 365 days (:data:`CUSTOMER_WINDOWS_DAYS`).
 
     Stamped a microsecond after the event, so an order's own creation snapshot sees the history
     *before* it — exactly what the online store holds when a new order arrives. A windowed count
@@ -54,9 +54,11 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
 
     Returns:
         ``customer_id``, ``event_timestamp``; per window ``w``: ``cust_orders_<w>``,
-        ``cust_deliveries_<w>``, ``cust_late_share_<w>``; for 365 days also ``cust_spend_365d``
-        and ``cust_late_deliveries_365d``; over the whole history the rates
-        ``cust_avg_order_value``, ``cust_late_share``, ``cust_mean_delay_hours``.
+        ``cust_deliveries_<w>``, ``cust_late_share_<w>``; for 365 days also ``cust_spend_365d``,
+        ``cust_avg_order_value_365d``, ``cust_late_deliveries_365d`` and
+        ``cust_mean_delay_hours_365d``. Nothing over the whole history: even its rates carry
+        an era's level into a later one (on SCMS the all-time mean delay and average order
+        value were the customer features with the most gain).
     """
     placed = pd.DataFrame(
         {
@@ -92,7 +94,6 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
     frame = _with_expiries(happened, counted, CUSTOMER_WINDOWS_DAYS)
     frame = frame.sort_values(["customer_id", "t"], kind="stable")
     by_customer = frame.groupby("customer_id", sort=False)
-    overall = by_customer[counted].cumsum()
     out = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy(),
@@ -104,20 +105,18 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
         # Integer-valued sums of +v and -v: rounding removes float residue where a window
         # empties (a count of 1e-13 is 0).
         sums = by_customer[columns].cumsum().round(9)
-        out[f"cust_orders_{window}"] = sums[f"order_{window}"].to_numpy()
-        out[f"cust_deliveries_{window}"] = sums[f"delivered_{window}"].to_numpy()
-        known = sums[f"delivered_{window}"].replace(0, np.nan)
+        orders_in, delivered_in = sums[f"order_{window}"], sums[f"delivered_{window}"]
+        out[f"cust_orders_{window}"] = orders_in.to_numpy()
+        out[f"cust_deliveries_{window}"] = delivered_in.to_numpy()
+        known = delivered_in.replace(0, np.nan)
         out[f"cust_late_share_{window}"] = (sums[f"late_{window}"] / known).to_numpy()
         if window == "365d":
             out["cust_spend_365d"] = sums["spend_365d"].to_numpy()
+            out["cust_avg_order_value_365d"] = (
+                sums["spend_365d"] / orders_in.replace(0, np.nan)
+            ).to_numpy()
             out["cust_late_deliveries_365d"] = sums["late_365d"].to_numpy()
-    # Rates over the whole history: levels, not counts that grow with the shop's age.
-    out["cust_avg_order_value"] = (
-        overall["spend"] / overall["order"].replace(0, np.nan)
-    ).to_numpy()
-    known = overall["delivered"].replace(0, np.nan)
-    out["cust_late_share"] = (overall["late"] / known).to_numpy()
-    out["cust_mean_delay_hours"] = (overall["delay"] / known).to_numpy()
+            out["cust_mean_delay_hours_365d"] = (sums["delay_365d"] / known).to_numpy()
     # Several events in the same microsecond: the last state is the one that holds.
     out = out.drop_duplicates(["customer_id", "event_timestamp"], keep="last")
     return _stamp(out)
