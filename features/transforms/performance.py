@@ -37,7 +37,8 @@ CUSTOMER_WINDOWS_DAYS = {"90d": 90, "365d": 365}
 """The customer-history windows. A count over the customer's whole history grows with the shop's
 age by construction — a disguised clock: on the SCMS export (ten years of a few hundred country
 programmes) blanking the all-time counts lifted the delay AUC 0.8095 -> 0.8256. Counts over the
-last 90 and 365 days say how active and how well served a customer is *now*."""
+last 90 and 365 days say how active and how well served a customer is *now* (SCMS with these
+windows and no promotion calendar: 0.8246, Brier 0.0874 -> 0.0849)."""
 
 
 def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
