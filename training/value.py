@@ -81,7 +81,10 @@ fulfilment beyond freight; fulfilment cost is the freight plus packing, expediti
 compensation. Trees approximate the identity of the known part by steps, and a step on a
 large order is a large amount: two trainings with different seeds moved the gross margin of the
 demo's test orders by 7.6 CNY (median; 98 CNY at the 90th percentile), the largest source of
-tier changes between them."""
+tier changes between them. With the known parts (``bench/bench_tiers.py --home var/demo``, 12k
+orders): 90.2 % → 94.8 % of test orders keep their tier, the contribution moves p90 122 → 49 CNY;
+test R² on the development world: fulfilment cost 0.840 → 0.935 (oracle 0.959), gross margin
+0.793 → 0.826 (0.833)."""
 
 
 class ScaledBooster:
