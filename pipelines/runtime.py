@@ -35,7 +35,11 @@ def prefect_variables(settings: Settings, *, prefect_home: Path | None = None) -
     home = prefect_home or settings.prefect_home
     variables = {
         "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(EPHEMERAL_STARTUP_TIMEOUT_SECONDS),
+        # An operator's own value wins (a machine busier than ours needs longer).
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": (
+            os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+            or str(EPHEMERAL_STARTUP_TIMEOUT_SECONDS)
+        ),
         # Telemetry posts outside (there is no network) and, failing, fills the logs with
         # "database is locked" from the embedded server.
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

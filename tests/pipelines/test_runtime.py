@@ -12,7 +12,8 @@ from pipelines.runtime import (
 )
 
 
-def test_local_profile_uses_an_ephemeral_server_under_home(tmp_path):
+def test_local_profile_uses_an_ephemeral_server_under_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", raising=False)
     variables = prefect_variables(load_settings(home=tmp_path))
     assert variables["PREFECT_HOME"] == str(tmp_path / "prefect")
     assert variables["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == str(
@@ -21,6 +22,12 @@ def test_local_profile_uses_an_ephemeral_server_under_home(tmp_path):
     assert variables["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert variables["BENTOML_DO_NOT_TRACK"] == "true"
     assert "PREFECT_API_URL" not in variables
+
+
+def test_an_operators_startup_timeout_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    variables = prefect_variables(load_settings(home=tmp_path))
+    assert variables["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "300"
 
 
 def test_production_profile_points_at_the_configured_server(tmp_path):
@@ -35,6 +42,7 @@ def test_production_profile_points_at_the_configured_server(tmp_path):
 def test_prefect_environment_sets_the_variables(tmp_path, monkeypatch):
     for name in prefect_variables(load_settings(home=tmp_path)):
         monkeypatch.setenv(name, "before")  # restored by monkeypatch afterwards
+    monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")  # kept when set
     variables = prefect_environment(load_settings(home=tmp_path), throwaway=True)
     assert variables["PREFECT_HOME"] != str(tmp_path / "prefect")  # a throwaway one
     assert all(os.environ[name] == value for name, value in variables.items())
