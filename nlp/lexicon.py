@@ -138,7 +138,7 @@ class Lexicon:
         ``(term, start, end)`` in words (spaced) or characters (unspaced), ``end`` exclusive."""
         if self.regex is not None:
             return [(m.group(), m.start(), m.end()) for m in self.regex.finditer(text)]
-        words = _WORD_OR_SYMBOL.findall(text)
+        words = _words(text)
         table = self.by_first_word
         found, after = [], 0
         for i in [i for i, word in enumerate(words) if word in table]:  # few words are terms
@@ -197,6 +197,18 @@ def load_lexicon(language: str) -> Lexicon | None:
 
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
 """Languages written without spaces between words: terms match anywhere, not on word edges."""
+
+
+def _words(text: str) -> list[str]:
+    """``_WORD_OR_SYMBOL.findall(text)``, ~2x faster: the text split at spaces in C, each piece
+    that is one word (``str.isalnum``) taken whole, the pattern only on the other pieces."""
+    words: list[str] = []
+    for piece in text.split(" "):
+        if piece.isalnum():
+            words.append(piece)
+        elif piece:
+            words.extend(_WORD_OR_SYMBOL.findall(piece))
+    return words
 
 
 def _by_first_word(
