@@ -5,7 +5,8 @@ Runs :func:`reports.monitoring.monitor.run_pass` on a home with served predictio
 
 - the pass's wall time;
 - per week of predictions whose outcomes are all known: the AUC estimated before the outcomes
-  (each day's estimate as made at the end of that day) against the realised AUC, pooled over
+  (each day's estimate as made at the end of that day, with the labels and in-flight deliveries
+  known then) against the realised AUC, pooled over
   the week's predictions, and the difference.
 
 Usage: ``.venv/bin/python bench/bench_monitor.py --home var [--json]``
@@ -33,11 +34,13 @@ def main() -> None:
     from reports.monitoring.monitor import (
         COMPLETE_SHARE,
         daily_series,
+        delivered_by,
         latest_prediction_time,
         pooled,
         prediction_stage,
         read_outcomes,
         run_pass,
+        shipped_orders,
     )
     from reports.monitoring.served import served_predictions, with_outcomes
 
@@ -52,11 +55,14 @@ def main() -> None:
     as_of = latest_prediction_time(settings)
     predictions = served_predictions(settings)
     grace = timedelta(hours=settings.monitoring.outcome_grace_hours)
-    predictions = with_outcomes(predictions, read_outcomes(settings), as_of, grace)
+    outcomes = read_outcomes(settings)
+    predictions = with_outcomes(predictions, outcomes, as_of, grace)
+    predictions["delivered_at"] = delivered_by(predictions, outcomes, as_of - grace)
     predictions["stage"] = prediction_stage(predictions)
+    shipped = shipped_orders(settings, outcomes, as_of - grace)
     span = (as_of - predictions["predicted_at"].min()).days + 1
     config = settings.monitoring.model_copy(update={"history_days": span})
-    _, expected, complete = daily_series(predictions, as_of, config)
+    _, expected, complete = daily_series(predictions, as_of, config, shipped)
     weeks = []
     days = pd.Series(complete)
     weeks_of = days.dt.tz_localize(None).dt.to_period("W")  # days are UTC midnights

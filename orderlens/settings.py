@@ -368,6 +368,26 @@ class MonitoringSettings(BaseModel):
     segment_min_orders: int = Field(
         60, ge=1, description="orders due a carrier/region/channel needs for its own late rate"
     )
+    in_flight_days: float = Field(
+        2,
+        gt=0,
+        description="orders first served this many days before a pass, not yet due, are its"
+        " in-flight orders: their deliveries so far are compared with what was expected",
+    )
+    flow_ratio_alarm: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="alarm when a carrier delivers less than this share of the in-flight orders"
+        " expected delivered by now, even at the top of its 95% interval; the estimate then"
+        " raises that carrier's P(late) to what its deliveries say",
+    )
+    flow_min_expected: float = Field(
+        20,
+        gt=0,
+        description="deliveries a carrier's in-flight orders must be expected to have made for"
+        " its flow ratio to be judged",
+    )
     retrain_on_evidence: bool = Field(
         True, description="an alarm asks for a retrain (then the promotion gate decides)"
     )

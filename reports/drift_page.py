@@ -23,9 +23,11 @@ HOW_TO_READ = (
     "where the realised AUC should land if the probabilities are right. Realised AUC: measured "
     "once outcomes are known, with a 95% interval, on days whose outcomes are all in (an order's "
     "outcome counts once its promise, plus a grace period for the outcomes feed, has passed). "
-    "The estimate only sees what the model sees: a change the model's inputs do not show (a "
-    "carrier's hubs failing silently) leaves it unmoved and shows first in the orders whose "
-    "promise just passed (the verdict's late-rate checks)."
+    "The model's probabilities alone cannot see a change its inputs do not show (a carrier's "
+    "hubs failing silently), so the estimate also counts what is already known: orders whose "
+    "promise passed count as late or on time, and a carrier whose orders in flight are "
+    "confidently not being delivered as usual has its orders' P(late) raised to what its "
+    "deliveries say (see Deliveries of orders in flight)."
 )
 
 
@@ -48,6 +50,7 @@ def build(result: MonitorPass | None, records: list[dict[str, Any]], path: Path)
     sections = [
         _headline(record),
         _verdict(record),
+        _flow(record),
         _daily(record),
         _segments(record),
         _drift(record),
@@ -86,6 +89,7 @@ def _headline(record: dict[str, Any]) -> str:
         ),
         "champion on held-out orders": _num(baseline.get("realised_auc")),
         "predicted late rate (window)": html.pct(_float(window["predicted_late_rate"])),
+        "estimated late rate (window)": html.pct(_float(window["estimated_late_rate"])),
         "realised late rate (complete days)": html.pct(_float(recent["realised_late_rate"])),
         "drift score": _num(record["drift_score"], 2),
         "predicted-risk shift": _num(record["prediction_shift"], 2),
@@ -126,10 +130,48 @@ def _verdict(record: dict[str, Any]) -> str:
         "Verdict",
         *parts,
         note="An alarm needs evidence: a performance drop beyond the tolerance and beyond "
-        "sampling, more or fewer late orders than predicted, or severe importance-weighted drift. "
+        "sampling, more or fewer late orders than predicted, a carrier's deliveries confidently "
+        "short of what was expected, or severe importance-weighted drift. "
         "A retrain follows an alarm unless one was asked for within the cool-down; the promotion "
         "gate then decides whether the new model serves.",
     )
+
+
+def _flow(record: dict[str, Any]) -> str:
+    flow = record.get("flow") or {}
+    segments = flow.get("segments") or {}
+    if not segments:
+        return html.section(
+            "Deliveries of orders in flight", "<p>No served orders are in flight.</p>"
+        )
+    header = ["segment", "orders in flight", "delivered", "expected", "flow ratio", "95% CI",
+              "predicted late", "estimated late", "raised in the estimate"]  # fmt: skip
+    rows = [
+        [name, f"{seg['orders']:,}", f"{seg['delivered']:,}", f"{seg['expected']:.1f}",
+         _num(seg["ratio"], 2), _range2(seg["ratio_low"], seg["ratio_high"]),
+         html.pct(_float(seg["predicted"])), html.pct(_float(seg["estimated"])),
+         "yes" if seg.get("short") else ""]
+        for name, seg in sorted(segments.items())
+    ]  # fmt: skip
+    return html.section(
+        "Deliveries of orders in flight",
+        html.table(header, rows, left=1),
+        note=f"Orders first served in the last days whose promise has not passed, delivered by "
+        f"{str(flow.get('observed_at', ''))[:16].replace('T', ' ')} UTC (the outcomes feed's "
+        "grace before the pass) vs expected from the calibrated P(late) and each carrier's own "
+        "recent on-time deliveries (when in their promise window they arrived). Flow ratio: "
+        "delivered / expected, with the exact Poisson 95% interval of the count. A carrier short "
+        "beyond doubt (monitoring.flow_ratio_alarm, even at the top of the interval) raises an "
+        "alarm, and the estimate counts its orders as late as its deliveries say (estimated "
+        "late). It assumes a carrier that delivers slower is a carrier whose orders go late; "
+        "realised labels replace the estimate as promises pass.",
+    )
+
+
+def _range2(low: Any, high: Any) -> str:
+    if low is None or high is None:
+        return "–"
+    return f"{low:.2f}–{high:.2f}"
 
 
 def _daily(record: dict[str, Any]) -> str:

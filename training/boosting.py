@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -211,7 +212,13 @@ def _fit_on_dask(
     # The sklearn wrapper takes the round count as n_estimators; threads come from the workers.
     options = {k: v for k, v in params.items() if k not in {"num_threads", "n_jobs"}}
     model = model_class(client=client, n_estimators=rounds, **options)
-    model.fit(dx, dy, feature_name=list(spec.names), categorical_feature=spec.categorical_indices)
+    with warnings.catch_warnings():
+        # LightGBM's sklearn layer always turns n_jobs into num_threads, which its Dask layer then
+        # drops with a warning on every fit (threads come from the workers, as intended here).
+        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+        model.fit(
+            dx, dy, feature_name=list(spec.names), categorical_feature=spec.categorical_indices
+        )
     booster = model.to_local().booster_
     best = _best_iteration(booster, params, valid, early_stopping)
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))

@@ -300,7 +300,9 @@ def _customers(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 def _or_none(fn, a: np.ndarray, b: np.ndarray) -> float | None:
-    return None if not np.isfinite(a).any() else fn(a, b)
+    # A metric over no rows is no figure (an export without an oracle), not NaN in the JSON.
+    finite = np.isfinite(np.asarray(a, dtype=float)) & np.isfinite(np.asarray(b, dtype=float))
+    return fn(a, b) if finite.any() else None
 
 
 def _div(a: float | None, b: float | None) -> float | None:

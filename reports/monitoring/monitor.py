@@ -27,6 +27,7 @@ from reports.monitoring.drift import (
     matched_reference,
     prediction_shift,
 )
+from reports.monitoring.flow import Flow, measure_flow
 from reports.monitoring.performance import CalibrationMap, Performance, measure
 from reports.monitoring.reference import load_reference
 from reports.monitoring.served import (
@@ -64,6 +65,8 @@ class MonitorPass:
         calibration: how the estimate was calibrated, in words.
         due: the orders whose outcome became known in the window, overall (``all``) and per
             segment: predicted (when first scored) vs realised late rate.
+        flow: the in-flight orders' deliveries per carrier, observed vs expected
+            (:mod:`reports.monitoring.flow`).
         verdict: the decision and its evidence.
         champion: the champion's version.
         notes: what could not be measured, and why.
@@ -82,6 +85,7 @@ class MonitorPass:
     period: dict[str, Any]
     calibration: str
     due: dict[str, dict[str, Any]]
+    flow: dict[str, Any]
     verdict: Verdict
     champion: str | None
     notes: list[str] = field(default_factory=list)
@@ -108,6 +112,7 @@ class MonitorPass:
                 "baseline": self.baseline.as_dict() if self.baseline else None,
                 "calibration": self.calibration,
                 "due": self.due,
+                "flow": self.flow,
                 "champion": self.champion,
                 "drift": self.drift.as_dict() if self.drift else None,
                 "segments": self.segments,
@@ -145,15 +150,18 @@ def run_pass(
     outcomes = read_outcomes(settings)
     grace = timedelta(hours=config.outcome_grace_hours)
     predictions = with_outcomes(predictions, outcomes, as_of, grace)
+    predictions["delivered_at"] = delivered_by(predictions, outcomes, as_of - grace)
     predictions["stage"] = prediction_stage(predictions)
+    shipped = shipped_orders(settings, outcomes, as_of - grace)
     start = window_start(predictions, as_of, config)
     window = predictions[predictions["predicted_at"] >= start]
     calibration = fit_calibration(predictions, as_of, config)
-    expected = calibration.predict(window["p_late"], window["stage"])
-    # The window is judged on its estimate only: its few known outcomes are a biased few (orders
-    # still scanned after their promise are late by then).
+    flow = in_flight(predictions, calibration, shipped, as_of, config)
+    # Labels known so far count as they are; the rest by their calibrated P(late), raised for a
+    # carrier whose deliveries are confidently short (what the model's inputs cannot show).
+    expected = flow.estimate(window, calibration.predict(window["p_late"], window["stage"]))
     performance = measure(window["p_late"], expected)
-    daily, expected_then, complete = daily_series(predictions, as_of, config)
+    daily, expected_then, complete = daily_series(predictions, as_of, config, shipped)
     recent_days = complete[-RECENT_DAYS:]
     recent = pooled(predictions, expected_then, recent_days)
     notes: list[str] = []
@@ -174,6 +182,7 @@ def run_pass(
         config,
         as_of=as_of,
         due=due,
+        flow=flow.segments,
         window=performance,
         recent=recent,
         baseline=baseline,
@@ -204,6 +213,7 @@ def run_pass(
         period=period,
         calibration=calibration.describe(),
         due=due,
+        flow={"observed_at": flow.observed_at.isoformat(), "segments": flow.segments},
         verdict=verdict,
         champion=champion,
         notes=notes,
@@ -221,6 +231,58 @@ def read_outcomes(settings: Settings) -> pd.DataFrame:
         return pd.DataFrame(columns=["order_id", "delivered_at"])
     outcomes = read_lake(settings, "outcomes")
     return outcomes[[c for c in ("order_id", "delivered_at", "status") if c in outcomes]]
+
+
+def delivered_by(
+    predictions: pd.DataFrame, outcomes: pd.DataFrame, moment: pd.Timestamp
+) -> pd.Series:
+    """Each prediction's order's delivery time, where it was delivered by ``moment`` (else
+    NaT: a delivery the outcomes feed may not have sent yet is not known)."""
+    if outcomes.empty or "order_id" not in outcomes:
+        return pd.Series(pd.NaT, index=predictions.index, dtype="datetime64[us, UTC]")
+    delivered = outcomes.drop_duplicates("order_id", keep="last").set_index("order_id")
+    times = predictions["order_id"].map(delivered["delivered_at"])
+    return times.where(times <= moment)
+
+
+def shipped_orders(
+    settings: Settings, outcomes: pd.DataFrame, moment: pd.Timestamp
+) -> pd.DataFrame:
+    """Every order in the lake placed before ``moment`` with its carrier, promise and delivery
+    (where delivered by ``moment``): the carriers' delivery timing is measured on them."""
+    from features.lake import has_table, read_lake
+
+    columns = ["order_id", "created_at", "promised_at", "carrier_id"]
+    if not has_table(settings, "orders"):
+        return pd.DataFrame(columns=[*columns, "delivered_at"])
+    orders = read_lake(settings, "orders", columns=columns)
+    orders = orders[orders["created_at"] < moment].reset_index(drop=True)
+    return orders.assign(delivered_at=delivered_by(orders, outcomes, moment))
+
+
+def in_flight(
+    predictions: pd.DataFrame,
+    calibration: CalibrationMap,
+    shipped: pd.DataFrame,
+    at: pd.Timestamp,
+    config: MonitoringSettings,
+) -> Flow:
+    """The deliveries of the orders in flight at ``at`` (each order by its first served
+    prediction), per carrier, against what the calibrated P(late) and each carrier's timing
+    lead to expect."""
+    served = predictions[predictions["predicted_at"] <= at]
+    first = served.sort_values("predicted_at", kind="stable").drop_duplicates("order_id")
+    return measure_flow(
+        first,
+        calibration.predict(first["p_late"], first["stage"]),
+        shipped[shipped["created_at"] < at],
+        at,
+        timedelta(hours=config.outcome_grace_hours),
+        history=timedelta(days=config.calibration_days),
+        in_flight_days=config.in_flight_days,
+        alarm_ratio=config.flow_ratio_alarm,
+        min_expected=config.flow_min_expected,
+    )
 
 
 def latest_prediction_time(settings: Settings) -> pd.Timestamp | None:
@@ -432,10 +494,14 @@ def segment_performance(
 
 
 def daily_series(
-    predictions: pd.DataFrame, as_of: pd.Timestamp, config: MonitoringSettings
+    predictions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    config: MonitoringSettings,
+    shipped: pd.DataFrame | None = None,
 ) -> tuple[list[dict[str, Any]], pd.Series, list[pd.Timestamp]]:
-    """Per day of the last ``history_days``: performance estimated with the calibration known at
-    the end of that day, and realised with the outcomes known at ``as_of``.
+    """Per day of the last ``history_days``: performance estimated with what was known at the
+    end of that day (calibration, labels, in-flight deliveries), and realised with the outcomes
+    known at ``as_of``.
 
     Returns:
         ``(daily rows, expected, complete days)``: ``expected`` is each prediction's calibrated
@@ -450,7 +516,14 @@ def daily_series(
     for day, group in recent.groupby("day"):
         end = min(day + pd.Timedelta(days=1), as_of)
         calibration = fit_calibration(predictions, end, config)
-        expected[group.index] = calibration.predict(group["p_late"], group["stage"])
+        calibrated = calibration.predict(group["p_late"], group["stage"])
+        if shipped is not None:
+            then = predictions.assign(
+                late=predictions["late"].where(predictions["known_at"] <= end)
+            )
+            flow = in_flight(then, calibration, shipped, end, config)
+            calibrated = flow.estimate(then.loc[group.index], calibrated)
+        expected[group.index] = calibrated
         labelled = int(group["late"].notna().sum())
         whole = labelled >= COMPLETE_SHARE * len(group)
         # A day still collecting outcomes shows its estimate only: its first outcomes are a
@@ -549,6 +622,7 @@ def _empty_pass(champion: str | None, why: str) -> MonitorPass:
         period={"days": []},
         calibration="",
         due={},
+        flow={},
         verdict=Verdict(alarm=False, retrain=False, reasons=[why]),
         champion=champion,
         notes=[why],

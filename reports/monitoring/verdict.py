@@ -13,6 +13,11 @@ An alarm is evidence that the model no longer does its job, never a statistical 
   the late share is more than ``late_rate_tolerance`` from what the model said when they were
   placed even at the near end of Wilson's interval — the earliest outcome evidence, a grace
   period after a promise;
+- **deliveries short**: a carrier's in-flight orders (first served within ``in_flight_days``,
+  promise not yet passed) were delivered at less than ``flow_ratio_alarm`` of the rate its own
+  recent on-time deliveries and the model's probabilities lead to expect, even at the top of the
+  count's exact Poisson interval (:mod:`reports.monitoring.flow`) — the earliest sign of a
+  failure the model's inputs do not show, days before the promises fall due;
 - **severe drift**: the importance-weighted drift score of all predictions, or of one segment
   (a carrier, a region, a channel) with enough predictions, reaches ``drift_severe``. A shift of
   a segment's predicted risk alone is reported, not alarmed on: the model answering changed
@@ -66,6 +71,7 @@ def decide(
     segments: dict[str, dict[str, Any]],
     last_retrain: pd.Timestamp | None,
     due: dict[str, dict[str, Any]] | None = None,
+    flow: dict[str, dict[str, Any]] | None = None,
     retrain_allowed: bool = True,
 ) -> Verdict:
     """Judge one pass.
@@ -83,6 +89,9 @@ def decide(
         due: ``"all"`` and ``"<column>=<value>"`` → the orders whose outcome became known in
             the window: ``orders``, ``predicted`` (their mean P(late) when first scored),
             ``realised`` late rate and its Wilson interval ``low``/``high``.
+        flow: ``"carrier=<id>"`` → the in-flight orders' ``delivered`` and ``expected``
+            deliveries, ``ratio`` with ``ratio_low``/``ratio_high`` (see
+            :func:`reports.monitoring.flow.measure_flow`).
         last_retrain: when the monitor last asked for a retrain (None: never).
         retrain_allowed: False forbids a retrain whatever the evidence (the caller's choice).
     """
@@ -104,6 +113,7 @@ def decide(
         watch.append("no held-out baseline recorded with the champion: AUC drops not judged")
     reasons += _calibration(config, recent, evidence)
     reasons += _due(config, due, evidence)
+    reasons += _flow(config, flow, evidence)
     if drift is not None:
         found, noted = _drift(config, drift, segments, evidence)
         reasons += found
@@ -202,6 +212,28 @@ def _due(
                 f"{'more' if seen > said else 'fewer'} orders late than predicted{where}: of "
                 f"{cohort['orders']:,} orders whose promise just passed, {seen:.0%} were late "
                 f"(95% CI {low:.0%}–{high:.0%}); the model said {said:.0%} when they were placed"
+            )
+    return reasons
+
+
+def _flow(
+    config: MonitoringSettings, flow: dict[str, dict[str, Any]] | None, evidence: dict
+) -> list[str]:
+    """Carriers delivering their in-flight orders confidently slower than expected."""
+    reasons: list[str] = []
+    for name, seg in (flow or {}).items():
+        if (
+            seg["expected"] >= config.flow_min_expected
+            and seg["ratio_high"] < config.flow_ratio_alarm
+        ):
+            evidence.setdefault("flow_flagged", {})[name] = seg
+            where = "" if name == "all" else f" in {name}"
+            reasons.append(
+                f"deliveries short{where}: {seg['delivered']:,} of its {seg['orders']:,} orders "
+                f"in flight delivered, {seg['expected']:.0f} expected (flow ratio "
+                f"{seg['ratio']:.2f}, 95% CI {seg['ratio_low']:.2f}–{seg['ratio_high']:.2f}; "
+                f"alarm below {config.flow_ratio_alarm:.2f}); estimated late rate of its orders "
+                f"{seg['estimated']:.0%}, the model said {seg['predicted']:.0%}"
             )
     return reasons
 
