@@ -416,4 +416,10 @@ def urgency_score(text: str, urgent_terms: int, waited_hours: float, p_negative:
 def _joined(present: np.ndarray, names: tuple[str, ...]) -> list[str]:
     if not names:
         return [""] * len(present)
-    return ["|".join(name for name, on in zip(names, row, strict=True) if on) for row in present]
+    counts = present.sum(axis=1)
+    joined = np.full(len(present), "", dtype=object)
+    one = counts == 1  # most texts: their one label by position, no join
+    joined[one] = np.asarray(names, dtype=object)[present[one].argmax(axis=1)]
+    for i in np.flatnonzero(counts > 1):
+        joined[i] = "|".join(name for name, on in zip(names, present[i], strict=True) if on)
+    return joined.tolist()
