@@ -29,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from nlp.patterns import trie_regex
 
@@ -53,9 +54,8 @@ every other character that is not a space alone (punctuation, emoji). The terms 
 same way, so a term matches whole words, as a regular expression guarded by word edges would."""
 
 
-@dataclass(frozen=True)
-class Reading:
-    """What a lexicon found in one text."""
+class Reading(NamedTuple):
+    """What a lexicon found in one text (a tuple: one is made per text scored)."""
 
     positive: float
     negative: float
@@ -102,7 +102,7 @@ class Lexicon:
         """The positive and negative weight and the urgency terms found in ``text``."""
         positive = negative = 0.0
         negated, multiplier, modifier_end = False, 1.0, -1
-        terms, reach = self.terms, self.reach
+        terms, reach, urgent_terms = self.terms, self.reach, self.urgent_terms
         urgent: set[str] = set()
         for term, start, end in self._found(_normalise(text)):
             kind, value = terms[term]
@@ -127,7 +127,7 @@ class Lexicon:
             elif kind == "boundary":
                 negated, multiplier, modifier_end = False, 1.0, -1
             # neutral terms only stop a longer-looking word being read as a shorter one
-            if term in self.urgent_terms:
+            if urgent_terms and term in urgent_terms:
                 urgent.add(term)
         if self.urgency is not None:
             urgent.update(self.urgency.findall(text.lower()))
@@ -137,7 +137,7 @@ class Lexicon:
         """The terms in normalised ``text`` in order, longest first, none overlapping:
         ``(term, start, end)`` in words (spaced) or characters (unspaced), ``end`` exclusive."""
         if self.regex is not None:
-            return [(m.group(), m.start(), m.end()) for m in self.regex.finditer(text)]
+            return [(m[0], *m.span()) for m in self.regex.finditer(text)]
         words = _words(text)
         table = self.by_first_word
         found, after = [], 0
