@@ -115,7 +115,7 @@ VIEWS: tuple[ViewSpec, ...] = (
         customer,
         timedelta(days=400),
         ("orders",),
-        "orders, spend and lateness the customer experienced so far",
+        "orders, spend and lateness the customer experienced in the last 90 and 365 days",
     ),
     ViewSpec(
         "carrier_performance",
@@ -200,15 +200,23 @@ VIEW_BY_NAME = {spec.name: spec for spec in VIEWS}
 
 
 CUMULATIVE_COUNTS = frozenset(
-    {"cust_orders", "cust_spend", "cust_deliveries", "cust_late_deliveries"}
+    {
+        "cust_orders_90d",
+        "cust_deliveries_90d",
+        "cust_orders_365d",
+        "cust_spend_365d",
+        "cust_deliveries_365d",
+        "cust_late_deliveries_365d",
+    }
 )
-"""Customer-history features counting the customer's whole history so far."""
+"""Customer-history counts: over a window (features/transforms/performance.py), yet still growing
+with the shop's age until the shop is as old as the window (the demo's world is one year old)."""
 
 
 def is_cumulative(view: str, feature: str) -> bool:
-    """Whether a feature counts a customer's whole history so far (the customer-history counts,
-    and every ticket count of the customer-tickets view, whose labels are the shop's own): such
-    features grow with the shop's age by construction, so the monitor compares their rates
+    """Whether a feature is a count that grows with the shop's age (the customer-history counts
+    until the shop is as old as their window, and every ticket count of the customer-tickets
+    view, over the whole history, whose labels are the shop's own), so the monitor compares rates
     (late share, average order value, negative share) instead. Tagged ``monitoring:
     cumulative`` in the registry."""
     if view == "customer_tickets":

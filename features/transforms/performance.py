@@ -33,23 +33,42 @@ def deliveries(orders: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+CUSTOMER_WINDOWS_DAYS = {"90d": 90, "365d": 365}
+"""The customer-history windows. A count over the customer's whole history grows with the shop's
+age by construction — a disguised clock: on the SCMS export (ten years of a few hundred country
+programmes) blanking the all-time counts lifted the delay AUC 0.8095 -> 0.8256. Counts over the
+last 90 and 365 days say how active and how well served a customer is *now* (SCMS with these
+windows and no promotion calendar: 0.8246, Brier 0.0874 -> 0.0849)."""
+
+
 def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
-    """The customer's history after each of their events (an order placed, a delivery made).
+    """The customer's history after each of their events (an order placed, a delivery made),
+    over the last 90 and 365 days (:data:`CUSTOMER_WINDOWS_DAYS`).
 
     Stamped a microsecond after the event, so an order's own creation snapshot sees the history
-    *before* it — exactly what the online store holds when a new order arrives.
+    *before* it — exactly what the online store holds when a new order arrives. A windowed count
+    also changes when an event leaves its window, with no new event: each event therefore gets
+    an expiry row per window (stamped when it leaves), so the latest row at or before any moment
+    — what a point-in-time join reads — holds the exact count over the window ending then.
+    Expiries after the last event of the data are not written (they are in the future of the
+    export; the next build writes them).
 
     Returns:
-        ``customer_id``, ``event_timestamp``, ``cust_orders``, ``cust_spend``,
-        ``cust_avg_order_value``, ``cust_deliveries``, ``cust_late_deliveries``,
-        ``cust_late_share``, ``cust_mean_delay_hours``.
+        ``customer_id``, ``event_timestamp``; per window ``w``: ``cust_orders_<w>``,
+        ``cust_deliveries_<w>``, ``cust_late_share_<w>``; for 365 days also ``cust_spend_365d``,
+        ``cust_avg_order_value_365d``, ``cust_late_deliveries_365d`` and
+        ``cust_mean_delay_hours_365d``. Nothing over the whole history: even its rates carry
+        an era's level into a later one (on SCMS the all-time mean delay and average order
+        value were the customer features with the most gain).
     """
     placed = pd.DataFrame(
         {
             "customer_id": orders["customer_id"],
             "t": orders["created_at"],
             "order": 1,
-            "spend": orders["order_value"] - orders["discount"],
+            "spend": orders["order_value"] - orders["discount"].fillna(0.0)
+            if "discount" in orders
+            else orders["order_value"],
             "delivered": 0,
             "late": 0,
             "delay": 0.0,
@@ -71,27 +90,58 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
                 }
             )
         )
-    frame = pd.concat(events, ignore_index=True).sort_values(["customer_id", "t"], kind="stable")
-    totals = frame.groupby("customer_id", sort=False)[
-        ["order", "spend", "delivered", "late", "delay"]
-    ].cumsum()
+    happened = pd.concat(events, ignore_index=True)
+    counted = ["order", "spend", "delivered", "late", "delay"]
+    frame = _with_expiries(happened, counted, CUSTOMER_WINDOWS_DAYS)
+    frame = frame.sort_values(["customer_id", "t"], kind="stable")
+    by_customer = frame.groupby("customer_id", sort=False)
     out = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy(),
             "event_timestamp": (frame["t"] + JUST_AFTER).to_numpy(),
-            "cust_orders": totals["order"].to_numpy(),
-            "cust_spend": totals["spend"].to_numpy(),
-            "cust_deliveries": totals["delivered"].to_numpy(),
-            "cust_late_deliveries": totals["late"].to_numpy(),
         }
     )
-    out["cust_avg_order_value"] = out["cust_spend"] / out["cust_orders"].replace(0, np.nan)
-    known = out["cust_deliveries"].replace(0, np.nan)
-    out["cust_late_share"] = out["cust_late_deliveries"] / known
-    out["cust_mean_delay_hours"] = totals["delay"].to_numpy() / known
+    for window in CUSTOMER_WINDOWS_DAYS:
+        columns = [f"{c}_{window}" for c in counted]
+        # Integer-valued sums of +v and -v: rounding removes float residue where a window
+        # empties (a count of 1e-13 is 0).
+        sums = by_customer[columns].cumsum().round(9)
+        orders_in, delivered_in = sums[f"order_{window}"], sums[f"delivered_{window}"]
+        out[f"cust_orders_{window}"] = orders_in.to_numpy()
+        out[f"cust_deliveries_{window}"] = delivered_in.to_numpy()
+        known = delivered_in.replace(0, np.nan)
+        out[f"cust_late_share_{window}"] = (sums[f"late_{window}"] / known).to_numpy()
+        if window == "365d":
+            out["cust_spend_365d"] = sums["spend_365d"].to_numpy()
+            out["cust_avg_order_value_365d"] = (
+                sums["spend_365d"] / orders_in.replace(0, np.nan)
+            ).to_numpy()
+            out["cust_late_deliveries_365d"] = sums["late_365d"].to_numpy()
+            out["cust_mean_delay_hours_365d"] = (sums["delay_365d"] / known).to_numpy()
     # Several events in the same microsecond: the last state is the one that holds.
     out = out.drop_duplicates(["customer_id", "event_timestamp"], keep="last")
     return _stamp(out)
+
+
+def _with_expiries(
+    events: pd.DataFrame, counted: list[str], windows: dict[str, int]
+) -> pd.DataFrame:
+    """``events`` (``customer_id``, ``t`` and the ``counted`` columns) with, per window, columns
+    ``<counted>_<window>``: the event's values, and an expiry row per event and window (stamped
+    when the event leaves the window) carrying their negatives. A cumulative sum of a windowed
+    column is then the sum over the window. Expiry rows count 0 in the plain columns."""
+    last = events["t"].max()
+    parts = [events.assign(**{f"{c}_{w}": events[c] for c in counted for w in windows})]
+    for window, days in windows.items():
+        gone = events.assign(t=events["t"] + pd.Timedelta(days=days))
+        gone = gone[gone["t"] <= last]
+        parts.append(
+            gone.assign(
+                **{c: 0 for c in counted},
+                **{f"{c}_{w}": (-gone[c] if w == window else 0) for c in counted for w in windows},
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def carrier_performance(

@@ -88,7 +88,7 @@ def test_views_use_only_the_past(world, view):
 @pytest.mark.parametrize(
     ("view", "column"),
     [
-        ("customer_history", "cust_late_share"),
+        ("customer_history", "cust_late_share_365d"),
         ("carrier_performance", "carrier_on_time_rate_30d"),
         ("warehouse_backlog", "wh_unpicked_orders"),
         ("warehouse_backlog", "wh_queue_hours"),

@@ -45,5 +45,5 @@ def test_training_set_and_online_features_in_production(production_repo):
     rows = entity_rows(tables["orders"]).assign(as_of=hours(100))
     features, ages = production_repo.online_features("delay_v1", rows)
     assert features.loc[0, "trk_stage"] == 6
-    assert features.loc[0, "cust_orders"] == 1
+    assert features.loc[0, "cust_orders_365d"] == 1
     assert ages.loc[0, "tracking_progress"] == pytest.approx((100 - 66) * 3600, abs=1)

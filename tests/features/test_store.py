@@ -63,7 +63,7 @@ def test_training_set_is_point_in_time(repo):
     assert pd.isna(o1.loc["created", "tkt_tickets"])
     assert o1.loc["arrived_dest_hub", "tkt_tickets_where_is_my_order"] == 1
     # The customer's history at their first order is empty (the order itself is not counted).
-    assert pd.isna(o1.loc["created", "cust_orders"])
+    assert pd.isna(o1.loc["created", "cust_orders_365d"])
 
 
 def test_value_training_set_has_targets_and_no_tracking(repo):
@@ -96,7 +96,7 @@ def test_online_features_with_freshness(repo):
     assert len(features) == 2
     o1 = features.iloc[0]
     assert o1["trk_stage"] == 6, "the online store holds the latest scan: delivered"
-    assert o1["cust_orders"] == 1
+    assert o1["cust_orders_365d"] == 1
     assert ages.loc[0, "tracking_progress"] == pytest.approx((100 - 66) * 3600, abs=1)
     # 100 days on, the scans are older than the tracking view's 60-day TTL: Feast would still
     # serve them, the store blanks them. Day-keyed views simply have no row for that day.
@@ -138,7 +138,7 @@ def test_fast_sqlite_read_matches_feast(repo):
         del repo.__dict__["online_reader"]
     for mine, feasts in zip(direct, through_feast, strict=True):
         pd.testing.assert_frame_equal(mine, feasts)
-    assert direct[0]["cust_orders"].notna().sum() == 2
+    assert direct[0]["cust_orders_365d"].notna().sum() == 2
 
 
 def test_no_online_value_newer_than_as_of_is_served(repo):
