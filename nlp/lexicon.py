@@ -1,9 +1,13 @@
 """Sentiment without labels: a lexicon and a few rules (negation, intensifiers, contrast).
 
 The untrained default for any language that has a lexicon (``nlp/data/sentiment/<code>.json``;
-English and Chinese ship with the package). One pass of one regular expression finds every term
-of the lexicon, longest first, so "不错" (good) is read before its "错" (wrong), "没问题" is the
-negator "没" before "问题", and "not bad" is "not" before "bad". Walking the matches in order:
+English and Chinese ship with the package). Every term is found longest first, so "不错" (good)
+is read before its "错" (wrong), "没问题" is the negator "没" before "问题", and "not bad" is
+"not" before "bad". Languages written with spaces are read word by word: the text is split into
+words and symbols and each word is looked up in a table of the terms that start with it (a real
+English review: ~22 µs CPU, where one regular expression of every term, tried at every
+character, cost ~40 µs; shared machine, load ~16). Languages written without spaces are read by
+one trie-shaped regular expression. Walking the terms found in order:
 
 - a negator flips the next sentiment term of the same clause (and weakens it: "not bad" is
   less positive than "good");
@@ -25,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from nlp.patterns import trie_regex
 
@@ -35,41 +40,75 @@ NEGATION_WEIGHT = 0.75
 """A negated term counts this much of its weight, with the opposite sign."""
 CONTRAST_WEIGHT = 0.5
 """What came before a contrast word ("but") counts this much."""
-REACH = {"spaced": 20, "unspaced": 4}
-"""How many characters a negator or intensifier reaches forward to its sentiment term: about
-three words in English, three characters in Chinese ("不是很好")."""
+REACH = {"spaced": 3, "unspaced": 4}
+"""How far a negator or intensifier reaches forward to its sentiment term: three words (or
+symbols) between them in a language written with spaces ("not at all the best"), four characters
+in Chinese ("不是很好")."""
 
 _SENTIMENT = {"positive": 1.0, "negative": -1.0}
 
 
+_WORD_OR_SYMBOL = re.compile(r"[\w']+|[^\w\s]|\n")
+"""How a language written with spaces is read: words (with their apostrophes: "don't"), and
+every other character that is not a space alone (punctuation, emoji). The terms are split the
+same way, so a term matches whole words, as a regular expression guarded by word edges would."""
+
+
+class Reading(NamedTuple):
+    """What a lexicon found in one text (a tuple: one is made per text scored)."""
+
+    positive: float
+    negative: float
+    urgent_terms: int
+    """Distinct urgency terms ("asap", "马上")."""
+
+    @property
+    def polarity(self) -> float:
+        """``(P − N) / (P + N + 1)`` in [-1, 1] (0: no sentiment term found)."""
+        return (self.positive - self.negative) / (self.positive + self.negative + SMOOTHING)
+
+
 @dataclass(frozen=True)
 class Lexicon:
-    """A language's sentiment terms, compiled into one regular expression."""
+    """A language's sentiment terms: a table of terms by first word (languages written with
+    spaces) or one regular expression (languages written without)."""
 
     language: str
     terms: dict[str, tuple[str, float]]
     """term -> (kind, value): kind is positive/negative (value = weight), negator,
-    intensifier/diminisher (value = multiplier), contrast, neutral or boundary."""
-    regex: re.Pattern[str]
+    intensifier/diminisher (value = multiplier), contrast, neutral, boundary or urgency."""
+    regex: re.Pattern[str] | None
+    """Every term, longest first (languages written without spaces; None for the others)."""
     reach: int
     urgency: re.Pattern[str] | None = None
-    """Words that make a text urgent ("asap", "马上"): urgency, not sentiment."""
+    """Words that make a text urgent ("asap", "马上"): urgency, not sentiment (languages written
+    without spaces; the others find them in ``by_first_word``)."""
+    by_first_word: dict[str, tuple[tuple[tuple[str, ...], str], ...]] | None = None
+    """Languages written with spaces: first word -> ``(words of the term, term)``, longest
+    first."""
+    urgent_terms: frozenset[str] = frozenset()
+    """Languages written with spaces: the urgency terms (a term may also carry sentiment)."""
 
     def polarity(self, text: str) -> float:
         """Sentiment of ``text`` in [-1, 1] (0: no sentiment term found)."""
-        positive, negative = self.weights(text)
-        return (positive - negative) / (positive + negative + SMOOTHING)
+        return self.read(text).polarity
 
     def weights(self, text: str) -> tuple[float, float]:
         """The positive and the negative weight found in ``text`` (both ≥ 0)."""
+        reading = self.read(text)
+        return reading.positive, reading.negative
+
+    def read(self, text: str) -> Reading:
+        """The positive and negative weight and the urgency terms found in ``text``."""
         positive = negative = 0.0
         negated, multiplier, modifier_end = False, 1.0, -1
-        terms, reach = self.terms, self.reach
-        for match in self.regex.finditer(_normalise(text)):
-            kind, value = terms[match.group()]
+        terms, reach, urgent_terms = self.terms, self.reach, self.urgent_terms
+        urgent: set[str] = set()
+        for term, start, end in self._found(_normalise(text)):
+            kind, value = terms[term]
             if kind in _SENTIMENT:
                 weight, sign = value, _SENTIMENT[kind]
-                if modifier_end >= 0 and match.start() - modifier_end <= reach:
+                if modifier_end >= 0 and start - modifier_end <= reach:
                     weight *= multiplier
                     if negated:
                         sign, weight = -sign, weight * NEGATION_WEIGHT
@@ -79,16 +118,38 @@ class Lexicon:
                     negative += weight
                 negated, multiplier, modifier_end = False, 1.0, -1
             elif kind == "negator":
-                negated, modifier_end = not negated, match.end()
+                negated, modifier_end = not negated, end
             elif kind == "intensifier" or kind == "diminisher":
-                multiplier, modifier_end = multiplier * value, match.end()
+                multiplier, modifier_end = multiplier * value, end
             elif kind == "contrast":
                 positive, negative = positive * CONTRAST_WEIGHT, negative * CONTRAST_WEIGHT
                 negated, multiplier, modifier_end = False, 1.0, -1
             elif kind == "boundary":
                 negated, multiplier, modifier_end = False, 1.0, -1
             # neutral terms only stop a longer-looking word being read as a shorter one
-        return positive, negative
+            if urgent_terms and term in urgent_terms:
+                urgent.add(term)
+        if self.urgency is not None:
+            urgent.update(self.urgency.findall(text.lower()))
+        return Reading(positive, negative, len(urgent))
+
+    def _found(self, text: str) -> list[tuple[str, int, int]]:
+        """The terms in normalised ``text`` in order, longest first, none overlapping:
+        ``(term, start, end)`` in words (spaced) or characters (unspaced), ``end`` exclusive."""
+        if self.regex is not None:
+            return [(m[0], *m.span()) for m in self.regex.finditer(text)]
+        words = _words(text)
+        table = self.by_first_word
+        found, after = [], 0
+        for i in [i for i, word in enumerate(words) if word in table]:  # few words are terms
+            if i < after:  # inside a longer term already found
+                continue
+            for parts, term in table[words[i]]:
+                if len(parts) == 1 or tuple(words[i : i + len(parts)]) == parts:
+                    after = i + len(parts)  # end: the word after the term's last
+                    found.append((term, i, after))
+                    break
+        return found
 
 
 def available_languages() -> tuple[str, ...]:
@@ -113,14 +174,24 @@ def load_lexicon(language: str) -> Lexicon | None:
             terms.setdefault(
                 _normalise(term), (kind.rstrip("s").replace("boundarie", "boundary"), 0.0)
             )
-    spaced = language not in UNSPACED_LANGUAGES
     urgency = [_normalise(word) for word in raw.get("urgency", [])]
+    if language in UNSPACED_LANGUAGES:
+        return Lexicon(
+            language=language,
+            terms=terms,
+            regex=re.compile(trie_regex(list(terms))),
+            reach=REACH["unspaced"],
+            urgency=re.compile(trie_regex(urgency)) if urgency else None,
+        )
+    for word in urgency:  # a word that is both keeps its sentiment (and is not urgent)
+        terms.setdefault(word, ("urgency", 0.0))
     return Lexicon(
         language=language,
         terms=terms,
-        regex=_compile(list(terms), spaced=spaced),
-        reach=REACH["spaced" if spaced else "unspaced"],
-        urgency=_compile(urgency, spaced=spaced) if urgency else None,
+        regex=None,
+        reach=REACH["spaced"],
+        by_first_word=_by_first_word(terms),
+        urgent_terms=frozenset(urgency),
     )
 
 
@@ -128,17 +199,30 @@ UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
 """Languages written without spaces between words: terms match anywhere, not on word edges."""
 
 
-def _compile(terms: list[str], *, spaced: bool) -> re.Pattern[str]:
-    if not spaced:
-        return re.compile(trie_regex(terms))
-    # A word or phrase matches whole: not preceded or followed by a letter or an apostrophe.
-    # Terms without letters (punctuation boundaries, emoji) need no such guard.
-    words = [term for term in terms if re.search(r"\w", term)]
-    symbols = [term for term in terms if not re.search(r"\w", term)]
-    pattern = rf"(?<![\w'])(?:{trie_regex(words)})(?![\w'])"
-    if symbols:
-        pattern += "|" + trie_regex(symbols)
-    return re.compile(pattern)
+def _words(text: str) -> list[str]:
+    """``_WORD_OR_SYMBOL.findall(text)``, ~2x faster: the text split at spaces in C, each piece
+    that is one word (``str.isalnum``) taken whole, the pattern only on the other pieces."""
+    words: list[str] = []
+    for piece in text.split(" "):
+        if piece.isalnum():
+            words.append(piece)
+        elif piece:
+            words.extend(_WORD_OR_SYMBOL.findall(piece))
+    return words
+
+
+def _by_first_word(
+    terms: dict[str, tuple[str, float]],
+) -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    table: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for term in terms:
+        parts = tuple(_WORD_OR_SYMBOL.findall(term))
+        if parts:
+            table.setdefault(parts[0], []).append((parts, term))
+    return {
+        first: tuple(sorted(entries, key=lambda entry: -len(entry[0])))
+        for first, entries in table.items()
+    }
 
 
 def _normalise(text: str) -> str:

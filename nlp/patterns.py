@@ -83,10 +83,37 @@ def _product_words(lang: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Gate:
+    """A gate regex ``a|b|[xy]|...`` read as the plain words among its alternatives, looked for
+    with ``in`` (a C substring search: ~0.2 µs a word on a review, where Python's regex engine
+    tries every alternative at every character, ~6 µs), and one regex of the rest. Passes
+    exactly when the gate regex would find something."""
+
+    words: tuple[str, ...]
+    rest: re.Pattern[str] | None
+
+    @classmethod
+    def compile(cls, gate: str) -> _Gate:
+        if "(" in gate or "\\|" in gate:  # not a flat alternation: the regex as it is
+            return cls((), re.compile(gate))
+        alternatives = gate.split("|")
+        words = tuple(a for a in alternatives if a and re.escape(a) == a)
+        others = [a for a in alternatives if a not in words]
+        return cls(words, re.compile("|".join(others)) if others else None)
+
+    def passes(self, text: str) -> bool:
+        """Whether ``text`` contains one of the gate's alternatives."""
+        for word in self.words:
+            if word in text:
+                return True
+        return self.rest is not None and self.rest.search(text) is not None
+
+
+@dataclass(frozen=True)
 class _Pattern:
     label: str
     regex: re.Pattern[str]
-    gate: re.Pattern[str] | None = None
+    gate: _Gate | None = None
     group: str | int = 0  # the group that is the entity ("ent" when the pattern names one)
 
 
@@ -107,12 +134,15 @@ class TicketEntities:
         ranked = sorted(patterns, key=lambda p: order.get(p["label"], len(order)))
         self.patterns: list[_Pattern] = []
         phrases: dict[str, list[str]] = {}
+        gates: dict[str, _Gate] = {}  # patterns share gates (the month names): one object each
         for p in ranked:
             if "phrase" in p:
                 phrases.setdefault(p["label"], []).append(p["phrase"].lower())
             else:
                 regex = re.compile(p["pattern"])
-                gate = re.compile(p["gate"]) if p.get("gate") else None
+                gate = (
+                    gates.setdefault(p["gate"], _Gate.compile(p["gate"])) if p.get("gate") else None
+                )
                 group = "ent" if "ent" in regex.groupindex else 0
                 self.patterns.append(_Pattern(p["label"], regex, gate, group))
         for label, words in phrases.items():
@@ -134,14 +164,14 @@ class TicketEntities:
         has_digit = _DIGIT.search(text) is not None
         taken = bytearray(len(text))  # characters claimed by a higher-priority label
         found: list[tuple[str, re.Match[str]]] = []
-        gates: dict[re.Pattern[str], bool] = {}  # patterns share gates (the month names)
+        gates: dict[int, bool] = {}  # patterns share gates (the month names)
         for pattern in self.patterns:
             if not has_digit and pattern.label in _NEEDS_DIGIT:
                 continue
             if pattern.gate is not None:
-                passed = gates.get(pattern.gate)
+                passed = gates.get(id(pattern.gate))
                 if passed is None:
-                    passed = gates[pattern.gate] = pattern.gate.search(text) is not None
+                    passed = gates[id(pattern.gate)] = pattern.gate.passes(text)
                 if not passed:
                     continue
             for match in pattern.regex.finditer(text):

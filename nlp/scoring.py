@@ -279,18 +279,20 @@ def _read_group(
             probabilities[i] = 0.0
             _set_entities(out, i, raw, entities, reference)
             continue
+        reading = None if lexicon is None else lexicon.read(raw)
         if negative is not None:
             p_negative = float(negative[k])
-            if lexicon is not None:
-                p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * lexicon.polarity(raw))
-        elif lexicon is not None:
-            p_negative = (1.0 - lexicon.polarity(raw)) / 2.0
+            if reading is not None:
+                p_negative = _shift(p_negative, -LEXICON_LOG_ODDS * reading.polarity)
+        elif reading is not None:
+            p_negative = (1.0 - reading.polarity) / 2.0
         else:
             p_negative = math.nan
         out["p_negative"][i] = p_negative
         out["sentiment"][i] = 0.0 if math.isnan(p_negative) else 1.0 - 2.0 * p_negative
         waited = _set_entities(out, i, raw, entities, reference)
-        out["urgency"][i] = urgency_score(raw, lexicon, waited, p_negative)
+        urgent_terms = 0 if reading is None else reading.urgent_terms
+        out["urgency"][i] = urgency_score(raw, urgent_terms, waited, p_negative)
 
 
 def _shift(probability: float, log_odds: float) -> float:
@@ -382,18 +384,15 @@ def _set_entities(
     return waited
 
 
-def urgency_score(
-    text: str, lexicon: Lexicon | None, waited_hours: float, p_negative: float
-) -> float:
+def urgency_score(text: str, urgent_terms: int, waited_hours: float, p_negative: float) -> float:
     """Urgency in [0, 1]: 1 − Π(1 − evidence) over independent pieces of evidence.
 
-    Evidence: urgency words (0.35 each, at most two), repeated ``!!``/``？？`` (0.3), shouting in
-    capitals (0.3), a waited duration (0.15 per day waited beyond one, at most 0.45) and how
-    much more negative than neutral the text is (0.4 × (2·p_negative − 1)).
+    Evidence: urgency words (``urgent_terms``, the distinct ones the lexicon found: 0.35 each,
+    at most two), repeated ``!!``/``？？`` (0.3), shouting in capitals (0.3), a waited duration
+    (0.15 per day waited beyond one, at most 0.45) and how much more negative than neutral the
+    text is (0.4 × (2·p_negative − 1)).
     """
-    hits = 0
-    if lexicon is not None and lexicon.urgency is not None:
-        hits = len(set(lexicon.urgency.findall(text.lower())))
+    hits = urgent_terms
     # Shouting needs > 70% capitals among >= 8 letters, so at least 6 capitals: most texts have
     # fewer, and the letters are then not counted at all.
     upper = len(_ASCII_UPPER.findall(text))
@@ -417,4 +416,10 @@ def urgency_score(
 def _joined(present: np.ndarray, names: tuple[str, ...]) -> list[str]:
     if not names:
         return [""] * len(present)
-    return ["|".join(name for name, on in zip(names, row, strict=True) if on) for row in present]
+    counts = present.sum(axis=1)
+    joined = np.full(len(present), "", dtype=object)
+    one = counts == 1  # most texts: their one label by position, no join
+    joined[one] = np.asarray(names, dtype=object)[present[one].argmax(axis=1)]
+    for i in np.flatnonzero(counts > 1):
+        joined[i] = "|".join(name for name, on in zip(names, present[i], strict=True) if on)
+    return joined.tolist()

@@ -36,7 +36,7 @@ import numba
 import numpy as np
 
 from training.registry import ModelSet
-from training.value import ScaledBooster, row_scale
+from training.value import ScaledBooster
 
 BLOCK_BYTES = 1 << 20
 """Matrix rows walked together, tree by tree: a block of this many bytes stays in the second-level
@@ -371,9 +371,7 @@ def compiled_model_set(models: ModelSet, threads: int = 1) -> ModelSet:
     fast_value = dataclasses.replace(
         models.value,
         models={
-            name: ScaledBooster(
-                CompiledBooster(m.booster, threads), index=m.index, typical=m.typical
-            )
+            name: ScaledBooster(CompiledBooster(m.booster, threads), **m.as_dict())
             if isinstance(m, ScaledBooster)
             else CompiledBooster(m, threads)
             for name, m in models.value.models.items()
@@ -385,7 +383,7 @@ def compiled_model_set(models: ModelSet, threads: int = 1) -> ModelSet:
 class ValueForest:
     """Several value dimensions predicted in one walk over the matrix (each row's features stay
     in cache for all the trees), in the dimensions' own units (scaled dimensions multiplied
-    back, as :class:`~training.value.ScaledBooster` does).
+    back and known parts added by :meth:`~training.value.ScaledBooster.finish`).
 
     Args:
         models: dimension → booster or :class:`~training.value.ScaledBooster`.
@@ -400,9 +398,7 @@ class ValueForest:
         }
         self.forest = compile_boosters(boosters, num_features) if boosters else None
         self.scaled = [
-            (j, m.index, m.typical)
-            for j, m in enumerate(models.values())
-            if isinstance(m, ScaledBooster)
+            (j, m) for j, m in enumerate(models.values()) if isinstance(m, ScaledBooster)
         ]
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
@@ -410,8 +406,8 @@ class ValueForest:
         if self.forest is None:
             return np.zeros((len(matrix), 0))
         out = self.forest.predict(matrix, self.threads)
-        for j, index, typical in self.scaled:
-            out[:, j] *= row_scale(matrix, index, typical)
+        for j, model in self.scaled:
+            out[:, j] = model.finish(matrix, out[:, j])
         return out
 
 

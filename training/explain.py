@@ -62,6 +62,7 @@ _ORDER_PROFILE = frozenset(
         "n_items",
         "order_value",
         "net_order_value",
+        "order_margin",
         "discount_rate",
         "freight_cost",
         "margin_rate",

@@ -32,53 +32,126 @@ SCALED_DIMENSIONS: dict[str, str] = {
     "net_revenue": "net_order_value",
     "gross_margin": "net_order_value",
     "partner_share": "net_order_value",
+    "carbon_kg": "freight_cost",
 }
 """Heavy-tailed dimensions modelled per unit of a feature, then multiplied back: trees cannot
 extrapolate. On 20k orders (test R², plain → scaled, oracle): net revenue 0.66 → 0.98 (0.98;
 net order value alone explains 0.98), gross margin 0.33 → 0.58 (0.56), partner share
 0.76 → 0.84 (0.91). Fulfilment cost and service attach do not scale with the order's value (per
-unit of it they got far worse) and stay plain; carbon per route km did (0.41 → 0.56 on 20k) but
-on the demo world (12k) a log link does better (below)."""
+unit of it they got far worse) and stay plain.
+
+CO2e is weight × distance × a mode factor (air or road), and the order carries no weight: the
+freight cost the shop paid is the observable weight × distance (carriers price per kg-km), so
+CO2e is modelled per unit of freight cost — the trees then only learn the mode factor and the
+per-carrier tariff, which is flat where the heavy, far, flown orders are. Demo world (12k
+orders, world seed 7: the development world): R² 0.652 (log link) → 0.812 (oracle 0.963);
+a weight × distance proxy feature (items^0.8 × route km) reached 0.728 with the log link, per
+unit of it 0.463. An export without freight costs models CO2e plainly, with the log link
+(:data:`OBJECTIVES`)."""
 
 OBJECTIVES: dict[str, str] = {
     "carbon_kg": "tweedie",
     "fulfilment_cost": "poisson",
     "cross_category_pull": "poisson",
     "profile_enrichment": "poisson",
+    "reverse_logistics_cost": "tweedie",
 }
-"""Non-negative dimensions fitted with a log link (LightGBM's Poisson / Tweedie deviance):
-their drivers multiply (weight × distance × air or road for CO2e), which additive trees on the
-raw scale approximate poorly. Demo world (12k orders), test R² (squared error → log link):
-carbon 0.54 (per route km 0.44) → 0.60 tweedie, fulfilment cost 0.78 → 0.83 poisson, cross-
-category pull 0.060 → 0.075 poisson, profile enrichment 0.066 → 0.069 poisson. Others measured
-no better (service attach, reverse logistics, service minutes, satisfaction, referrals). The
-compiled trees of the service apply the same link (``serving/compiled.py``); TreeSHAP
-contributions are then on the log scale, which value reasons rescale to score points anyway."""
+"""Non-negative dimensions fitted with a log link (LightGBM's Poisson / Tweedie deviance) when
+modelled plainly (with a scale or a known part, see :data:`SCALED_DIMENSIONS` and
+:data:`KNOWN_PARTS`, the rest is fitted with squared error): their drivers multiply (weight × distance × air or road for CO2e), which additive trees
+on the raw scale approximate poorly. Demo world (12k orders), test R² (squared error → log
+link): carbon 0.54 (per route km 0.44) → 0.60 tweedie, fulfilment cost 0.78 → 0.83 poisson,
+cross-category pull 0.060 → 0.075 poisson, profile enrichment 0.066 → 0.069 poisson. Reverse
+logistics cost is zero for most orders and a freight-sized amount for the few returned,
+exchanged or failed ones — the compound Poisson-gamma shape Tweedie models: 0.033 → 0.040
+(oracle 0.062). Others measured no better (service attach, service minutes, satisfaction,
+referrals; satisfaction with Huber loss 0.047 → 0.020). The compiled trees of the service apply
+the same link (``serving/compiled.py``); TreeSHAP contributions are then on the log scale, which
+value reasons rescale to score points anyway."""
+
+
+KNOWN_PARTS: dict[str, str] = {
+    "gross_margin": "order_margin",
+    "fulfilment_cost": "freight_cost",
+}
+"""Dimensions whose value is partly known when the order is placed: a feature holding that part
+is added to the model's prediction of the rest (which is what the trees learn). Gross margin is
+the order's margin at checkout (net of discount, goods cost and freight) less refunds and
+fulfilment beyond freight; fulfilment cost is the freight plus packing, expediting and
+compensation. Trees approximate the identity of the known part by steps, and a step on a
+large order is a large amount: two trainings with different seeds moved the gross margin of the
+demo's test orders by 7.6 CNY (median; 98 CNY at the 90th percentile), the largest source of
+tier changes between them. With the known parts (``bench/bench_tiers.py --home var/demo``, 12k
+orders): 90.2 % → 94.8 % of test orders keep their tier, the contribution moves p90 122 → 49 CNY;
+test R² on the development world: fulfilment cost 0.840 → 0.935 (oracle 0.959), gross margin
+0.793 → 0.826 (0.833)."""
 
 
 class ScaledBooster:
-    """A booster of ``target / scale`` that answers in the target's units, like a plain booster.
+    """A booster of a dimension's uncertain part per unit of a scale, answering in the
+    dimension's units like a plain booster: ``known + scale × booster``.
 
-    ``predict`` multiplies by the row's scale feature (at least 1; a missing one counts as the
-    training median), ``pred_contrib`` multiplies each row's contributions and bias by it — still
-    exact and additive (they sum to the prediction), so reasons and model cards need no special
-    case.
+    ``scale`` is the row's scale feature (column ``index``; at least 1; a missing one counts as
+    the training median ``typical``; ``index`` -1: no scale), ``known`` the row's known-part
+    feature (column ``known``, missing → 0; -1: none, see :data:`KNOWN_PARTS`).
+    ``pred_contrib`` multiplies each row's contributions and bias by the scale and adds the
+    known part to its own feature's contribution (its distance from the training mean
+    ``known_mean``; the mean goes to the bias) — still exact and additive (they sum to the
+    prediction), so reasons and model cards need no special case. A booster with a scale or a
+    known part is fitted with squared error, so its contributions are in the dimension's units.
     """
 
-    def __init__(self, booster: lgb.Booster, *, index: int, typical: float) -> None:
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        *,
+        index: int = -1,
+        typical: float = 1.0,
+        known: int = -1,
+        known_mean: float = 0.0,
+    ) -> None:
         self.booster = booster
         self.index = index
         self.typical = typical
+        self.known = known
+        self.known_mean = known_mean
 
     def predict(self, matrix: np.ndarray, **kwargs: Any) -> np.ndarray:
         """As :meth:`lightgbm.Booster.predict`, in the target's units."""
         out = self.booster.predict(matrix, **kwargs)
-        scale = row_scale(matrix, self.index, self.typical)
-        return out * (scale[:, None] if out.ndim == 2 else scale)
+        if out.ndim == 2:  # contributions: one column per feature, then the bias
+            out = out * self.scale(matrix)[:, None]
+            if self.known >= 0:
+                out[:, self.known] += self.known_part(matrix) - self.known_mean
+                out[:, -1] += self.known_mean
+            return out
+        return self.finish(matrix, out)
+
+    def finish(self, matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The dimension's value from the booster's raw predictions ``out`` on ``matrix``
+        (compiled trees predict the raw part; this is the one place that completes it)."""
+        return self.known_part(matrix) + out * self.scale(matrix)
+
+    def scale(self, matrix: np.ndarray) -> np.ndarray:
+        """Each row's scale (ones without a scale feature)."""
+        if self.index < 0:
+            return np.ones(len(matrix))
+        return row_scale(matrix, self.index, self.typical)
+
+    def known_part(self, matrix: np.ndarray) -> np.ndarray | float:
+        """Each row's known part (0 without a known-part feature)."""
+        if self.known < 0:
+            return 0.0
+        return np.nan_to_num(matrix[:, self.known], nan=0.0)
 
     def as_dict(self) -> dict[str, float]:
         """What the registry stores beside the booster to rebuild this wrapper."""
-        return {"index": self.index, "typical": self.typical}
+        return {
+            "index": self.index,
+            "typical": self.typical,
+            "known": self.known,
+            "known_mean": self.known_mean,
+        }
 
     def __getattr__(self, name: str) -> Any:  # num_trees(), feature_name(), … of the booster
         return getattr(self.booster, name)
@@ -444,13 +517,20 @@ def train_value(
     )
     for dim in DIMENSIONS:
         y = {s: part[dim.name].to_numpy(np.float64) for s, part in parts.items()}
-        scale = SCALED_DIMENSIONS.get(dim.name)
-        index = spec.names.index(scale) if scale in spec.names else -1
-        # An export without the scale feature's values models the dimension plainly.
-        scaled = index >= 0 and bool(np.isfinite(x["train"][:, index]).any())
+        # An export without the scale or known-part feature's values models the dimension
+        # without it.
+        index = _column_with_values(spec, x["train"], SCALED_DIMENSIONS.get(dim.name))
+        known = _column_with_values(spec, x["train"], KNOWN_PARTS.get(dim.name))
+        typical = float(np.nanmedian(x["train"][:, index])) if index >= 0 else 1.0
+        wrapper = ScaledBooster(None, index=index, typical=typical, known=known)
+        if known >= 0:
+            wrapper.known_mean = float(np.mean(wrapper.known_part(x["train"])))
+        scaled = index >= 0 or known >= 0
         if scaled:
-            typical = float(np.nanmedian(x["train"][:, index]))
-            y = {s: values / row_scale(x[s], index, typical) for s, values in y.items()}
+            y = {
+                s: (values - wrapper.known_part(x[s])) / wrapper.scale(x[s])
+                for s, values in y.items()
+            }
         keep = {s: np.isfinite(v) for s, v in y.items()}
         if keep["train"].sum() < 10:
             log(f"value: {dim.name} skipped (no realised target in the data)")
@@ -465,7 +545,13 @@ def train_value(
         # No linear_tree here although it fits money-like targets far better (net revenue R²
         # 0.64 → 0.96 on 20k orders): LightGBM cannot compute TreeSHAP for linear trees, and
         # value reasons and model cards need it. The better fix is a feature (net order value).
-        objective = "binary" if dim.binary else OBJECTIVES.get(dim.name, "regression")
+        objective = (
+            "binary"
+            if dim.binary
+            else "regression"
+            if scaled
+            else OBJECTIVES.get(dim.name, "regression")
+        )
         params = boosting.base_params(training, objective)
         booster = boosting.fit(
             params,
@@ -477,9 +563,9 @@ def train_value(
             # A dimension realised on only some orders trains on those rows, binned anew.
             binned=binned if all(k.all() for k in keep.values()) else None,
         )
-        models[dim.name] = (
-            ScaledBooster(booster, index=index, typical=typical) if scaled else booster
-        )
+        if scaled:
+            wrapper.booster = booster
+        models[dim.name] = wrapper if scaled else booster
     value = ValueModels(spec, models, money=money or Money())
     raw = value.raw_arrays(x["train"])
     value.train_raw_ = raw
@@ -496,6 +582,14 @@ def train_value(
     value.gate(dict.fromkeys(models, True))  # until the test window says otherwise
     log(f"value: {len(models)} dimension models")
     return value
+
+
+def _column_with_values(spec: FeatureSpec, train: np.ndarray, name: str | None) -> int:
+    """The matrix column of feature ``name`` if it has a value on some training row, else -1."""
+    if name not in spec.names:
+        return -1
+    index = spec.names.index(name)
+    return index if bool(np.isfinite(train[:, index]).any()) else -1
 
 
 def gate_by_skill(value: ValueModels, skills: dict[str, dict[str, Any]], log: Any = print) -> None:

@@ -113,6 +113,9 @@ def order_feature_columns(
         "freight_cost": numbers("freight_cost"),
         "margin_rate": (value - discount - cogs) / value,
         "net_order_value": value - discount,
+        # What the order earns at checkout, before refunds and fulfilment beyond freight: the
+        # known part of its gross margin (the value models add only the uncertain rest).
+        "order_margin": value - discount - cogs - numbers("freight_cost"),
         "route_km": route_km(orders),
         "promised_hours": (promised - created) / 3600.0,
         "dest_lat": numbers("dest_lat"),

@@ -127,3 +127,17 @@ def test_word_tokenizer_splits_words_and_single_characters(en_blank):
     words = [t.text for t in en_blank("I don't want it, refund $19.99 now!!")]
     assert words == ["I", "don't", "want", "it", ",", "refund", "$", "19", ".", "99", "now",
                      "!", "!"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "a ", "a  ", "  a  b   ", "a\n b", "don't  stop!!", "x_y z", "\u00a0a", "é😊 1.5"],
+)
+def test_word_tokenizer_splits_as_its_pattern_does(text):
+    # The fast path (split at spaces, whole words by isalnum) gives the pattern's own tokens.
+    from nlp.tokenizers import WordTokenizer, ZhCharTokenizer
+
+    tokenizer = WordTokenizer(spacy.blank("en").vocab)
+    doc, reference = tokenizer(text), ZhCharTokenizer.__call__(tokenizer, text)
+    assert [(t.text, t.whitespace_) for t in doc] == [(t.text, t.whitespace_) for t in reference]
+    assert doc.text == text

@@ -70,3 +70,25 @@ def test_lexicons_ship_with_the_package():
 
 def test_no_sentiment_word_scores_zero():
     assert load_lexicon("en").polarity("order OL123456 shipped on Tuesday") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "sign"),
+    [
+        ("I didn't find it flattering", -1),  # a negator reaches three words ahead
+        ("not that I would ever say anything bad", -1),  # ... and no further
+        ("so-so quality", -1),  # a hyphenated term is read whole, not as "so" + "so"
+        ("it's not bad 👍", 1),
+        ("Not\ngood", 1),  # a line break ends the negator's clause
+    ],
+)
+def test_english_is_read_word_by_word(text, sign):
+    polarity = load_lexicon("en").polarity(text)
+    assert (polarity > 0) - (polarity < 0) == sign, (text, polarity)
+
+
+def test_urgency_terms_are_counted_once_each():
+    lexicon = load_lexicon("en")
+    assert lexicon.read("URGENT please, urgent!! asap").urgent_terms == 2
+    assert lexicon.read("Unacceptable delay").urgent_terms == 1  # also a sentiment term
+    assert load_lexicon("zh").read("马上退款，马上").urgent_terms == 1

@@ -101,3 +101,15 @@ def test_every_gate_is_implied_by_its_pattern(lang):
                 matched += 1
                 assert gate.search(text), (pattern["label"], text)
     assert matched > 100
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_gates_pass_exactly_when_their_regex_finds_something(lang):
+    from nlp.patterns import _Gate, ticket_patterns
+
+    texts = ["", "paid 20 dollars", "3h late", "arrived 5 min ago", "12/05", "2-3", "may 4",
+             "订单12345678", "等了3个小时", "花了50元", "hello there", "wk", "¥9"]  # fmt: skip
+    for gate in {p["gate"] for p in ticket_patterns(lang) if p.get("gate")}:
+        for text in texts:
+            expected = re.search(gate, text) is not None
+            assert _Gate.compile(gate).passes(text) == expected, (gate, text)
