@@ -187,7 +187,7 @@ def references(frame: pd.DataFrame, late: pd.Series, split: pd.DataFrame) -> dic
 
 def predict_test_window(home: Path, split: pd.DataFrame, log: Path) -> dict[str, float]:
     """Score the test window's orders (from the lake, in the contract) with ``orderlens
-    predict`` and grade its ``p_late`` against their outcomes."""
+    predict --point-in-time`` and grade its ``p_late`` against their outcomes."""
     from features.lake import read_lake
     from orderlens.settings import load_settings
     from training import metrics
@@ -201,7 +201,17 @@ def predict_test_window(home: Path, split: pd.DataFrame, log: Path) -> dict[str,
     test.to_parquet(orders_file, index=False)
     report = json.loads(
         run(
-            ["predict", "--orders", str(orders_file), "--out", str(scores_file), "--json"],
+            # Past orders scored as of their creation: the online store holds each key's
+            # latest value, so their features come from the offline store's point-in-time join.
+            [
+                "predict",
+                "--orders",
+                str(orders_file),
+                "--out",
+                str(scores_file),
+                "--point-in-time",
+                "--json",
+            ],
             home,
             log,
         )
