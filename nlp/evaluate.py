@@ -102,5 +102,19 @@ def evaluate_version(version_dir: Path, heldout: pd.DataFrame) -> dict[str, dict
             models.at_least_one,
             {"xx": models.label_priors[lang]} if lang in models.label_priors else {},
         )
-        metrics[lang] = evaluate_texts(texts, alone)
+        report = evaluate_texts(texts, alone)
+        # The pipeline answered as ``xx`` (the wrapper's fallback slot): name it by its language.
+        for key in ("models", "sentiment_from"):
+            if key in report:
+                report[key] = {
+                    _named(answer, models.version, lang): n for answer, n in report[key].items()
+                }
+        metrics[lang] = report
     return metrics
+
+
+def _named(answer: str, version: str | None, lang: str) -> str:
+    """``answer`` (a model name such as ``<version>/xx+lexicon:en``) with the evaluation
+    wrapper's ``xx`` slot replaced by the pipeline's own language."""
+    slot = f"{version}/xx"
+    return f"{version}/{lang}{answer[len(slot) :]}" if answer.startswith(slot) else answer

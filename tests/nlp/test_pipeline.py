@@ -43,6 +43,8 @@ def test_training_writes_a_current_version(trained, smoke_settings):
     for lang in ("en", "zh", "xx"):
         assert (trained.path / lang / "config.cfg").is_file()
         assert set(meta["metrics"][lang]["labels"]) == set(INTENT_NAMES)
+        # Each pipeline's held-out figures name that pipeline as the one that answered.
+        assert set(meta["metrics"][lang]["models"]) == {f"{trained.version}/{lang}"}
 
 
 def test_both_languages_give_signals(models):
