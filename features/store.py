@@ -26,7 +26,7 @@ from features import lake, transforms
 from features.online import OnlineFeatures, OnlineReader, odfv_inputs
 from features.repo.definitions import ENTITY_KEYS, VIEW_BY_NAME, VIEWS, definitions
 from features.transforms.keys import day_keyed
-from features.transforms.tickets import ticket_signals
+from features.transforms.tickets import CUSTOMER_TICKET_WINDOW_DAYS, ticket_signals
 from orderlens.settings import Settings
 
 REPO_TEMPLATES = Path(__file__).parent / "repo"
@@ -60,7 +60,7 @@ VIEW_BUILDERS: dict[str, Callable[..., pd.DataFrame]] = {
     "tracking_progress": lambda t, _=None: transforms.tracking_progress(t["orders"], t["tracking"]),
     "order_tickets": lambda t, _=None: ticket_signals(t["ticket_signals"], "order_id", "tkt_"),
     "customer_tickets": lambda t, _=None: ticket_signals(
-        t["ticket_signals"], "customer_id", "cust_tkt_"
+        t["ticket_signals"], "customer_id", "cust_tkt_", window_days=CUSTOMER_TICKET_WINDOW_DAYS
     ),
 }
 """How each view is computed from the source tables (and optionally the settings: a shop's

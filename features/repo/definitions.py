@@ -216,7 +216,7 @@ with the shop's age until the shop is as old as the window (the demo's world is 
 def is_cumulative(view: str, feature: str) -> bool:
     """Whether a feature is a count that grows with the shop's age (the customer-history counts
     until the shop is as old as their window, and every ticket count of the customer-tickets
-    view, over the whole history, whose labels are the shop's own), so the monitor compares rates
+    view, over the last year, whose labels are the shop's own), so the monitor compares rates
     (late share, average order value, negative share) instead. Tagged ``monitoring:
     cumulative`` in the registry."""
     if view == "customer_tickets":

@@ -92,7 +92,7 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
         )
     happened = pd.concat(events, ignore_index=True)
     counted = ["order", "spend", "delivered", "late", "delay"]
-    frame = _with_expiries(happened, counted, CUSTOMER_WINDOWS_DAYS)
+    frame = with_expiries(happened, counted, CUSTOMER_WINDOWS_DAYS)
     frame = frame.sort_values(["customer_id", "t"], kind="stable")
     by_customer = frame.groupby("customer_id", sort=False)
     out = pd.DataFrame(
@@ -123,10 +123,10 @@ def customer_history(orders: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
     return _stamp(out)
 
 
-def _with_expiries(
+def with_expiries(
     events: pd.DataFrame, counted: list[str], windows: dict[str, int]
 ) -> pd.DataFrame:
-    """``events`` (``customer_id``, ``t`` and the ``counted`` columns) with, per window, columns
+    """``events`` (a key, ``t`` and the ``counted`` columns) with, per window, columns
     ``<counted>_<window>``: the event's values, and an expiry row per event and window (stamped
     when the event leaves the window) carrying their negatives. A cumulative sum of a windowed
     column is then the sum over the window. Expiry rows count 0 in the plain columns."""

@@ -76,6 +76,59 @@ def ticket_history(signals: pd.DataFrame, key: str, *, threshold: float = 0.5) -
         ``last_ticket_at``; sorted by ``created_at``. Several tickets of one entity at the same
         instant collapse into one row holding the totals after all of them.
     """
+    frame, counts = _ticket_events(signals, key, threshold)
+    frame[counts] = frame.groupby(key, sort=False)[counts].cumsum()
+    frame = frame.rename(columns={"urgency": "last_urgency"})
+    frame["last_ticket_at"] = frame["created_at"]
+    frame = frame.drop_duplicates([key, "created_at"], keep="last")
+    columns = [key, "created_at", *counts, "last_urgency", "last_ticket_at"]
+    return frame[columns].sort_values("created_at", kind="stable").reset_index(drop=True)
+
+
+def windowed_ticket_history(
+    signals: pd.DataFrame, key: str, days: int, *, threshold: float = 0.5
+) -> pd.DataFrame:
+    """Ticket counts per ``key`` over the last ``days`` days, exact at every moment.
+
+    A count over the whole history grows with the shop's age (a disguised clock); over a window
+    it says how much a customer writes *now*. A windowed count also falls when a ticket leaves
+    the window with no new ticket, so each ticket gets an expiry row stamped when it leaves
+    (:func:`features.transforms.performance.with_expiries`, as the customer history does):
+    the latest row at or before any moment holds the counts over the window ending then.
+    Expiries after the newest ticket of the data are not written (the next build writes them).
+
+    Returns:
+        ``key``, ``created_at`` (the row's event timestamp: a ticket, or a ticket leaving the
+        window), ``<count>_<days>d`` for ``tickets``, ``tickets_<label>`` and
+        ``negative_tickets``, and ``last_urgency`` (of the customer's latest ticket, in the
+        window or not); sorted by ``created_at``, one row per key and instant.
+    """
+    from features.transforms.performance import with_expiries
+
+    events, counts = _ticket_events(signals, key, threshold)
+    window = f"{days}d"
+    frame = with_expiries(events.rename(columns={"created_at": "t"}), counts, {window: days})
+    frame = frame.sort_values([key, "t"], kind="stable")
+    # Expiry rows count no ticket: the urgency they carry is the latest real ticket's.
+    frame["urgency"] = frame["urgency"].where(frame["tickets"] == 1)
+    frame["urgency"] = frame.groupby(key, sort=False)["urgency"].ffill()
+    windowed = [f"{c}_{window}" for c in counts]
+    # Integer sums of +1 and -1: rounding keeps an emptied window at exactly 0.
+    sums = frame.groupby(key, sort=False)[windowed].cumsum().round(9).astype("int64")
+    out = pd.concat(
+        [frame[[key, "t"]].rename(columns={"t": "created_at"}), sums, frame[["urgency"]]],
+        axis=1,
+    ).rename(columns={"urgency": "last_urgency"})
+    out = out.drop_duplicates([key, "created_at"], keep="last")
+    return out.sort_values("created_at", kind="stable").reset_index(drop=True)
+
+
+def _ticket_events(
+    signals: pd.DataFrame, key: str, threshold: float
+) -> tuple[pd.DataFrame, list[str]]:
+    """One row per ticket with a ``key``: ``key``, ``created_at`` (UTC), ``urgency`` and the
+    0/1 count columns (``tickets``, ``tickets_<label>``, ``negative_tickets``, returned as the
+    second item), sorted by key and time."""
     signals = signals.loc[signals[key].notna()]
     frame = signals[[key, "created_at", "urgency"]].copy()
     frame["created_at"] = _utc_ns(frame["created_at"])
@@ -87,14 +140,8 @@ def ticket_history(signals: pd.DataFrame, key: str, *, threshold: float = 0.5) -
     else:
         negative = signals["sentiment"] < NEGATIVE_SENTIMENT
     frame["negative_tickets"] = negative.astype(int)
-    frame = frame.sort_values([key, "created_at"], kind="stable")
     counts = [*count_columns(signals), "negative_tickets"]
-    frame[counts] = frame.groupby(key, sort=False)[counts].cumsum()
-    frame = frame.rename(columns={"urgency": "last_urgency"})
-    frame["last_ticket_at"] = frame["created_at"]
-    frame = frame.drop_duplicates([key, "created_at"], keep="last")
-    columns = [key, "created_at", *counts, "last_urgency", "last_ticket_at"]
-    return frame[columns].sort_values("created_at", kind="stable").reset_index(drop=True)
+    return frame.sort_values([key, "created_at"], kind="stable"), counts
 
 
 def ticket_aggregates_asof(

@@ -106,3 +106,44 @@ def test_counts_follow_the_users_label_names():
     assert (last["tkt_tickets"], last["tkt_tickets_late_delivery"]) == (2, 1)
     assert (last["tkt_tickets_money_back"], last["tkt_negative_tickets"]) == (1, 1)
     assert history.loc["O2"].iloc[-1]["tkt_negative_tickets"] == 0
+
+
+def test_customer_ticket_counts_are_over_the_last_year_exact_at_every_moment():
+    """A customer's counts fall when a ticket leaves the 365-day window, with no new ticket (an
+    expiry row), and never count a ticket from more than a year before."""
+    from features.store import VIEW_BUILDERS
+    from features.transforms.tickets import CUSTOMER_TICKET_WINDOW_DAYS
+
+    signals = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5"],
+            "customer_id": ["C1", "C1", "C1", "C2", "C2"],
+            "created_at": pd.to_datetime(
+                [
+                    "2025-01-01 10:00",
+                    "2025-06-01 10:00",
+                    "2026-03-01 10:00",
+                    "2025-02-01 00:00",
+                    "2026-12-01 00:00",
+                ],
+                utc=True,
+            ),
+            "urgency": [0.2, 0.5, 0.9, 0.1, 0.3],
+            "sentiment": [-0.6, 0.3, -0.5, 0.5, 0.5],
+            "label_late": [0.9, 0.1, 0.9, 0.1, 0.1],
+        }
+    )
+    assert CUSTOMER_TICKET_WINDOW_DAYS == 365
+    frame = VIEW_BUILDERS["customer_tickets"]({"ticket_signals": signals})
+    c1 = frame[frame["customer_id"] == "C1"].set_index("event_timestamp")
+    counts = c1[["cust_tkt_tickets_365d", "cust_tkt_tickets_late_365d"]]
+    assert counts.to_numpy().tolist() == [[1, 1], [2, 1], [1, 0], [2, 1], [1, 1]]
+    # The rows where a ticket left: a year after it, at the same time of day.
+    assert c1.index[2] == pd.Timestamp("2026-01-01 10:00", tz="UTC")
+    assert c1.index[4] == pd.Timestamp("2026-06-01 10:00", tz="UTC")
+    # The last urgency is the latest ticket's, in the window or not.
+    assert c1["cust_tkt_last_urgency"].tolist() == [0.2, 0.5, 0.5, 0.9, 0.9]
+    c2 = frame[frame["customer_id"] == "C2"]
+    assert c2["cust_tkt_tickets_365d"].tolist() == [1, 0, 1]
+    # Expiries after the newest ticket of the data are not written yet (O3 leaves in 2027).
+    assert frame["event_timestamp"].max() == pd.Timestamp("2026-12-01", tz="UTC")
