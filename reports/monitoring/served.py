@@ -128,7 +128,10 @@ def scoring_features(settings: Settings, predictions: pd.DataFrame) -> pd.DataFr
     joined = FeatureRepo(settings).training_set(SERVICE, with_day_keys(rows))
     joined = joined.sort_values("position").reset_index(drop=True)
     columns = [c.name for c in ORDERS.columns if c.required or c.name in predictions.columns]
-    requested = order_attributes(predictions[columns].reset_index(drop=True))
+    # With the shop's promotion calendar, as the service computed them (not the default one).
+    requested = order_attributes(
+        predictions[columns].reset_index(drop=True), settings.business.promotions
+    )
     for name in requested.columns:
         if name in joined.columns and name not in ("order_id", "customer_id"):
             joined[name] = requested[name].to_numpy()
