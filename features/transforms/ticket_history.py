@@ -17,6 +17,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from features.transforms.performance import with_expiries
+
 NEGATIVE_SENTIMENT = -0.2
 """A ticket with sentiment below this counts as negative (signals without ``p_negative``)."""
 NEGATIVE_PROBABILITY = 0.5
@@ -103,8 +105,6 @@ def windowed_ticket_history(
         ``negative_tickets``, and ``last_urgency`` (of the customer's latest ticket, in the
         window or not); sorted by ``created_at``, one row per key and instant.
     """
-    from features.transforms.performance import with_expiries
-
     events, counts = _ticket_events(signals, key, threshold)
     window = f"{days}d"
     frame = with_expiries(events.rename(columns={"created_at": "t"}), counts, {window: days})
