@@ -464,18 +464,22 @@ def explain_value_cost(home: Path, orders: list[dict], n: int) -> dict[str, floa
     }
 
 
-def predict_throughput(
-    home: Path, orders: list[dict], tmp: Path, workers: int | None = None
-) -> dict[str, float]:
-    """``orderlens predict`` on a file of the live orders: the command end to end (a new
-    process: imports, model load) and the scoring run inside it."""
+def write_orders_file(orders: list[dict], source: Path) -> Path:
+    """The live orders as a Parquet file of the orders contract (what ``orderlens predict``
+    reads)."""
     import pandas as pd
 
     frame = pd.DataFrame(orders)
-    source, out = tmp / "orders.parquet", tmp / "scores.parquet"
     for name in ("created_at", "promised_at", "as_of"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     frame.to_parquet(source, index=False)
+    return source
+
+
+def predict_throughput(home: Path, source: Path, workers: int | None = None) -> dict[str, float]:
+    """``orderlens predict`` on the orders file ``source``: the command end to end (a new
+    process: imports, model load) and the scoring run inside it."""
+    out = source.with_name("scores.parquet")
     command = [
         str(Path(sys.executable).with_name("orderlens")),
         "predict",
@@ -737,12 +741,14 @@ def main() -> None:
                         flush=True,
                     )
         if args.predict_orders > 0:
-            many = live_orders(source, args.predict_orders, now, seed=11)
+            many = write_orders_file(
+                live_orders(source, args.predict_orders, now, seed=11), Path(tmp) / "orders.parquet"
+            )
             # Several runs of the command, each a new process: the first run after a quiet spell
             # has measured up to 25 % slower than the next ones on this machine; the figures are
             # the median run's, every run printed.
             runs = [
-                predict_throughput(work, many, Path(tmp), args.predict_workers)
+                predict_throughput(work, many, args.predict_workers)
                 for _ in range(max(1, args.predict_runs))
             ]
             result = sorted(runs, key=lambda run: run["orders_per_s"])[len(runs) // 2]

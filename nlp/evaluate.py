@@ -94,27 +94,15 @@ def evaluate_version(version_dir: Path, heldout: pd.DataFrame) -> dict[str, dict
         texts = heldout if lang == "xx" else heldout[heldout["language"] == lang]
         if texts.empty:
             continue
+        # The pipeline alone, under its own language: it answers every text of ``texts`` (all
+        # in its language, or any for ``xx``, the fallback) and is named as what answered.
         alone = TicketModels(
             models.version,
-            {"xx": pipeline},
+            {lang: pipeline},
             models.labels,
             models.threshold,
             models.at_least_one,
-            {"xx": models.label_priors[lang]} if lang in models.label_priors else {},
+            {lang: models.label_priors[lang]} if lang in models.label_priors else {},
         )
-        report = evaluate_texts(texts, alone)
-        # The pipeline answered as ``xx`` (the wrapper's fallback slot): name it by its language.
-        for key in ("models", "sentiment_from"):
-            if key in report:
-                report[key] = {
-                    _named(answer, models.version, lang): n for answer, n in report[key].items()
-                }
-        metrics[lang] = report
+        metrics[lang] = evaluate_texts(texts, alone)
     return metrics
-
-
-def _named(answer: str, version: str | None, lang: str) -> str:
-    """``answer`` (a model name such as ``<version>/xx+lexicon:en``) with the evaluation
-    wrapper's ``xx`` slot replaced by the pipeline's own language."""
-    slot = f"{version}/xx"
-    return f"{version}/{lang}{answer[len(slot) :]}" if answer.startswith(slot) else answer

@@ -79,6 +79,7 @@ def ticket_history(signals: pd.DataFrame, key: str, *, threshold: float = 0.5) -
         instant collapse into one row holding the totals after all of them.
     """
     frame, counts = _ticket_events(signals, key, threshold)
+    frame = frame.sort_values([key, "created_at"], kind="stable")
     frame[counts] = frame.groupby(key, sort=False)[counts].cumsum()
     frame = frame.rename(columns={"urgency": "last_urgency"})
     frame["last_ticket_at"] = frame["created_at"]
@@ -128,7 +129,7 @@ def _ticket_events(
 ) -> tuple[pd.DataFrame, list[str]]:
     """One row per ticket with a ``key``: ``key``, ``created_at`` (UTC), ``urgency`` and the
     0/1 count columns (``tickets``, ``tickets_<label>``, ``negative_tickets``, returned as the
-    second item), sorted by key and time."""
+    second item), in the signals' order (each history sorts what it adds to)."""
     signals = signals.loc[signals[key].notna()]
     frame = signals[[key, "created_at", "urgency"]].copy()
     frame["created_at"] = _utc_ns(frame["created_at"])
@@ -141,7 +142,7 @@ def _ticket_events(
         negative = signals["sentiment"] < NEGATIVE_SENTIMENT
     frame["negative_tickets"] = negative.astype(int)
     counts = [*count_columns(signals), "negative_tickets"]
-    return frame.sort_values([key, "created_at"], kind="stable"), counts
+    return frame, counts
 
 
 def ticket_aggregates_asof(
