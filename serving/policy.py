@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import operator
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -217,6 +217,10 @@ FIELDS: dict[str, FieldSpec] = {
     "top_reasons": FieldSpec("set", REASON_GROUPS, "the top_reasons_k largest reason groups"),
     "contact_preferences": FieldSpec("set", CONTACT_CHANNELS, "channels the customer accepts"),
 }
+REASON_FIELDS = frozenset({"top_reason", "top_reasons"})
+"""Fields read from the delay reasons (TreeSHAP): a rule testing one is judged with them."""
+RISK_FIELDS = frozenset({"p_late", "expected_hours", "p90_hours", "risk_level"}) | REASON_FIELDS
+"""Fields of the delay prediction: a rule testing one acts on the order's delay risk."""
 SUGGEST_FIELDS: dict[str, FieldSpec] = {
     **FIELDS,
     "amount": FieldSpec("number", description="the action's own amount (compensation coupons)"),
@@ -292,6 +296,18 @@ class CompiledRule:
     suggest_conditions: tuple[SuggestCondition, ...] = ()
     """With ``mode: suggest``: its actions are suggested when all hold (none: always)."""
     expires_hours: float = 0.0
+    fields: frozenset[str] = frozenset()
+    """The fields its ``when`` conditions test."""
+
+    @property
+    def on_risk(self) -> bool:
+        """Whether the rule acts on the order's delay risk (its actions need delay reasons)."""
+        return bool(self.fields & RISK_FIELDS)
+
+    @property
+    def on_reasons(self) -> bool:
+        """Whether the rule tests the delay reasons (it cannot be judged without them)."""
+        return bool(self.fields & REASON_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -431,6 +447,7 @@ def _compile_rule(
         rule.mode,
         suggest_conditions,
         rule.suggestion_expires_hours,
+        frozenset(rule.when),
     )
 
 
@@ -438,15 +455,22 @@ SCREENED_FIELDS = ("p_late", "expected_hours", "p90_hours", "value_index", "tier
 """Fields every order of a scored batch has as an array: :func:`may_act` screens on them."""
 
 
-def may_act(policy: Policy, fields: Mapping[str, np.ndarray]) -> np.ndarray:
+def may_act(
+    policy: Policy,
+    fields: Mapping[str, np.ndarray],
+    rules: Sequence[CompiledRule] | None = None,
+) -> np.ndarray:
     """Per order of a batch, whether any rule *may* fire, judged on :data:`SCREENED_FIELDS`
     alone (arrays, one value per order): a vectorised pre-filter. An order it rules out gets no
     action from :func:`evaluate_policy` (every rule has a screened condition it fails), so the
     per-order evaluation runs only for the rest — most orders of a batch act on nothing.
+
+    Args:
+        rules: only these rules of the policy (default: all of them).
     """
     n = len(fields["p_late"])
     any_rule = np.zeros(n, dtype=bool)
-    for rule in policy.rules:
+    for rule in policy.rules if rules is None else rules:
         mask = np.ones(n, dtype=bool)
         for name, op_name, operand in rule.screens:
             values = np.asarray(fields[name])

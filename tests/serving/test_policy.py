@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orderlens.records import TIERS
 from serving.policy import (
     ACTION_PARAMS,
     DEFAULT_POLICY_FILE,
@@ -338,3 +339,64 @@ def test_batch_screen_never_rules_out_an_order_that_acts(policy):
     assert 0 < acting < screened.sum() < n
     calm = {k: v[:1] for k, v in fields.items()} | {"p_late": np.array([0.1])}
     assert not may_act(policy, calm | {"tier": np.array(["standard"])})[0]
+
+
+def test_rules_say_whether_they_act_on_risk_and_read_reasons(policy):
+    """The scorer explains (TreeSHAP) only orders whose delay risk a rule acts on: the shipped
+    tier rules act on value alone; the reason rules are the ones testing top_reason(s)."""
+    by_name = {r.name: r for r in policy.rules}
+    assert not by_name["platinum_gold_agent"].on_risk
+    assert by_name["late_risk_notify"].on_risk and not by_name["late_risk_notify"].on_reasons
+    assert by_name["weather_reroute"].on_reasons and by_name["transit_expedite"].on_reasons
+    fields = {
+        "p_late": np.array([0.65, 0.1]),
+        "expected_hours": np.array([1.0, 1.0]),
+        "p90_hours": np.array([2.0, 2.0]),
+        "value_index": np.array([50.0, 99.0]),
+        "tier": np.array(["standard", "platinum"]),
+    }
+    reason_rules = [r for r in policy.rules if r.on_reasons]
+    assert may_act(policy, fields, rules=reason_rules).tolist() == [True, False]
+    assert may_act(policy, fields).tolist() == [True, True]
+
+
+def test_large_batches_explain_the_orders_acted_on_for_their_risk(serving_home):
+    """In a batch larger than ``explain_all_up_to``: an order a rule on the delay prediction acts
+    on has its delay reasons, even below ``high`` risk; an order acting on its value tier alone
+    and below ``high`` has none; a small batch explains every order."""
+    from serving.schemas import parse_request
+    from serving.scoring import Scorer, request_columns, request_only_features
+    from tests.serving.live import order_payloads
+    from training import registry
+
+    settings = serving_home.settings
+    models = registry.load_champion(settings)
+    payload = {"orders": order_payloads(serving_home.orders.iloc[:120], suffix="-explain")}
+    columns = request_columns(parse_request(payload).orders)
+    p_late = Scorer(models, load_policy()).predict(columns, request_only_features(columns)).p_late
+    mild = float(np.quantile(p_late, 0.5))  # half the orders: a risk rule below "high"
+    policy = compile_policy(
+        {
+            "risk_levels": {"medium": 0.3, "high": 0.6, "critical": 0.8},
+            **_doc(
+                _rule("mild_risk", 2, {"p_late": {"gte": mild}}, [{"action": "notify"}]),
+                _rule("any_tier", 1, {"tier": {"in": list(TIERS)}}, [{"action": "gold_agent"}]),
+            ),
+        }
+    )
+    scorer = Scorer(models, policy, explain_all_up_to=10)
+    result = scorer.score(columns, None)
+    acted_on_risk = 0
+    for p, actions in zip(result.predictions, result.actions, strict=True):
+        rules = {a.rule for a in actions}
+        assert "any_tier" in rules  # every order acts on its tier
+        if "mild_risk" in rules or p["delay"]["probability"] >= 0.6:
+            acted_on_risk += 1
+            assert p["delay"]["reasons"], p["order_id"]
+        else:
+            assert p["delay"]["reasons"] == [], p["order_id"]
+    assert 0 < acted_on_risk < len(result.predictions)
+    assert result.explained == acted_on_risk
+    few = request_columns(parse_request({"orders": payload["orders"][:5]}).orders)
+    small = scorer.score(few, None)
+    assert all(p["delay"]["reasons"] for p in small.predictions)
