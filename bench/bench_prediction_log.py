@@ -26,6 +26,7 @@ from serving.ledger import open_ledger
 from serving.policy import Action
 from serving.prediction_log import PredictionLog, record_request, score_columns
 from serving.schemas import EXAMPLE_INPUT, parse_request
+from serving.scoring import request_columns
 from tests.serving.conftest import make_prediction
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=100, help="orders per request")
     args = parser.parse_args()
     orders = _orders(args.orders)
+    columns = request_columns(orders)  # the service has them: it scored the orders from them
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(home=Path(tmp), serving={"log_flush_seconds": 3600})
         ledger = open_ledger(settings)
@@ -66,6 +68,7 @@ def main() -> None:
                 request_id=f"r{i}",
                 received_at=datetime.now(UTC),
                 orders=orders,
+                columns=columns,
                 model_versions={"delay": "v1"},
                 latency_ms=1.0,
                 scores=scores,
@@ -83,7 +86,7 @@ def main() -> None:
         f"record_request: {per_call * 1e6:.0f} us per request of {args.orders} orders "
         f"({per_call * 1e6 / args.orders:.2f} us per order; CPU {cpu_per_call * 1e6 / args.orders:.2f}"
         f" us per order), actions + journal entry in one ledger transaction; drain of {rows} rows"
-        f" {drain:.2f} s [load {load}]"
+        f" {drain:.2f} s ({drain / max(rows, 1) * 1e6:.1f} us per row) [load {load}]"
     )
 
 

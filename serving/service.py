@@ -329,6 +329,7 @@ class OrderLens:
             request_id=uuid.uuid4().hex,
             received_at=received_at,
             orders=orders,
+            columns=columns,
             model_versions=scorer.model_versions,
             latency_ms=(time.perf_counter() - began) * 1000.0,
             scores=result.log_scores,

@@ -215,3 +215,46 @@ def test_parts_written_before_a_column_was_added_still_read(settings):
     frame = read_prediction_log(settings)
     assert list(frame["request_id"]) == ["old"]
     assert frame["actions_suggested"].isna().all()
+
+
+def test_the_request_columns_are_the_orders_and_older_entries_still_drain(settings, ledger):
+    """The service journals its request columns (times as UTC microseconds); an entry journaled
+    before that, with the orders as a list and times as ISO strings, drains to the same row."""
+    import orjson
+
+    from serving.prediction_log import _pack, score_columns
+    from serving.scoring import request_columns
+
+    orders = _orders("OL5")
+    predictions = [make_prediction("OL5").model_dump()]
+    record_request(
+        ledger,
+        copy.deepcopy(predictions),
+        [[]],
+        request_id="columns",
+        received_at=DAY1,
+        orders=orders,
+        columns=request_columns(orders),
+        model_versions={"delay": "v3"},
+        latency_ms=2.0,
+    )
+    legacy = {
+        "request_id": "legacy",
+        "received_at": DAY1,
+        "latency_ms": 2.0,
+        "status": "ok",
+        "versions": {"delay": "v3"},
+        "orders": [orders[0].__dict__],
+        "scores": score_columns(predictions),
+        "actions": [[]],
+    }
+    ledger.record([], DAY1, _pack(orjson.dumps(legacy)))
+    drain_prediction_journal(settings)
+    frame = read_prediction_log(settings)
+    assert list(frame["request_id"]) == ["columns", "legacy"]
+    new, old = frame.iloc[0].drop("request_id"), frame.iloc[1].drop("request_id")
+    assert new.equals(old), new.compare(old)
+    order = EXAMPLE_INPUT["orders"][0]
+    assert new["created_at"] == datetime.fromisoformat(order["created_at"])
+    assert new["as_of"] == datetime.fromisoformat(order["as_of"])
+    assert new["contact_preferences"] == "push|sms" and new["logged_at"] == DAY1
