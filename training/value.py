@@ -622,19 +622,21 @@ def value_payloads(value: ValueModels, arrays: dict[str, Any]) -> list[dict[str,
     contribution = np.round(arrays["contribution"], 2).tolist()
     parts = np.round(arrays["parts"], 2).tolist()
     part_names = arrays["part_names"]
-    silent = {name: {"score": None, "status": NO_SIGNAL} for name in names}
-    absent = {
-        name: {"score": None, "status": NOT_AVAILABLE} for name in DIMENSION_NAMES
-        if name not in value.models
-    }  # fmt: skip
-    signal = [j for j, name in enumerate(names) if value.has_signal(name)]
+    # Every order's dimensions start from one template in DIMENSION_NAMES order: the entries
+    # without a score are shared between orders (nothing adds to them: only dimensions with
+    # signal get reasons), and only the scored ones are new dicts per order.
+    template: dict[str, Any] = {
+        name: {"score": None, "status": NO_SIGNAL if name in value.models else NOT_AVAILABLE}
+        for name in DIMENSION_NAMES
+    }
+    signal = [(j, name) for j, name in enumerate(names) if value.has_signal(name)]
     currency = value.money.currency
     out = []
     for i in range(n):
         row = scores[i]
-        dims = {**silent, **absent}
-        for j in signal:
-            dims[names[j]] = {"score": row[j], "status": "signal"}
+        dims = template.copy()
+        for j, name in signal:
+            dims[name] = {"score": row[j], "status": "signal"}
         out.append(
             {
                 "index": index[i],
@@ -642,7 +644,7 @@ def value_payloads(value: ValueModels, arrays: dict[str, Any]) -> list[dict[str,
                 "quadrants": {
                     q: (None if v != v else v) for q, v in zip(QUADRANTS, quadrants[i], strict=True)
                 },
-                "dimensions": {name: dict(dims[name]) for name in DIMENSION_NAMES},
+                "dimensions": dims,
                 "contribution": {
                     "amount": contribution[i],
                     "currency": currency,
