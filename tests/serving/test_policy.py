@@ -360,6 +360,7 @@ def test_rules_say_whether_they_act_on_risk_and_read_reasons(policy):
     assert may_act(policy, fields).tolist() == [True, True]
 
 
+@pytest.mark.integration
 def test_large_batches_explain_the_orders_acted_on_for_their_risk(serving_home):
     """In a batch larger than ``explain_all_up_to``: an order a rule on the delay prediction acts
     on has its delay reasons, even below ``high`` risk; an order acting on its value tier alone
