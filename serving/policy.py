@@ -297,7 +297,8 @@ class CompiledRule:
     """With ``mode: suggest``: its actions are suggested when all hold (none: always)."""
     expires_hours: float = 0.0
     fields: frozenset[str] = frozenset()
-    """The fields its ``when`` conditions test."""
+    """The fields its conditions test (``when`` and ``suggest_when``: whether an action is
+    suggested may depend on the reasons too)."""
 
     @property
     def on_risk(self) -> bool:
@@ -447,7 +448,7 @@ def _compile_rule(
         rule.mode,
         suggest_conditions,
         rule.suggestion_expires_hours,
-        frozenset(rule.when),
+        frozenset(rule.when) | frozenset(rule.suggest_when),
     )
 
 

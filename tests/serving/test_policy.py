@@ -358,6 +358,17 @@ def test_rules_say_whether_they_act_on_risk_and_read_reasons(policy):
     reason_rules = [r for r in policy.rules if r.on_reasons]
     assert may_act(policy, fields, rules=reason_rules).tolist() == [True, False]
     assert may_act(policy, fields).tolist() == [True, True]
+    # A rule whose suggest/fire choice tests the reasons needs them too.
+    (rule,) = compile_policy(
+        _doc(
+            {
+                **_rule("tier", 1, {"tier": "platinum"}, [{"action": "gold_agent"}]),
+                "mode": "suggest",
+                "suggest_when": {"top_reason": "weather"},
+            }
+        )
+    ).rules
+    assert rule.on_reasons and rule.on_risk
 
 
 @pytest.mark.integration
