@@ -76,9 +76,7 @@ _ACTION_COLUMNS = {
 }
 _REQUEST_COLUMNS = (*ORDERS.column_names, *(name for name, _ in REQUEST_TIME_FIELDS))
 _TIME_COLUMNS = frozenset(
-    name
-    for name, kind in zip(log_schema().names, log_schema().types, strict=True)
-    if pa.types.is_timestamp(kind) and name in _REQUEST_COLUMNS
+    f.name for f in log_schema() if pa.types.is_timestamp(f.type) and f.name in _REQUEST_COLUMNS
 )
 
 
