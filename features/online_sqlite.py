@@ -31,10 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import compute_table_id
 from feast.infra.online_stores.sqlite import SqliteOnlineStore, SqliteOnlineStoreConfig
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
+from feast.utils import to_naive_utc
 
 _STRING_TYPE = 2  # feast.protos.feast.types.Value_pb2.ValueType.STRING
 _MAX_CACHED_VALUES = 200_000
@@ -42,6 +45,10 @@ _MAX_CACHED_STAMPS = 100_000
 _MAX_CACHED_SHARED_KEYS = 200_000
 _KEYS_PER_SELECT = 20_000  # below SQLite's limit of bound parameters (32,766 since 3.32)
 _UNREAD = object()
+PACKED_SUFFIX = "__packed"
+"""A view's table ``<project>_<view>`` has a companion ``<project>_<view>__packed``: one row per
+entity key (event time, every feature's latest value as one JSON object), written by
+:meth:`FastSqliteOnlineStore.online_write_batch` in the same transaction as Feast's rows."""
 _LOCAL_IS_UTC = time.timezone == 0 and not time.daylight
 """Local time is UTC (no offset, no daylight saving): Feast's stored seconds are epoch seconds."""
 
@@ -95,6 +102,7 @@ class SqliteOnlineReader:
         self._shared_generation = 0
         self._watcher: sqlite3.Connection | None = None
         self._seen_version: int | None = None
+        self._packed: dict[str, bool] = {}  # view -> its packed table exists
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -181,19 +189,72 @@ class SqliteOnlineReader:
         self, view: str, join_key: str, keys: Sequence[str], features: Sequence[str]
     ) -> Found:
         by_bytes = {entity_key_bytes(join_key, k): k for k in keys}
-        table = '"' + f"{self.project}_{view}".replace('"', '""') + '"'
-        wanted = list(by_bytes)
-        rows: list[tuple] = []
         conn = self._connection()
+        packed = self._packed.get(view)
+        if packed is None:  # a store built before the packed tables reads Feast's rows
+            packed = self._packed[view] = _table_exists(conn, self._table(view, PACKED_SUFFIX))
+        if packed:
+            return self._select_packed(conn, view, by_bytes, features)
+        return self._select_rows(conn, view, by_bytes, features)
+
+    def _table(self, view: str, suffix: str = "") -> str:
+        return f"{self.project}_{view}{suffix}"
+
+    def _fetch(
+        self, conn: sqlite3.Connection, columns: str, table: str, wanted: list[bytes]
+    ) -> list[tuple]:
+        quoted = _quoted(table)
+        rows: list[tuple] = []
         for start in range(0, len(wanted), _KEYS_PER_SELECT):
             chunk = wanted[start : start + _KEYS_PER_SELECT]
             sql = (
-                f"SELECT entity_key, feature_name, value, event_ts FROM {table} "
-                f"WHERE entity_key IN ({','.join('?' * len(chunk))})"
+                f"SELECT {columns} FROM {quoted} WHERE entity_key IN ({','.join('?' * len(chunk))})"
             )
             rows.extend(conn.execute(sql, chunk).fetchall())
+        return rows
+
+    def _select_packed(
+        self,
+        conn: sqlite3.Connection,
+        view: str,
+        by_bytes: dict[bytes, str],
+        features: Sequence[str],
+    ) -> Found:
+        """One row per key from the view's packed table: a tenth of the rows of Feast's layout
+        (one per feature), which cost ~1.2 us each to fetch and walk (1,000-order batches:
+        customer views 16 -> ~4 us per order)."""
+        rows = self._fetch(
+            conn, "entity_key, event_ts, vals", self._table(view, PACKED_SUFFIX), list(by_bytes)
+        )
+        found: Found = {}
+        for key_bytes, stamp, vals in rows:
+            named = orjson.loads(vals)
+            found[by_bytes[key_bytes]] = (self._seconds(stamp), [named.get(n) for n in features])
+        return found
+
+    def _seconds(self, stamp: Any) -> float:
+        stamps = self._stamps
+        seconds = stamps.get(stamp)
+        if seconds is None:
+            seconds = _epoch_seconds(stamp)
+            if len(stamps) >= _MAX_CACHED_STAMPS:
+                stamps.clear()
+            stamps[stamp] = seconds
+        return seconds
+
+    def _select_rows(
+        self,
+        conn: sqlite3.Connection,
+        view: str,
+        by_bytes: dict[bytes, str],
+        features: Sequence[str],
+    ) -> Found:
+        """Feast's own layout: a row per key and feature."""
+        rows = self._fetch(
+            conn, "entity_key, feature_name, value, event_ts", self._table(view), list(by_bytes)
+        )
         position = {name: i for i, name in enumerate(features)}
-        values, stamps = self._values, self._stamps
+        values = self._values
         found: Found = {}
         current_key: bytes | None = None
         current: list[Any] = []
@@ -202,14 +263,8 @@ class SqliteOnlineReader:
                 current_key = key_bytes
                 entry = found.get(by_bytes[key_bytes])
                 if entry is None:
-                    seconds = stamps.get(stamp)
-                    if seconds is None:
-                        seconds = _epoch_seconds(stamp)
-                        if len(stamps) >= _MAX_CACHED_STAMPS:
-                            stamps.clear()
-                        stamps[stamp] = seconds
                     current = [None] * len(position)
-                    found[by_bytes[key_bytes]] = (seconds, current)
+                    found[by_bytes[key_bytes]] = (self._seconds(stamp), current)
                 else:
                     current = entry[1]
             i = position.get(name)
@@ -238,9 +293,51 @@ class SqliteOnlineReader:
 
 
 def _decode(blob: bytes) -> Any:
-    value = ValueProto.FromString(blob)
+    return _plain(ValueProto.FromString(blob))
+
+
+def _plain(value: ValueProto) -> Any:
+    """A Feast value as a plain Python value (None when missing)."""
     kind = value.WhichOneof("val")
     return None if kind is None or kind == "null_val" else getattr(value, kind)
+
+
+def _packed_from_rows(conn: sqlite3.Connection, table: str) -> list[tuple[bytes, Any, bytes]]:
+    """A view's packed rows built from Feast's rows (entity key, event time, values)."""
+    packed: list[tuple[bytes, Any, bytes]] = []
+    key: bytes | None = None
+    stamp: Any = None
+    values: dict[str, Any] = {}
+    rows = conn.execute(
+        f"SELECT entity_key, feature_name, value, event_ts FROM {_quoted(table)} "
+        "ORDER BY entity_key"
+    )
+    for entity_key, name, blob, event_ts in rows:
+        if entity_key != key:
+            if key is not None:
+                packed.append((key, stamp, _packed_json(values)))
+            key, stamp, values = entity_key, event_ts, {}
+        values[name] = _decode(blob)
+    if key is not None:
+        packed.append((key, stamp, _packed_json(values)))
+    return packed
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _packed_json(values: dict[str, Any]) -> bytes:
+    """A packed row's values: NaN becomes null (a missing value, as the reader treats both),
+    repeated (list) values lists."""
+    return orjson.dumps(values, default=list)
 
 
 def _epoch_seconds(stamp: int | float | str | bytes | datetime) -> float:
@@ -286,6 +383,94 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
         self._readers: dict[Path, SqliteOnlineReader] = {}
         self._readers_lock = threading.Lock()
         self._last: tuple[RepoConfig, SqliteOnlineReader] | None = None
+        self._has_packed: dict[str, bool] = {}  # packed table name -> it exists (writes)
+
+    # ---- writes: Feast's rows and the packed rows, in one transaction ------------------------
+
+    def update(
+        self,
+        config: RepoConfig,
+        tables_to_delete: Sequence[Any],
+        tables_to_keep: Sequence[Any],
+        entities_to_delete: Sequence[Any],
+        entities_to_keep: Sequence[Any],
+        partial: bool,
+    ) -> None:
+        """Feast's tables, then each view's packed table: created, and filled from Feast's rows
+        when the view already has some (a store built before packed tables), in one
+        transaction, so a packed table never exists half filled."""
+        super().update(
+            config, tables_to_delete, tables_to_keep, entities_to_delete, entities_to_keep, partial
+        )
+        conn = self._get_conn(config)
+        if conn.in_transaction:
+            conn.commit()
+        for table in tables_to_keep:
+            name = self._table_id(config, table)
+            if _table_exists(conn, name + PACKED_SUFFIX):
+                continue
+            conn.execute("BEGIN")
+            try:
+                conn.execute(
+                    f"CREATE TABLE {_quoted(name + PACKED_SUFFIX)} (entity_key BLOB PRIMARY KEY,"
+                    " event_ts timestamp, vals BLOB) WITHOUT ROWID"
+                )
+                conn.executemany(
+                    f"INSERT INTO {_quoted(name + PACKED_SUFFIX)} VALUES (?, ?, ?)",
+                    _packed_from_rows(conn, name),
+                )
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        with conn:
+            for table in tables_to_delete:
+                conn.execute(
+                    f"DROP TABLE IF EXISTS {_quoted(self._table_id(config, table) + PACKED_SUFFIX)}"
+                )
+        self._has_packed = {}
+
+    def online_write_batch(
+        self,
+        config: RepoConfig,
+        table: Any,
+        data: Sequence[tuple[Any, dict[str, ValueProto], datetime, datetime | None]],
+        progress: Any,
+    ) -> None:
+        """Feast's write, and the same values into the view's packed table (one row per entity:
+        a partial write merges into the row's values, as Feast's per-feature rows do). The
+        packed rows are written first, uncommitted: Feast's write commits both together (or
+        rolls both back)."""
+        conn = self._get_conn(config)
+        packed = self._table_id(config, table) + PACKED_SUFFIX
+        has = self._has_packed
+        if packed not in has:
+            has[packed] = _table_exists(conn, packed)
+        if has[packed]:  # a store built before packed tables has none until `feast apply`
+            version = config.entity_key_serialization_version
+            conn.executemany(
+                f"INSERT INTO {_quoted(packed)} VALUES (?, ?, ?) ON CONFLICT(entity_key) DO "
+                "UPDATE SET event_ts = excluded.event_ts, vals = json_patch(vals, excluded.vals)",
+                [
+                    (
+                        serialize_entity_key(key, entity_key_serialization_version=version),
+                        to_naive_utc(stamp),  # stored as Feast stores its rows' (its adapter)
+                        _packed_json({name: _plain(v) for name, v in values.items()}),
+                    )
+                    for key, values, stamp, _ in data
+                ],
+            )
+        super().online_write_batch(config, table, data, progress)
+
+    @staticmethod
+    def _table_id(config: RepoConfig, table: Any) -> str:
+        return compute_table_id(
+            config.project,
+            table,
+            getattr(config.registry, "enable_online_feature_view_versioning", False),
+        )
+
+    # ---- reads ----------------------------------------------------------------------------
 
     @staticmethod
     def database_path(config: RepoConfig) -> Path:

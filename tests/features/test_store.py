@@ -187,3 +187,97 @@ def test_first_materialization_serves_every_view_its_own_latest_window(tmp_path)
         rows = entity_rows(tables["orders"]).assign(as_of=newest + pd.Timedelta(hours=1))
         _, ages = repo.online_features("delay_v1", rows)
         assert ages[view].notna().all(), f"{view} has nothing online on its last day"
+
+
+def _packed_tables(repo) -> dict[str, int]:
+    """The online store's packed tables and their row counts."""
+    import sqlite3
+
+    from features.online_sqlite import PACKED_SUFFIX, FastSqliteOnlineStore
+
+    path = FastSqliteOnlineStore.database_path(repo.store.config)
+    with sqlite3.connect(path) as conn:
+        names = [
+            n
+            for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if n.endswith(PACKED_SUFFIX)
+        ]
+        return {n: conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+
+
+def test_packed_rows_hold_every_key_and_a_store_without_them_still_reads(repo):
+    """Each view has a packed table (one row per entity key, written with Feast's rows); a store
+    built before them is read in Feast's layout with the same answer, and its next apply fills
+    them from Feast's rows."""
+    import sqlite3
+
+    from features.online import OnlineReader
+    from features.online_sqlite import PACKED_SUFFIX, FastSqliteOnlineStore
+
+    repo.materialize()
+    packed = _packed_tables(repo)
+    path = FastSqliteOnlineStore.database_path(repo.store.config)
+    with sqlite3.connect(path) as conn:
+        for name, count in packed.items():
+            feast_table = name.removesuffix(PACKED_SUFFIX)
+            keys = conn.execute(f'SELECT count(DISTINCT entity_key) FROM "{feast_table}"')
+            assert count == keys.fetchone()[0] > 0, name
+    assert "orderlens_customer_history" + PACKED_SUFFIX in packed
+    rows = entity_rows(good_sources()["orders"]).assign(as_of=hours(100))
+    rows = pd.concat([rows, rows.assign(order_id="nope", customer_id="nobody")])
+    packed_read = repo.online_features("delay_v1", rows)
+
+    with sqlite3.connect(path) as conn:  # a store from before: no packed tables
+        for name in packed:
+            conn.execute(f'DROP TABLE "{name}"')
+    old_store = OnlineReader(repo.store)
+    old_store.__dict__["online_store"] = FastSqliteOnlineStore()
+    repo.__dict__["online_reader"] = old_store
+    try:
+        rows_read = repo.online_features("delay_v1", rows)
+    finally:
+        del repo.__dict__["online_reader"]
+    for a, b in zip(packed_read, rows_read, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+    tables = good_sources()
+    tables["ticket_signals"] = signals_from_labels(tables["tickets"])
+    repo.build(tables)  # apply: the packed tables come back, filled from Feast's rows
+    assert _packed_tables(repo) == packed
+    for a, b in zip(repo.online_features("delay_v1", rows), packed_read, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_pushes_and_partial_writes_reach_the_packed_row(repo):
+    """A push (Feast's write_to_online_store) is what the next read serves; a write of some of
+    a view's features keeps the others, as Feast's per-feature rows do; a value written as
+    missing reads as missing."""
+    from features.online_sqlite import FastSqliteOnlineStore
+
+    repo.materialize()
+    rows = entity_rows(good_sources()["orders"]).head(1).assign(as_of=hours(100))
+    before = repo.online_feature_values("delay_v1", rows)
+    names = [f.name for f in repo.store.get_feature_view("customer_history").features]
+    push = {name: [float(before.values[name][0])] for name in names}
+    push |= {"cust_orders_365d": [41.0], "cust_spend_365d": [None]}
+    customer = str(rows["customer_id"].iloc[0])
+    repo.store.write_to_online_store(
+        "customer_history",
+        pd.DataFrame({"customer_id": [customer], "event_timestamp": [hours(99)], **push}),
+    )
+    pushed = repo.online_feature_values("delay_v1", rows)
+    assert pushed.values["cust_orders_365d"][0] == 41
+    assert np.isnan(pushed.values["cust_spend_365d"][0])
+    assert not np.isnan(before.values["cust_spend_365d"][0])
+
+    key = EntityKeyProto(join_keys=["customer_id"], entity_values=[ValueProto(string_val=customer)])
+    FastSqliteOnlineStore().online_write_batch(
+        repo.store.config,
+        repo.store.get_feature_view("customer_history"),
+        [(key, {"cust_orders_365d": ValueProto(int64_val=42)}, hours(99).to_pydatetime(), None)],
+        None,
+    )
+    partial = repo.online_feature_values("delay_v1", rows)
+    assert partial.values["cust_orders_365d"][0] == 42
+    assert partial.values["cust_orders_90d"][0] == before.values["cust_orders_90d"][0]
+    assert np.isnan(partial.values["cust_spend_365d"][0])
