@@ -1,9 +1,10 @@
 """orderlens' online store: Feast's SQLite online store with a fast batch read, as a Feast plug-in.
 
 ``feature_store.local.yaml`` names it (``type: features.online_sqlite.FastSqliteOnlineStore``), so
-Feast itself creates, writes (materialize) and tears down its tables: the class inherits every
-write of :class:`feast.infra.online_stores.sqlite.SqliteOnlineStore` and adds one public read,
-:meth:`FastSqliteOnlineStore.read_latest`, for the serving hot path and batch scoring.
+Feast itself creates, writes (materialize, push) and tears down its tables through the plug-in's
+methods: the class keeps every write of :class:`feast.infra.online_stores.sqlite.SqliteOnlineStore`
+and adds one public read, :meth:`FastSqliteOnlineStore.read_latest`, for the serving hot path and
+batch scoring.
 
 Why a read of its own: Feast's ``online_read`` returns protobuf objects through a connection
 that parses every timestamp with the deprecated ``sqlite3`` converters; on a 1,000-order batch
@@ -17,6 +18,15 @@ serialized :class:`EntityKey`, version 3; ``value`` a serialized :class:`ValuePr
 ``event_ts`` epoch seconds) is the parent class's: ``tests/features/test_store.py`` checks this
 read against Feast's own ``online_read`` on a real store, and :func:`entity_key_bytes` against
 Feast's ``serialize_entity_key``, so an upgrade changing either fails a test.
+
+Beside each of Feast's tables the plug-in keeps a **packed** one (:data:`PACKED_SUFFIX`): a row
+per entity key with its event time and every feature's latest value as one JSON object, written
+in the same transaction as Feast's rows (:meth:`~FastSqliteOnlineStore.online_write_batch`) and
+created — filled from Feast's rows if it has some — when Feast applies the view
+(:meth:`~FastSqliteOnlineStore.update`). The batch read uses it: fetching and walking Feast's
+rows cost ~1.2 us each, ten per customer (``customer_history`` and ``customer_tickets`` were
+16 us of a 1,000-order batch's ~27 us per order). A store built before packed tables is read in
+Feast's layout until its next apply.
 """
 
 from __future__ import annotations
