@@ -161,7 +161,7 @@ class OrderLens:
         from serving.guard import check_trusted_proxies, guard_from_settings
         from serving.ledger import open_ledger
         from serving.policy import load_policy
-        from serving.prediction_log import PredictionLog
+        from serving.prediction_log import DrainerProcess, PredictionLog
         from serving.resilience import feature_store_breaker
 
         self.settings = load_settings()
@@ -170,9 +170,13 @@ class OrderLens:
         self.repo = FeatureRepo(self.settings)
         self.breaker = feature_store_breaker(self.settings)
         self.ledger = open_ledger(self.settings)
+        # The journal is drained (and the suggestions snapshot written) by a process beside
+        # this worker; it drains first what an earlier run left. The worker's own log only
+        # drains what is left at shutdown.
         self.log = PredictionLog.from_settings(self.settings, self.ledger)
         self.log.after_drain = self._write_suggestions_snapshot
-        self.log.start()  # drains first what an earlier run left in the journal
+        self.drainer = DrainerProcess(self.settings)
+        self.drainer.start()
         check_trusted_proxies(self.settings)
         self.online_store_config = self.repo.repo_config().online_store  # for /readyz
         self.guard = guard_from_settings(self.settings)  # applied by GuardMiddleware
@@ -254,6 +258,7 @@ class OrderLens:
     @bentoml.on_shutdown
     def shutdown(self) -> None:
         self._stop.set()
+        self.drainer.stop()
         self.log.close()
         self.ledger.close()
         self.breaker.close()

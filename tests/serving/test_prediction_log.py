@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -258,3 +260,43 @@ def test_the_request_columns_are_the_orders_and_older_entries_still_drain(settin
     assert new["created_at"] == datetime.fromisoformat(order["created_at"])
     assert new["as_of"] == datetime.fromisoformat(order["as_of"])
     assert new["contact_preferences"] == "push|sms" and new["logged_at"] == DAY1
+
+
+def test_the_drainer_process_drains_writes_the_snapshot_and_stops(tmp_path, monkeypatch):
+    """A service worker's drainer is a process of its own: it drains the journal and writes the
+    suggestions snapshot every flush, drains what is left when told to stop, and stops by itself
+    (after one last drain) once the worker that started it is gone."""
+    import subprocess
+    import sys
+
+    from serving.prediction_log import DrainerProcess
+
+    monkeypatch.setenv("ORDERLENS_SERVING__LOG_FLUSH_SECONDS", "0.2")
+    settings = load_settings(home=tmp_path)
+    ledger = open_ledger(settings)
+    try:
+        _answer(ledger, "r1", DAY1, ("OL1",))
+        drainer = DrainerProcess(settings)
+        drainer.start()
+        process = drainer.process
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not settings.suggestions_path.exists():
+            time.sleep(0.1)
+        assert list(read_prediction_log(settings)["request_id"]) == ["r1"]
+        _answer(ledger, "r2", DAY2, ("OL2",))
+        drainer.stop()
+        assert process.returncode == 0
+        assert list(read_prediction_log(settings)["request_id"]) == ["r1", "r2"]
+
+        _answer(ledger, "r3", DAY2, ("OL3",))
+        # Started by a "worker" that is not its parent: as if the worker had died.
+        orphan = subprocess.run(
+            [sys.executable, "-m", "serving.prediction_log", "--parent", "1"],
+            env={**os.environ, "ORDERLENS_HOME": str(tmp_path)},
+            timeout=60,
+        )
+        assert orphan.returncode == 0
+        assert list(read_prediction_log(settings)["request_id"]) == ["r1", "r2", "r3"]
+        assert ledger.read_journal(10) == []
+    finally:
+        ledger.close()
