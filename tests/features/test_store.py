@@ -109,13 +109,25 @@ def test_online_features_with_freshness(repo):
     assert pd.isna(later.loc[0, "carrier_orders_24h"])
 
 
+def _read_through(repo, online_store, rows):
+    """``repo.online_features`` of ``rows`` read by a new reader on ``online_store``."""
+    from features.online import OnlineReader
+
+    reader = OnlineReader(repo.store)
+    reader.__dict__["online_store"] = online_store
+    repo.__dict__["online_reader"] = reader
+    try:
+        return repo.online_features("delay_v1", rows)
+    finally:
+        del repo.__dict__["online_reader"]
+
+
 def test_fast_sqlite_read_matches_feast(repo):
     """The local profile's online store is orderlens' Feast plug-in (named in
     feature_store.yaml); its batch read must serve exactly what Feast's own ``online_read`` of the
     same store serves (same values, types and ages), keys missing included."""
     from feast.infra.key_encoding_utils import serialize_entity_key
 
-    from features.online import OnlineReader
     from features.online_sqlite import FastSqliteOnlineStore, entity_key_bytes
 
     repo.materialize()
@@ -129,13 +141,7 @@ def test_fast_sqlite_read_matches_feast(repo):
     class FeastsOwnRead(FastSqliteOnlineStore):
         read_latest = None  # no fast read: the reader falls back to Feast's online_read
 
-    reader = OnlineReader(repo.store)
-    reader.__dict__["online_store"] = FeastsOwnRead()
-    repo.__dict__["online_reader"] = reader
-    try:
-        through_feast = repo.online_features("delay_v1", rows)
-    finally:
-        del repo.__dict__["online_reader"]
+    through_feast = _read_through(repo, FeastsOwnRead(), rows)
     for mine, feasts in zip(direct, through_feast, strict=True):
         pd.testing.assert_frame_equal(mine, feasts)
     assert direct[0]["cust_orders_365d"].notna().sum() == 2
@@ -211,7 +217,6 @@ def test_packed_rows_hold_every_key_and_a_store_without_them_still_reads(repo):
     them from Feast's rows."""
     import sqlite3
 
-    from features.online import OnlineReader
     from features.online_sqlite import PACKED_SUFFIX, FastSqliteOnlineStore
 
     repo.materialize()
@@ -230,13 +235,7 @@ def test_packed_rows_hold_every_key_and_a_store_without_them_still_reads(repo):
     with sqlite3.connect(path) as conn:  # a store from before: no packed tables
         for name in packed:
             conn.execute(f'DROP TABLE "{name}"')
-    old_store = OnlineReader(repo.store)
-    old_store.__dict__["online_store"] = FastSqliteOnlineStore()
-    repo.__dict__["online_reader"] = old_store
-    try:
-        rows_read = repo.online_features("delay_v1", rows)
-    finally:
-        del repo.__dict__["online_reader"]
+    rows_read = _read_through(repo, FastSqliteOnlineStore(), rows)  # a fresh reader
     for a, b in zip(packed_read, rows_read, strict=True):
         pd.testing.assert_frame_equal(a, b)
 
