@@ -195,10 +195,14 @@ class OnlineReader:
             why[held & (age > spec.ttl.total_seconds())] = "stale"
             if join_key != spec.natural_key:
                 why[~held] = "missing"
-            for j, name in enumerate(names):
-                per_key = [found[k][1][j] if k in found else None for k in distinct]
+            # The found values as one row per distinct key, turned into one tuple per feature
+            # (zip in C: 2-3 us an order cheaper than a lookup per key and feature).
+            absent = (None,) * len(names)
+            by_key = [found[k][1] if k in found else absent for k in distinct]
+            per_feature = zip(*by_key) if by_key else [()] * len(names)
+            for name, per_key in zip(names, per_feature, strict=True):
                 if name in text:
-                    column = np.array(per_key + [None], dtype=object)[:-1][codes]
+                    column = np.array([*per_key, None], dtype=object)[:-1][codes]
                     column[~usable] = None
                 else:
                     column = np.array(
