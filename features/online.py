@@ -199,7 +199,7 @@ class OnlineReader:
             # (zip in C: 2-3 us an order cheaper than a lookup per key and feature).
             absent = (None,) * len(names)
             by_key = [found[k][1] if k in found else absent for k in distinct]
-            per_feature = zip(*by_key) if by_key else [()] * len(names)
+            per_feature = zip(*by_key, strict=True) if by_key else [()] * len(names)
             for name, per_key in zip(names, per_feature, strict=True):
                 if name in text:
                     column = np.array([*per_key, None], dtype=object)[:-1][codes]
