@@ -451,6 +451,7 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
         a partial write merges into the row's values, as Feast's per-feature rows do). The
         packed rows are written first, uncommitted: Feast's write commits both together (or
         rolls both back)."""
+        data = list(data)  # read twice: for the packed rows and by Feast
         conn = self._get_conn(config)
         packed = self._table_id(config, table) + PACKED_SUFFIX
         has = self._has_packed
@@ -470,7 +471,12 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
                     for key, values, stamp, _ in data
                 ],
             )
-        super().online_write_batch(config, table, data, progress)
+        try:
+            super().online_write_batch(config, table, data, progress)
+        except BaseException:
+            if conn.in_transaction:  # Feast failed before its own transaction took ours in
+                conn.rollback()
+            raise
 
     @staticmethod
     def _table_id(config: RepoConfig, table: Any) -> str:

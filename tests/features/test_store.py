@@ -280,3 +280,31 @@ def test_pushes_and_partial_writes_reach_the_packed_row(repo):
     assert partial.values["cust_orders_365d"][0] == 42
     assert partial.values["cust_orders_90d"][0] == before.values["cust_orders_90d"][0]
     assert np.isnan(partial.values["cust_spend_365d"][0])
+
+
+def test_a_failed_feast_write_leaves_no_packed_row_behind(repo, monkeypatch):
+    """The packed rows and Feast's rows are one transaction: when Feast's write fails, the
+    packed rows written before it are rolled back, not committed by the next write."""
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    from features.online_sqlite import FastSqliteOnlineStore
+
+    repo.materialize()
+    rows = entity_rows(good_sources()["orders"]).head(1).assign(as_of=hours(100))
+    before = repo.online_feature_values("delay_v1", rows).values["cust_orders_365d"][0]
+    customer = str(rows["customer_id"].iloc[0])
+    key = EntityKeyProto(join_keys=["customer_id"], entity_values=[ValueProto(string_val=customer)])
+    write = [(key, {"cust_orders_365d": ValueProto(int64_val=99)}, hours(99).to_pydatetime(), None)]
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    store = FastSqliteOnlineStore()
+    view = repo.store.get_feature_view("customer_history")
+    with monkeypatch.context() as patch:
+        patch.setattr(SqliteOnlineStore, "online_write_batch", broken)
+        with pytest.raises(OSError):
+            store.online_write_batch(repo.store.config, view, write, None)
+    assert not store._get_conn(repo.store.config).in_transaction
+    after = repo.online_feature_values("delay_v1", rows).values["cust_orders_365d"][0]
+    assert after == before != 99
