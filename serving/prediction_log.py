@@ -25,7 +25,6 @@ old while the service runs; after a crash, until the service starts again or
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -454,8 +453,8 @@ def drain_prediction_journal(settings: Settings) -> list[Path]:
 
 
 class DrainerProcess:
-    """The journal drained beside a service worker by a process of its own (``python -m
-    serving.prediction_log``), which also writes the suggestions snapshot after each drain.
+    """The journal drained beside a service worker by a process of its own
+    (:func:`drainer_main`), which also writes the suggestions snapshot after each drain.
 
     Why not a thread of the worker: the drain's Python work (decoding entries, building columns)
     held the worker's interpreter lock against the requests' threads; on 1,000-order batches the
@@ -470,18 +469,38 @@ class DrainerProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
 
     def start(self) -> None:
         """Start the process (once)."""
-        if self.process is None:
+        if self.process is None and not self.stopped:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "serving.prediction_log", "--parent", str(os.getpid())],
+                self.command(os.getpid()),
                 env={**os.environ, "ORDERLENS_HOME": str(self.settings.home)},
                 stdin=subprocess.DEVNULL,
             )
 
+    @staticmethod
+    def command(parent_pid: int) -> list[str]:
+        """The drainer's command line, for a worker of process id ``parent_pid``."""
+        return [sys.executable, "-c", _DRAINER_MAIN, str(parent_pid)]
+
+    def ensure_running(self) -> bool:
+        """Start the process again if it died (the worker calls this on its watch); returns
+        whether it had to. The journal kept every entry meanwhile."""
+        process = self.process
+        if process is None or self.stopped or process.poll() is None:
+            return False
+        logger.warning(
+            "prediction log drainer exited with code %s: starting another", process.returncode
+        )
+        self.process = None
+        self.start()
+        return True
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Ask the process to drain what is left and stop; kill it after ``timeout_s``."""
+        self.stopped = True
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -492,23 +511,45 @@ class DrainerProcess:
             logger.error("prediction log drainer did not stop in %.0f s: killed", timeout_s)
             process.kill()
             process.wait()
+        # Stopped before its interpreter had started (-SIGTERM): it drained nothing; what is
+        # left is drained by the worker's own PredictionLog.close, which the service calls next.
 
 
 DRAINER_NICE = 10
 """The drainer's niceness: requests first, the log as soon as the cores allow."""
+_DRAINER_MAIN = """
+import signal, sys, threading
+# Caught before the imports (a second or more): a worker stopping just after it started its
+# drainer still gets the last drain. Ctrl-C in a terminal reaches the drainer too.
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+signal.signal(signal.SIGINT, lambda *_: stop.set())
+from serving.prediction_log import drainer_main
+drainer_main(int(sys.argv[1]), stop)
+"""
 
 
-def drain_beside(parent_pid: int, settings: Settings | None = None) -> None:
+def drainer_main(parent_pid: int, stop: threading.Event) -> None:
+    """The drainer process (:class:`DrainerProcess`): lower priority, logging, then
+    :func:`drain_beside` until ``stop`` is set (by SIGTERM)."""
+    os.nice(DRAINER_NICE)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    drain_beside(parent_pid, stop=stop)
+
+
+def drain_beside(
+    parent_pid: int, settings: Settings | None = None, stop: threading.Event | None = None
+) -> None:
     """The drainer process's loop (see :class:`DrainerProcess`): drain, write the suggestions
-    snapshot, wait ``serving.log_flush_seconds``; until SIGTERM or until ``parent_pid`` is no
-    longer this process's parent."""
+    snapshot, wait ``serving.log_flush_seconds``; until ``stop`` is set (default: on SIGTERM)
+    or until ``parent_pid`` is no longer this process's parent."""
     from orderlens.settings import load_settings
     from serving.suggestions import write_snapshot
 
     settings = settings or load_settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())  # a terminal's Ctrl-C reaches it too
+    if stop is None:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ledger = open_ledger(settings)
     log = PredictionLog.from_settings(settings, ledger)
     log.after_drain = lambda: write_snapshot(ledger, settings.suggestions_path, datetime.now(UTC))
@@ -583,12 +624,3 @@ def _legacy_order(order: Mapping[str, Any]) -> dict[str, Any]:
         name: value if value is None or name not in _TIME_COLUMNS else pd.Timestamp(value)
         for name, value in order.items()
     }
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Drain the prediction journal beside a worker.")
-    parser.add_argument("--parent", type=int, required=True, help="the worker's process id")
-    arguments = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    os.nice(DRAINER_NICE)
-    drain_beside(arguments.parent)

@@ -254,6 +254,7 @@ class OrderLens:
                 logger.exception(
                     "loading the new champion failed; still serving %s", self.scorer.version
                 )
+            self.drainer.ensure_running()  # a drainer that died is replaced
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:

@@ -264,10 +264,10 @@ def test_the_request_columns_are_the_orders_and_older_entries_still_drain(settin
 
 def test_the_drainer_process_drains_writes_the_snapshot_and_stops(tmp_path, monkeypatch):
     """A service worker's drainer is a process of its own: it drains the journal and writes the
-    suggestions snapshot every flush, drains what is left when told to stop, and stops by itself
-    (after one last drain) once the worker that started it is gone."""
+    suggestions snapshot every flush, is started again when it died, drains what is left when
+    told to stop, and stops by itself (after one last drain) once the worker that started it is
+    gone."""
     import subprocess
-    import sys
 
     from serving.prediction_log import DrainerProcess
 
@@ -275,28 +275,42 @@ def test_the_drainer_process_drains_writes_the_snapshot_and_stops(tmp_path, monk
     settings = load_settings(home=tmp_path)
     ledger = open_ledger(settings)
     try:
+
+        def logged_once(*request_ids: str) -> bool:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if sorted(read_prediction_log(settings)["request_id"]) == list(request_ids):
+                    return True
+                time.sleep(0.1)
+            return False
+
         _answer(ledger, "r1", DAY1, ("OL1",))
         drainer = DrainerProcess(settings)
         drainer.start()
         process = drainer.process
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not settings.suggestions_path.exists():
-            time.sleep(0.1)
-        assert list(read_prediction_log(settings)["request_id"]) == ["r1"]
+        assert logged_once("r1") and settings.suggestions_path.exists()
+        process.kill()  # a drainer that dies is replaced on the worker's next watch
+        process.wait()
         _answer(ledger, "r2", DAY2, ("OL2",))
-        drainer.stop()
-        assert process.returncode == 0
-        assert list(read_prediction_log(settings)["request_id"]) == ["r1", "r2"]
-
+        assert drainer.ensure_running() and drainer.process.poll() is None
+        assert not drainer.ensure_running()
+        assert logged_once("r1", "r2")  # the replacement drains
         _answer(ledger, "r3", DAY2, ("OL3",))
+        replacement = drainer.process
+        drainer.stop()
+        assert replacement.returncode == 0  # stopped, not killed, after one last drain
+        assert not drainer.ensure_running() and drainer.process is None
+        assert sorted(read_prediction_log(settings)["request_id"]) == ["r1", "r2", "r3"]
+
+        _answer(ledger, "r4", DAY2, ("OL4",))
         # Started by a "worker" that is not its parent: as if the worker had died.
         orphan = subprocess.run(
-            [sys.executable, "-m", "serving.prediction_log", "--parent", "1"],
+            DrainerProcess.command(parent_pid=1),
             env={**os.environ, "ORDERLENS_HOME": str(tmp_path)},
             timeout=60,
         )
         assert orphan.returncode == 0
-        assert list(read_prediction_log(settings)["request_id"]) == ["r1", "r2", "r3"]
+        assert sorted(read_prediction_log(settings)["request_id"]) == ["r1", "r2", "r3", "r4"]
         assert ledger.read_journal(10) == []
     finally:
         ledger.close()
