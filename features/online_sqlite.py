@@ -203,9 +203,13 @@ class SqliteOnlineReader:
         packed = self._packed.get(view)
         if packed is None:  # a store built before the packed tables reads Feast's rows
             packed = self._packed[view] = _table_exists(conn, self._table(view, PACKED_SUFFIX))
+        wanted = list(by_bytes)
         if packed:
-            return self._select_packed(conn, view, by_bytes, features)
-        return self._select_rows(conn, view, by_bytes, features)
+            table, columns = self._table(view, PACKED_SUFFIX), "entity_key, event_ts, vals"
+            return self._found_packed(self._fetch(conn, columns, table, wanted), by_bytes, features)
+        columns = "entity_key, feature_name, value, event_ts"
+        rows = self._fetch(conn, columns, self._table(view), wanted)
+        return self._found_rows(rows, by_bytes, features)
 
     def _table(self, view: str, suffix: str = "") -> str:
         return f"{self.project}_{view}{suffix}"
@@ -223,19 +227,12 @@ class SqliteOnlineReader:
             rows.extend(conn.execute(sql, chunk).fetchall())
         return rows
 
-    def _select_packed(
-        self,
-        conn: sqlite3.Connection,
-        view: str,
-        by_bytes: dict[bytes, str],
-        features: Sequence[str],
+    def _found_packed(
+        self, rows: list[tuple], by_bytes: dict[bytes, str], features: Sequence[str]
     ) -> Found:
-        """One row per key from the view's packed table: a tenth of the rows of Feast's layout
+        """The rows of a view's packed table, one per key: a tenth of the rows of Feast's layout
         (one per feature), which cost ~1.2 us each to fetch and walk (1,000-order batches:
         customer views 16 -> ~4 us per order)."""
-        rows = self._fetch(
-            conn, "entity_key, event_ts, vals", self._table(view, PACKED_SUFFIX), list(by_bytes)
-        )
         found: Found = {}
         for key_bytes, stamp, vals in rows:
             named = orjson.loads(vals)
@@ -252,17 +249,10 @@ class SqliteOnlineReader:
             stamps[stamp] = seconds
         return seconds
 
-    def _select_rows(
-        self,
-        conn: sqlite3.Connection,
-        view: str,
-        by_bytes: dict[bytes, str],
-        features: Sequence[str],
+    def _found_rows(
+        self, rows: list[tuple], by_bytes: dict[bytes, str], features: Sequence[str]
     ) -> Found:
-        """Feast's own layout: a row per key and feature."""
-        rows = self._fetch(
-            conn, "entity_key, feature_name, value, event_ts", self._table(view), list(by_bytes)
-        )
+        """The rows of Feast's own layout: a row per key and feature."""
         position = {name: i for i, name in enumerate(features)}
         values = self._values
         found: Found = {}
@@ -514,11 +504,7 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
         commit to the store (see :class:`SqliteOnlineReader`).
         """
         return self.reader(config).read(
-            compute_table_id(
-                config.project,
-                table,
-                getattr(config.registry, "enable_online_feature_view_versioning", False),
-            ).removeprefix(f"{config.project}_"),
+            self._table_id(config, table).removeprefix(f"{config.project}_"),
             join_key,
             keys,
             features,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -530,26 +529,15 @@ drainer_main(int(sys.argv[1]), stop)
 
 
 def drainer_main(parent_pid: int, stop: threading.Event) -> None:
-    """The drainer process (:class:`DrainerProcess`): lower priority, logging, then
-    :func:`drain_beside` until ``stop`` is set (by SIGTERM)."""
-    os.nice(DRAINER_NICE)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    drain_beside(parent_pid, stop=stop)
-
-
-def drain_beside(
-    parent_pid: int, settings: Settings | None = None, stop: threading.Event | None = None
-) -> None:
-    """The drainer process's loop (see :class:`DrainerProcess`): drain, write the suggestions
-    snapshot, wait ``serving.log_flush_seconds``; until ``stop`` is set (default: on SIGTERM)
-    or until ``parent_pid`` is no longer this process's parent."""
+    """The drainer process's loop (see :class:`DrainerProcess`), at a lower priority: drain,
+    write the suggestions snapshot, wait ``serving.log_flush_seconds``; until ``stop`` is set
+    (by SIGTERM) or ``parent_pid`` is no longer this process's parent, then drain once more."""
     from orderlens.settings import load_settings
     from serving.suggestions import write_snapshot
 
-    settings = settings or load_settings()
-    if stop is None:
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    os.nice(DRAINER_NICE)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings()
     ledger = open_ledger(settings)
     log = PredictionLog.from_settings(settings, ledger)
     log.after_drain = lambda: write_snapshot(ledger, settings.suggestions_path, datetime.now(UTC))
