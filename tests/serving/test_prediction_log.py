@@ -277,9 +277,12 @@ def test_the_drainer_process_drains_writes_the_snapshot_and_stops(tmp_path, monk
     try:
 
         def logged_once(*request_ids: str) -> bool:
+            """Waits for exactly these requests in the log and a suggestions snapshot: the
+            drainer writes the snapshot after the drain, so the log alone can come first."""
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if sorted(read_prediction_log(settings)["request_id"]) == list(request_ids):
+                logged = sorted(read_prediction_log(settings)["request_id"]) == list(request_ids)
+                if logged and settings.suggestions_path.exists():
                     return True
                 time.sleep(0.1)
             return False
@@ -288,7 +291,7 @@ def test_the_drainer_process_drains_writes_the_snapshot_and_stops(tmp_path, monk
         drainer = DrainerProcess(settings)
         drainer.start()
         process = drainer.process
-        assert logged_once("r1") and settings.suggestions_path.exists()
+        assert logged_once("r1")  # and the suggestions snapshot written
         process.kill()  # a drainer that dies is replaced on the worker's next watch
         process.wait()
         _answer(ledger, "r2", DAY2, ("OL2",))
