@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from serving import compiled
 from serving.compiled import CompiledBooster, ValueForest, compiled_model_set
 
 
@@ -45,13 +46,15 @@ def test_compiled_trees_agree_with_lightgbm_on_every_split_kind():
             data = lgb.Dataset(x, target, categorical_feature=[1])
             booster = lgb.train(params, data, num_boost_round=30)
             probe = np.vstack([x[:500], [[np.nan, 99.0, 0.0, -1.0], [0.0, -3.0, np.nan, 0.0]]])
-            np.testing.assert_allclose(
-                CompiledBooster(booster).predict(probe),
-                booster.predict(probe),
-                rtol=0,
-                atol=1e-9,
-                err_msg=f"{objective}, zero_as_missing={zero_as_missing}",
-            )
+            compiled = CompiledBooster(booster)
+            for contributions in (False, True):
+                np.testing.assert_allclose(
+                    compiled.predict(probe, pred_contrib=contributions),
+                    booster.predict(probe, pred_contrib=contributions),
+                    rtol=0,
+                    atol=1e-9,
+                    err_msg=f"{objective}, {zero_as_missing=}, {contributions=}",
+                )
 
 
 def test_compiled_trees_agree_on_categorical_splits_beyond_64_categories():
@@ -72,6 +75,43 @@ def test_compiled_trees_agree_on_categorical_splits_beyond_64_categories():
     np.testing.assert_allclose(compiled.predict(probe), booster.predict(probe), rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("table_features", [12, 3, 0])
+def test_compiled_treeshap_agrees_with_lightgbm_pred_contrib(monkeypatch, table_features):
+    """TreeSHAP on the compiled trees gives LightGBM's ``pred_contrib`` to 1e-9 on deep trees
+    that split on a feature several times along a path (categorical splits, NaN and zeros
+    included), whether a leaf's credits come from its table or are worked out per row (leaves
+    on more than ``TABLE_FEATURES`` features); one-leaf trees are bias only."""
+    monkeypatch.setattr(compiled, "TABLE_FEATURES", table_features)
+    rng = np.random.default_rng(11)
+    n = 4_000
+    x = rng.normal(size=(n, 6))
+    x[:, 1] = rng.integers(0, 30, size=n)  # categorical
+    x[rng.random(n) < 0.1, 0] = np.nan
+    x[rng.random(n) < 0.3, 2] = 0.0
+    y = np.sin(2 * x[:, 0]) + (x[:, 1] % 4 == 1) + x[:, 2] * x[:, 3] + 0.3 * rng.normal(size=n)
+    params = {"objective": "binary", "verbosity": -1, "num_leaves": 63, "min_data_in_leaf": 5}
+    params |= {"min_data_per_group": 5, "cat_smooth": 1.0}
+    data = lgb.Dataset(x, (y > 0.5).astype(float), categorical_feature=[1])
+    booster = lgb.train(params, data, num_boost_round=25)
+    explained = CompiledBooster(booster)
+    tabled = explained.shap.leaf_table >= 0
+    assert tabled.all() if table_features == 12 else not tabled.all()
+    probe = np.vstack([x[:300], [[np.nan, 99.0, 0.0, -1.0, 0.0, 0.0], [0.0, -3.0, np.nan] * 2]])
+    reference = booster.predict(probe, pred_contrib=True)
+    mine = explained.predict(probe, pred_contrib=True)
+    np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-9)
+    # SHAP values add up to the raw score.
+    np.testing.assert_allclose(mine.sum(axis=1), booster.predict(probe, raw_score=True), atol=1e-9)
+
+    stump = lgb.train(params | {"min_data_in_leaf": n}, data, num_boost_round=3)
+    np.testing.assert_allclose(
+        CompiledBooster(stump).predict(probe, pred_contrib=True),
+        stump.predict(probe, pred_contrib=True),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
 @pytest.mark.integration
 def test_compiled_model_set_agrees_with_the_boosters(serving_home):
     """Every model of the champion, on its own test window: to 1e-6."""
@@ -86,6 +126,18 @@ def test_compiled_model_set_agrees_with_the_boosters(serving_home):
     reference, compiled = models.delay.predict(delay_x), fast.delay.predict(delay_x)
     for name in ("p_late", "hours", "hours_p90"):
         np.testing.assert_allclose(compiled[name], reference[name], atol=1e-6, rtol=0)
+    # Explanations (TreeSHAP on the compiled trees) as the boosters give them.
+    np.testing.assert_allclose(
+        fast.delay.contributions(delay_x), models.delay.contributions(delay_x), atol=1e-9, rtol=0
+    )
+    for name, model in models.value.models.items():
+        np.testing.assert_allclose(
+            fast.value.models[name].predict(value_x[:300], pred_contrib=True),
+            model.predict(value_x[:300], pred_contrib=True),
+            atol=1e-9,
+            rtol=1e-12,
+            err_msg=name,
+        )
     forest = ValueForest(models.value.models, value_x.shape[1])
     np.testing.assert_allclose(
         forest.predict(value_x),
