@@ -144,20 +144,23 @@ class Forest:
 
 class CompiledBooster:
     """A booster compiled alone: ``predict(matrix)`` like ``Booster.predict``, and with
-    ``pred_contrib=True`` its exact TreeSHAP values (:class:`TreeShap`, built on first use).
+    ``pred_contrib=True`` its exact TreeSHAP values (:class:`TreeShap`, built on first use; the
+    booster's own for trees too large for its tables).
 
     Args:
         booster: the LightGBM booster.
     """
 
     def __init__(self, booster: Any, threads: int = 1) -> None:
+        self.booster = booster  # explains when the trees are too large for TreeSHAP tables
         self.forest = compile_boosters({"model": booster}, booster.num_feature())
         self.threads = threads
 
     @functools.cached_property
-    def shap(self) -> TreeShap:
-        """The trees' TreeSHAP tables (a fraction of a second to build: see :class:`TreeShap`)."""
-        return TreeShap(self.forest)
+    def shap(self) -> TreeShap | None:
+        """The trees' TreeSHAP tables (a fraction of a second to build), or None when they
+        would not fit (:meth:`TreeShap.of`)."""
+        return TreeShap.of(self.forest)
 
     def predict(
         self, matrix: np.ndarray, *, pred_contrib: bool = False, **kwargs: Any
@@ -165,6 +168,8 @@ class CompiledBooster:
         if kwargs:
             raise TypeError(f"compiled trees predict or explain; asked for {sorted(kwargs)}")
         if pred_contrib:
+            if self.shap is None:
+                return self.booster.predict(matrix, pred_contrib=True)
             return self.shap.contributions(matrix)
         return self.forest.predict(matrix, self.threads)[:, 0]
 
@@ -381,8 +386,12 @@ def ready_kernel() -> None:
 # ---- exact TreeSHAP on the compiled trees -----------------------------------------------------
 
 TABLE_FEATURES = 12
-"""A leaf whose path splits on at most this many features keeps its SHAP weights for every way a
-row can match that path (2^d·d numbers, 49k at 12); a leaf on more is worked out per row."""
+"""TreeSHAP tables are kept when no leaf's path splits on more than this many features (a leaf
+keeps 2^d·d numbers: 49k at 12)..."""
+TABLE_BYTES = 32 << 20
+"""... and the tables of one model take at most this much memory (the demo's delay classifier:
+10.8 MB). Beyond either, LightGBM explains: on 200 trees of 31 or 63 leaves it was as fast or
+faster than working deep leaves out per row (``bench/bench_explain.py``)."""
 
 
 class TreeShap:
@@ -394,18 +403,18 @@ class TreeShap:
     (Lundberg et al. 2020, Algorithm 2: the "one fractions" are 0 or 1). So each leaf keeps its
     credits for each of those 2^d patterns (Fast TreeSHAP v2, Yang 2021), and a row costs one
     decision per split node and, per leaf, its pattern and d additions. LightGBM's recursion
-    redoes the O(d²) path arithmetic of every leaf for every row: 530 µs an order on the demo's
-    262-tree delay classifier, against ~30 µs here (``bench/bench_explain.py``).
+    redoes the O(d²) path arithmetic of every leaf for every row: on the demo's delay
+    classifiers 536 and 210 µs an order, against 150 and 68 here. Build it with
+    :meth:`of`, which declines trees whose tables would not fit.
 
     Args:
         forest: one model's trees (:func:`compile_boosters` with one booster).
+        paths: its leaves' paths (:func:`_leaf_paths`).
+        sizes: each leaf's table length (2^d·d for a leaf on d features).
     """
 
-    def __init__(self, forest: Forest) -> None:
-        if len(forest.names) != 1:
-            raise ValueError(f"TreeSHAP explains one model, got {len(forest.names)}")
+    def __init__(self, forest: Forest, paths: dict[str, Any], sizes: np.ndarray) -> None:
         self.forest = forest
-        paths = _leaf_paths(forest)
         self.leaf_items = paths["leaf_items"]
         self.item_node = paths["item_node"]
         self.item_right = paths["item_right"]
@@ -414,28 +423,34 @@ class TreeShap:
         self.feature_index = paths["feature_index"]
         self.feature_zero = paths["feature_zero"]
         self.bias = paths["bias"]
-        width = int(np.diff(self.leaf_features).max(initial=0))
-        self.ratios = _path_ratios(width)
-        d = np.diff(self.leaf_features)
-        tabled = d <= TABLE_FEATURES
-        sizes = np.where(tabled, (1 << np.minimum(d, TABLE_FEATURES)) * d, 0)
-        self.leaf_table = np.where(tabled, np.cumsum(sizes) - sizes, -1).astype(np.int64)
+        self.leaf_table = (np.cumsum(sizes) - sizes).astype(np.int64)
         self.table = np.zeros(int(sizes.sum()))
+        width = int(np.diff(self.leaf_features).max(initial=0))
         _fill_tables(
             self.leaf_features,
             self.feature_zero,
             forest.leaf_value,
             self.leaf_table,
             self.table,
-            *self.ratios,
-            *self._scratch(),
+            *_path_ratios(width),
+            np.empty(width + 2),  # work space: a one fraction per feature...
+            np.empty(width + 3),  # ... and a weight per path element
         )
 
-    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
-        """Work space of the path arithmetic: a one fraction per feature; a weight per path
-        element, then per feature."""
-        width = self.ratios[0].shape[0]
-        return np.empty(width), np.empty(2 * width + 1)
+    @classmethod
+    def of(cls, forest: Forest) -> TreeShap | None:
+        """The tables of one model's trees, or None when they would not fit
+        (:data:`TABLE_FEATURES`, :data:`TABLE_BYTES`)."""
+        if len(forest.names) != 1:
+            raise ValueError(f"TreeSHAP explains one model, got {len(forest.names)}")
+        paths = _leaf_paths(forest)
+        features = np.diff(paths["leaf_features"])
+        if features.max(initial=0) > TABLE_FEATURES:
+            return None
+        sizes = (1 << features) * features
+        if sizes.sum() * 8 > TABLE_BYTES:
+            return None
+        return cls(forest, paths, sizes)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """SHAP values in the raw score's units, ``pred_contrib``'s layout: shape ``(rows,
@@ -460,18 +475,14 @@ class TreeShap:
         out = np.zeros((len(x), f.num_features + 1))
         _credit_leaves(
             right,
-            f.leaf_value,
             self.leaf_items,
             self.item_node,
             self.item_right,
             self.item_slot,
             self.leaf_features,
             self.feature_index,
-            self.feature_zero,
             self.leaf_table,
             self.table,
-            *self.ratios,
-            *self._scratch(),
             out,
         )
         out[:, -1] = self.bias
@@ -591,8 +602,6 @@ def _fill_tables(
 ):  # pragma: no cover - compiled
     for leaf in range(leaf_table.shape[0]):
         start = leaf_table[leaf]
-        if start < 0:
-            continue
         first = leaf_features[leaf]
         d = leaf_features[leaf + 1] - first
         zero = feature_zero[first : first + d]
@@ -628,22 +637,14 @@ def _decide(
 @numba.njit(cache=True, nogil=True)
 def _credit_leaves(
     right,
-    leaf_value,
     leaf_items,
     item_node,
     item_right,
     item_slot,
     leaf_features,
     feature_index,
-    feature_zero,
     leaf_table,
     table,
-    up,
-    down,
-    inv_up,
-    inv_down,
-    one,
-    pweight,
     out,
 ):  # pragma: no cover - compiled
     """Each leaf's credits to its path's features, by the way each row went (``right``)."""
@@ -653,25 +654,14 @@ def _credit_leaves(
             d = leaf_features[leaf + 1] - first
             if d == 0:  # a one-leaf tree
                 continue
-            start = leaf_table[leaf]
-            if start >= 0:  # a feature's bit stays set while the row follows its every split
-                pattern = (1 << d) - 1
-                for k in range(leaf_items[leaf], leaf_items[leaf + 1]):
-                    if right[r, item_node[k]] != item_right[k]:
-                        pattern &= ~(1 << item_slot[k])
-                at = start + pattern * d
-                for j in range(d):
-                    out[r, feature_index[first + j]] += table[at + j]
-            else:
-                one[:d] = 1.0
-                for k in range(leaf_items[leaf], leaf_items[leaf + 1]):
-                    if right[r, item_node[k]] != item_right[k]:
-                        one[item_slot[k]] = 0.0
-                zero = feature_zero[first : first + d]
-                weights = pweight[d + 1 :]  # the elements past the path's
-                _path_weights(zero, one, d, up, down, inv_up, inv_down, pweight, weights)
-                for j in range(d):
-                    out[r, feature_index[first + j]] += weights[j] * leaf_value[leaf]
+            # A feature's bit stays set while the row follows the path at its every split.
+            pattern = (1 << d) - 1
+            for k in range(leaf_items[leaf], leaf_items[leaf + 1]):
+                if right[r, item_node[k]] != item_right[k]:
+                    pattern &= ~(1 << item_slot[k])
+            at = leaf_table[leaf] + pattern * d
+            for j in range(d):
+                out[r, feature_index[first + j]] += table[at + j]
 
 
 # ---- a model set with compiled trees ------------------------------------------------------------

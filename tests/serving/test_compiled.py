@@ -75,13 +75,19 @@ def test_compiled_trees_agree_on_categorical_splits_beyond_64_categories():
     np.testing.assert_allclose(compiled.predict(probe), booster.predict(probe), rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("table_features", [12, 3, 0])
-def test_compiled_treeshap_agrees_with_lightgbm_pred_contrib(monkeypatch, table_features):
+@pytest.mark.parametrize(
+    ("table_features", "table_bytes"), [(12, 32 << 20), (3, 32 << 20), (12, 50_000)]
+)
+def test_compiled_treeshap_agrees_with_lightgbm_pred_contrib(
+    monkeypatch, table_features, table_bytes
+):
     """TreeSHAP on the compiled trees gives LightGBM's ``pred_contrib`` to 1e-9 on deep trees
     that split on a feature several times along a path (categorical splits, NaN and zeros
-    included), whether a leaf's credits come from its table or are worked out per row (leaves
-    on more than ``TABLE_FEATURES`` features); one-leaf trees are bias only."""
+    included); trees whose tables would not fit (a leaf on more than ``TABLE_FEATURES``
+    features, more than ``TABLE_BYTES``) are explained by the booster; one-leaf trees are bias
+    only."""
     monkeypatch.setattr(compiled, "TABLE_FEATURES", table_features)
+    monkeypatch.setattr(compiled, "TABLE_BYTES", table_bytes)
     rng = np.random.default_rng(11)
     n = 4_000
     x = rng.normal(size=(n, 6))
@@ -94,8 +100,8 @@ def test_compiled_treeshap_agrees_with_lightgbm_pred_contrib(monkeypatch, table_
     data = lgb.Dataset(x, (y > 0.5).astype(float), categorical_feature=[1])
     booster = lgb.train(params, data, num_boost_round=25)
     explained = CompiledBooster(booster)
-    tabled = explained.shap.leaf_table >= 0
-    assert tabled.all() if table_features == 12 else not tabled.all()
+    tables = explained.shap
+    assert (tables is not None) == (table_features == 12 and table_bytes > 50_000)
     probe = np.vstack([x[:300], [[np.nan, 99.0, 0.0, -1.0, 0.0, 0.0], [0.0, -3.0, np.nan] * 2]])
     reference = booster.predict(probe, pred_contrib=True)
     mine = explained.predict(probe, pred_contrib=True)
