@@ -85,6 +85,38 @@ def test_evaluation_without_an_oracle_reports_every_baseline(scms_home):
     assert "baseline_gate" in delay
 
 
+def test_compiled_trees_predict_and_explain_the_export_as_its_boosters(scms_home):
+    """The shop's own champion compiled for serving: predictions and TreeSHAP contributions
+    (delay reasons, value reasons) equal the LightGBM boosters' on its test window (to 1e-9,
+    relative for money dimensions in the millions)."""
+    from orderlens.settings import load_settings
+    from serving.compiled import compiled_model_set
+    from training.matrix import to_matrix
+    from training.registry import load_champion, sets_dir
+
+    home, _ = scms_home
+    settings = load_settings(home=home)
+    models = load_champion(settings)
+    fast = compiled_model_set(models)
+    folder = sets_dir(settings) / models.version
+    delay_x = to_matrix(pd.read_parquet(folder / "test_delay.parquet"), models.delay.spec)
+    value_x = to_matrix(pd.read_parquet(folder / "test_value.parquet"), models.value.spec)
+    np.testing.assert_allclose(
+        fast.delay.predict(delay_x)["p_late"], models.delay.predict(delay_x)["p_late"], atol=1e-9
+    )
+    np.testing.assert_allclose(
+        fast.delay.contributions(delay_x), models.delay.contributions(delay_x), atol=1e-9, rtol=0
+    )
+    for name, model in models.value.models.items():
+        np.testing.assert_allclose(
+            fast.value.models[name].predict(value_x, pred_contrib=True),
+            model.predict(value_x, pred_contrib=True),
+            atol=1e-9,
+            rtol=1e-12,
+            err_msg=name,
+        )
+
+
 def test_predict_scores_the_export_orders(scms_home, tmp_path):
     from features.lake import read_lake
     from orderlens.settings import load_settings
