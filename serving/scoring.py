@@ -180,11 +180,11 @@ class Scorer:
     """Scores batches with one model set and one action policy.
 
     Args:
-        models: the loaded model set (LightGBM boosters: explanations and the reference).
+        models: the loaded model set (LightGBM boosters: the reference).
         policy: the compiled action policy.
         explain_all_up_to: batches of at most this many orders get delay reasons for every order.
-        fast: the same model set predicting with compiled trees
-            (:func:`serving.compiled.compiled_model_set`); None: the boosters predict.
+        fast: the same model set predicting and explaining (TreeSHAP) with compiled trees
+            (:func:`serving.compiled.compiled_model_set`); None: the boosters do both.
         threads: threads per large prediction (batch scoring: every core; a service worker: 1).
         display_names: per column, display names of its codes for reason texts
             (``settings.display.names``).
