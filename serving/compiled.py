@@ -421,14 +421,13 @@ class TreeShap:
         self.item_slot = paths["item_slot"]
         self.leaf_features = paths["leaf_features"]
         self.feature_index = paths["feature_index"]
-        self.feature_zero = paths["feature_zero"]
         self.bias = paths["bias"]
         self.leaf_table = (np.cumsum(sizes) - sizes).astype(np.int64)
         self.table = np.zeros(int(sizes.sum()))
         width = int(np.diff(self.leaf_features).max(initial=0))
         _fill_tables(
             self.leaf_features,
-            self.feature_zero,
+            paths["feature_zero"],  # only the tables need the zero fractions
             forest.leaf_value,
             self.leaf_table,
             self.table,
