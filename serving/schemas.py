@@ -107,13 +107,31 @@ r"""The same form as :func:`_rfc3339` (any year), with its parts as groups. ``[0
 Python's ``\d`` would also take other scripts' digits, which the published pattern refuses."""
 
 
+_SEEN_TIMES = 4_096
+"""Distinct timestamp texts :func:`timestamp_type` remembers (per type) before it forgets them."""
+
+
 def timestamp_type(first_year: int, last_year: int) -> Any:
     """An RFC 3339 timestamp with an offset, written in a year from ``first_year`` to
     ``last_year``: a string of exactly that form (no numbers, no naive times), parsed to an aware
     datetime. The year is the one written, so every accepted time converts to UTC safely."""
     pattern = _rfc3339(first_year, last_year)
+    # Times already read, by their text: a batch's orders share one ``as_of`` (and often a
+    # promise), read once instead of once per order. Datetimes are immutable; the memo is
+    # emptied when full, so a stream of distinct times costs one lookup each.
+    seen: dict[str, datetime] = {}
 
     def parse(value: Any) -> datetime:
+        known = seen.get(value) if isinstance(value, str) else None
+        if known is not None:
+            return known
+        moment = _parse(value)
+        if len(seen) >= _SEEN_TIMES:
+            seen.clear()
+        seen[value] = moment
+        return moment
+
+    def _parse(value: Any) -> datetime:
         parts = _PARTS.match(value) if isinstance(value, str) else None
         if parts is None or not first_year <= int(parts.group(1)) <= last_year:
             raise PydanticCustomError(

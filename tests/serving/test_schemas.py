@@ -271,6 +271,25 @@ def test_timestamps_in_any_offset_and_precision_are_read():
     assert order.as_of.microsecond == 500000
 
 
+def test_times_a_batch_shares_are_read_alike_and_remembered_within_bounds():
+    """A time written again (a batch's shared ``as_of``) is read from memory: the same moment,
+    and a bad one still refused wherever it appears, beyond the memo's bound too."""
+    orders = []
+    for k in range(4_100):  # more distinct times than the memo keeps
+        order = copy.deepcopy(EXAMPLE_ORDER)
+        order["order_id"] = f"OL{k:09d}"
+        order["as_of"] = f"2025-06-17T{k // 3600:02d}:{k // 60 % 60:02d}:{k % 60:02d}+08:00"
+        orders.append(order)
+    orders.append({**orders[0], "order_id": "OL999999999"})  # its time again, after the clear
+    parsed = parse_request({"orders": orders}, max_orders=5_000).orders
+    assert [o.as_of.isoformat() for o in parsed] == [o["as_of"] for o in orders]
+    assert parsed[-1].as_of == parsed[0].as_of
+    bad = [{**orders[0], "order_id": f"OL{k}", "as_of": "2025-02-30T08:00:00Z"} for k in range(3)]
+    assert list(_problem_fields({"orders": [orders[0], *bad]})) == [
+        f"orders[{k}].as_of" for k in (1, 2, 3)
+    ]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
