@@ -192,7 +192,8 @@ class FeatureRepo:
         The first run of a view loads only the last TTL window of its own rows (older values
         would be blanked at read time anyway: a year of hourly carrier rows is 2 days' worth
         online); later runs continue from where the last one ended (Feast keeps the intervals).
-        ``end`` defaults to just after the newest row of any view.
+        ``end`` defaults to just after the newest row of any view; a view with nothing before
+        ``end`` is left out.
         """
         began = time.perf_counter()
         views = list(self.manifest()["views"])
@@ -204,9 +205,9 @@ class FeatureRepo:
             # order, and a window anchored there would leave carrier and warehouse views empty.
             oldest, newest = (stamps.loc[k, view].to_pydatetime() for k in ("min", "max"))
             servable_from = min(end, newest + pd.Timedelta(seconds=1)) - VIEW_BY_NAME[view].ttl
-            self.store.materialize(
-                start_date=max(oldest, servable_from), end_date=end, feature_views=[view]
-            )
+            start = max(oldest, servable_from)
+            if start < end:
+                self.store.materialize(start_date=start, end_date=end, feature_views=[view])
         stale = [v for v in views if v not in fresh]
         if stale:
             self.store.materialize_incremental(end_date=end, feature_views=stale)

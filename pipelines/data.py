@@ -7,7 +7,7 @@ caching on unchanged inputs, logs and artifacts in Prefect.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +71,8 @@ def materialize_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     settings: Settings = parameters["settings"]
     manifest = settings.feature_repo_dir / "manifest.json"
     built = manifest.read_text() if manifest.is_file() else "absent"
-    return cache_key("features-materialize", settings.home, manifest=built)
+    until = parameters.get("until")
+    return cache_key("features-materialize", settings.home, manifest=built, until=str(until))
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -120,11 +121,12 @@ def build_features_task(settings: Settings) -> BuildReport:
 
 
 @task(cache_key_fn=materialize_cache_key, cache_expiration=CACHE_EXPIRATION, **RESILIENT)
-def materialize_task(settings: Settings) -> dict[str, Any]:
-    """Load the newest feature values into the online store (incremental after the first run)."""
+def materialize_task(settings: Settings, until: datetime | None = None) -> dict[str, Any]:
+    """Load the newest feature values into the online store (incremental after the first run),
+    up to ``until`` (default: the newest row of any view)."""
     from features.store import FeatureRepo
 
-    result = FeatureRepo(settings).materialize()
+    result = FeatureRepo(settings).materialize(until)
     run_logger().info(
         "materialized %d views up to %s in %.1f s",
         len(result["views"]),
@@ -184,15 +186,23 @@ def ingest_flow(
 
 
 @flow(name="features", flow_run_name=run_name("features"))
-def features_flow(home: str | None = None, materialize: bool = True) -> dict[str, Any]:
+def features_flow(
+    home: str | None = None, materialize: bool = True, until: datetime | None = None
+) -> dict[str, Any]:
     """Build the feature views from the lake and (by default) materialize them online.
+
+    Args:
+        home: the home (default: the settings').
+        materialize: load the online store.
+        until: the moment the online store is loaded as of (default: the newest row of any
+            view, the export's own present).
 
     Returns:
         ``views`` (rows per view), ``skipped`` (view → why) and ``materialized_until``.
     """
     settings = flow_settings(home)
     report = build_features_task(settings)
-    online = materialize_task(settings) if materialize else None
+    online = materialize_task(settings, until) if materialize else None
     rows = [{"view": name, "rows": n, "status": "built"} for name, n in report.views.items()]
     rows += [{"view": name, "rows": 0, "status": why} for name, why in report.skipped.items()]
     create_table_artifact(table=rows, key="feature-views", description="feature views built")

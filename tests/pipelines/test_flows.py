@@ -126,6 +126,32 @@ def test_daily_runs_every_stage_that_exists(daily_home):
 
 
 @pytest.mark.slow
+def test_a_simulated_worlds_newest_orders_are_served_from_every_view(daily_home):
+    """The online store holds the simulated world as of its present (its newest order), not
+    the future the simulator writes beside each order: the newest order, an hour after it was
+    placed (the demo's sample request), reads every view, its day's carrier, warehouse and
+    weather rows included, and nothing from after its ``as_of``. (Older orders at an hour after
+    their placing may find a newer value than their ``as_of`` and rightly go without it.)"""
+    import numpy as np
+    import pandas as pd
+
+    from features.lake import read_lake
+    from features.snapshots import entity_rows
+    from features.store import FeatureRepo
+
+    home, result = daily_home
+    settings = load_settings(home=home)
+    newest = read_lake(settings, "orders").nlargest(1, "created_at")
+    rows = entity_rows(newest).assign(as_of=newest["created_at"] + pd.Timedelta(hours=1))
+    online = FeatureRepo(settings).online_feature_values("delay_v1", rows.to_dict("list"))
+    assert online.degraded(1) == [[]]
+    for view in ("carrier_performance", "warehouse_backlog", "weather_observed"):
+        assert not np.isnan(online.ages[view]).any(), f"{view}: no row of the newest order's day"
+    present = newest["created_at"].max() + pd.Timedelta(seconds=1)
+    assert pd.Timestamp(result["steps"]["features"]["materialized_until"]) == present
+
+
+@pytest.mark.slow
 def test_report_flow_on_demand_lists_its_pages(daily_home):
     from pipelines.report import report_flow
 
