@@ -36,7 +36,7 @@ REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 #   region (destination), origin_region, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
 #   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
 #   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
-#   hours_behind_plan, category (or its display name, category_name), n_items, order_traits,
+#   hours_behind_plan (at least an hour), tracking_stage (a TRACKING_STAGES text), category (or its display name, category_name), n_items, order_traits,
 #   shop_traits (the shop's own order columns that drive the reason, by their labels),
 #   ticket_intent, open_tickets.
 _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
@@ -81,7 +81,8 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Tracking exception ({exception}) at {hub}",
         "Tracking exception ({exception})",
         "Parcel is {hours_behind_plan:.0f} h behind plan",
-        "Tracking shows the parcel behind plan",
+        "Parcel {tracking_stage}",
+        "Tracking progress of the parcel",
     ),
     "order_profile": (
         "{shop_traits}",
@@ -97,6 +98,18 @@ _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {
         "Customer support signals",
     ),
 }
+
+TRACKING_STAGES = {
+    0: "not yet picked up by the carrier",
+    1: "picked up, not yet left the origin",
+    2: "on its way from the origin",
+    3: "between transit hubs",
+    4: "at the destination hub",
+    5: "out for delivery",
+    6: "delivered",
+}
+"""The tracking reason's words for a parcel's route stage (``trk_stage``: 0 created … 6
+delivered): "Parcel not yet picked up by the carrier (+9 pts)"."""
 
 _FORMATTER = string.Formatter()
 

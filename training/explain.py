@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orderlens.reasons import REASON_GROUPS, display_name, render_reason
+from orderlens.reasons import REASON_GROUPS, TRACKING_STAGES, display_name, render_reason
 
 _EXACT_GROUPS: dict[str, str] = {
     "carrier_id": "carrier",
@@ -172,14 +172,30 @@ def reason_context(
         "backlog_orders": get("wh_unpicked_orders"),
         "hours_to_promise": get("hours_to_promise"),
         "service_level": get("service_level"),
-        "exception": get("trk_last_exception"),
-        "hours_behind_plan": get("trk_hours_behind_plan"),
+        "exception": _exception_name(get("trk_last_exception")),
+        "hours_behind_plan": _hours_behind(get("trk_hours_behind_plan")),
+        "tracking_stage": None
+        if get("trk_stage") is None
+        else TRACKING_STAGES.get(int(get("trk_stage"))),
         "category": row.get("category"),
         "category_name": None
         if get("category") is None
         else display_name(row.get("category"), names.get("category")),
         "n_items": get("n_items"),
     }
+
+
+def _exception_name(code: Any) -> str | None:
+    """A tracking exception in words (``weather_hold`` → "Weather hold"); ``none`` (no exception
+    so far) is no exception to name."""
+    if code is None or str(code) == "none":
+        return None
+    return display_name(code)
+
+
+def _hours_behind(hours: Any) -> float | None:
+    """Hours behind plan worth saying (at least half an hour late; not "0 h behind plan")."""
+    return None if hours is None or float(hours) < 0.5 else float(hours)
 
 
 EXTRA_SHARE = 0.25

@@ -71,6 +71,32 @@ def test_reason_context_uses_the_display_names_of_settings():
     assert render_reason("order_profile", 4, context) == "Home appliances, 2 items (+4 pts)"
 
 
+@pytest.mark.parametrize(
+    ("tracking", "text"),
+    [
+        # An order an hour old: no scan yet, no exception ("none"), on plan.
+        (
+            {"trk_stage": 0, "trk_last_exception": "none", "trk_hours_behind_plan": 0.0},
+            "Parcel not yet picked up by the carrier (+9 pts)",
+        ),
+        (
+            {"trk_stage": 3, "trk_last_exception": "none", "trk_hours_behind_plan": 7.6},
+            "Parcel is 8 h behind plan (+9 pts)",
+        ),
+        (
+            {"trk_stage": 3, "trk_last_exception": "weather_hold", "trk_hours_behind_plan": 2.0},
+            "Tracking exception (Weather hold) (+9 pts)",
+        ),
+        ({}, "Tracking progress of the parcel (+9 pts)"),
+    ],
+)
+def test_the_tracking_reason_says_where_the_parcel_is(tracking: dict, text: str):
+    """Not "Tracking exception (none)" for a parcel without one, nor "0 h behind plan"."""
+    from training.explain import reason_context
+
+    assert render_reason("tracking_exception", 9.2, reason_context(tracking)) == text
+
+
 def test_unknown_group_is_an_error():
     with pytest.raises(KeyError, match="unknown reason group"):
         render_reason("astrology", 1.0, {})
