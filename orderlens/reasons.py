@@ -36,7 +36,8 @@ REASON_GROUPS: tuple[ReasonGroup, ...] = get_args(ReasonGroup)
 #   region (destination), origin_region, alert_level (0-4) or alert_level_name, alert_type, precip_mm, wind_kph,
 #   carrier, carrier_on_time_pct, lane_delay_hours, warehouse, backlog_pct, backlog_orders,
 #   distance_km, hours_to_promise, service_level, address_issue_rate_pct, exception, hub,
-#   hours_behind_plan (at least an hour), tracking_stage (a TRACKING_STAGES text), category (or its display name, category_name), n_items, order_traits,
+#   hours_behind_plan (from half an hour late), tracking_stage (a TRACKING_STAGES text),
+#   category (or its display name, category_name), n_items, order_traits,
 #   shop_traits (the shop's own order columns that drive the reason, by their labels),
 #   ticket_intent, open_tickets.
 _TEMPLATES: dict[ReasonGroup, tuple[str, ...]] = {

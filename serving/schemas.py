@@ -116,9 +116,9 @@ def timestamp_type(first_year: int, last_year: int) -> Any:
     ``last_year``: a string of exactly that form (no numbers, no naive times), parsed to an aware
     datetime. The year is the one written, so every accepted time converts to UTC safely."""
     pattern = _rfc3339(first_year, last_year)
-    # Times already read, by their text: a batch's orders share one ``as_of`` (and often a
-    # promise), read once instead of once per order. Datetimes are immutable; the memo is
-    # emptied when full, so a stream of distinct times costs one lookup each.
+    # Times already read, by their text: a batch's orders mostly share one ``as_of``, read
+    # once instead of once per order. Datetimes are immutable; the memo is emptied when full,
+    # so a stream of distinct times costs one lookup each.
     seen: dict[str, datetime] = {}
 
     def parse(value: Any) -> datetime:
