@@ -51,6 +51,14 @@ def world_present(settings: Settings) -> datetime:
     return created.max().to_pydatetime() + timedelta(seconds=1)
 
 
+def online_store_until(settings: Settings, own_data: bool) -> datetime | None:
+    """Up to when the daily flow loads the online store: a simulated world's present
+    (:func:`world_present`) on its first run and every later one — its sources hold the
+    oracle, which only the simulator writes — else None (an export: its newest row)."""
+    simulated = (settings.sources_dir / "oracle.parquet").is_file()
+    return world_present(settings) if simulated and not own_data else None
+
+
 @flow(name="daily", flow_run_name=run_name("daily"))
 def daily_flow(
     home: str | None = None,
@@ -96,8 +104,7 @@ def daily_flow(
         step("simulate", simulate_world_task, settings, n_orders)
     step("ingest", ingest_flow, home=home, source=source, mapping=mapping)
     step("nlp", nlp_flow, home=home, smoke=smoke)
-    # A simulated world's online store as of its present; an export's up to its newest row.
-    until = world_present(settings) if simulated else None
+    until = online_store_until(settings, bool(own_data))
     step("features", features_flow, home=home, until=until)
     why_not = missing_training()
     if why_not:

@@ -69,6 +69,25 @@ def test_ingest_task_logic_without_the_engine(tmp_path):
     assert (orders["rows_in"], orders["added"], orders["quarantined"]) == (2, 2, 0)
 
 
+def test_the_online_store_is_loaded_as_of_a_simulated_worlds_present_on_every_run(tmp_path):
+    """A simulated world (its sources hold the oracle) is loaded as of just after its newest
+    order on every daily run, not only the one that simulated it; an export (or any home
+    without the oracle) up to its newest row."""
+    import pandas as pd
+
+    from pipelines.daily import online_store_until
+
+    tables = good_sources()
+    write_sources(tables, tmp_path / "home" / "sources")
+    settings = load_settings(home=tmp_path / "home")
+    ingest_task.fn(settings.sources_dir, settings)
+    assert online_store_until(settings, own_data=False) is None  # no oracle: not simulated
+    pd.DataFrame({"order_id": ["x"]}).to_parquet(settings.sources_dir / "oracle.parquet")
+    present = pd.Timestamp(tables["orders"]["created_at"].max()) + pd.Timedelta(seconds=1)
+    assert pd.Timestamp(online_store_until(settings, own_data=False)) == present
+    assert online_store_until(settings, own_data=True) is None
+
+
 def test_ingest_flow_takes_a_source_and_a_mapping(tmp_path):
     """`flow run ingest/daily --source DIR --mapping FILE`: the flow reads the export through the
     mapping; a changed mapping is a new cache key (the same files map differently)."""
