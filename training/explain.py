@@ -159,6 +159,7 @@ def reason_context(
         return None if value is None else float(value) * factor
 
     alert = get("fc_alert_max_72h")
+    stage = get("trk_stage")
     return {
         "region": get("dest_region"),
         "alert_level": alert if alert else get("obs_alert_level_max_48h") or None,
@@ -174,9 +175,7 @@ def reason_context(
         "service_level": get("service_level"),
         "exception": _exception_name(get("trk_last_exception")),
         "hours_behind_plan": _hours_behind(get("trk_hours_behind_plan")),
-        "tracking_stage": None
-        if get("trk_stage") is None
-        else TRACKING_STAGES.get(int(get("trk_stage"))),
+        "tracking_stage": None if stage is None else TRACKING_STAGES.get(int(stage)),
         "category": row.get("category"),
         "category_name": None
         if get("category") is None
